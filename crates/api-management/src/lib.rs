@@ -1,0 +1,1 @@
+//! Management API front-end (BSS), /api/license/management/v4

@@ -1,0 +1,1 @@
+//! User API front-end (client apps), /api/license/v4

@@ -1,0 +1,1 @@
+//! The JSON:API layer shared by both HTTP front-ends

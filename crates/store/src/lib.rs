@@ -1,0 +1,1 @@
+//! Storage adapter: diesel + r2d2 on PostgreSQL and SQLite
