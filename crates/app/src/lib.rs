@@ -4,7 +4,49 @@
 //! Front-ends call use cases, never a store; adapters implement the ports. Every port can be
 //! mocked with mockall behind the `mock` feature, so use cases are unit-tested without I/O.
 
+mod error;
+mod idempotency;
+mod licenses;
 pub mod ports;
+mod products;
 mod system;
 
+use std::sync::Arc;
+
+pub use error::{AppError, Problem};
+pub use idempotency::IdempotencyKey;
+pub use licenses::{LicenseFilter, LicensePage, MAX_BATCH, MAX_PAGE_SIZE, PageRequest};
 pub use system::{SystemClock, UuidV7Ids};
+
+use ports::{Clock, IdSource, IdempotencyStore, LicenseStore, ProductStore};
+
+/// The ports the use cases drive, each behind an `Arc` so tests swap in mocks.
+#[derive(Clone)]
+pub struct Ports {
+    pub products: Arc<dyn ProductStore>,
+    pub licenses: Arc<dyn LicenseStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdSource>,
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ports")
+    }
+}
+
+/// The use cases of both APIs, over one set of ports.
+#[derive(Debug, Clone)]
+pub struct App {
+    ports: Ports,
+}
+
+impl App {
+    pub fn new(ports: Ports) -> Self {
+        Self { ports }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing;
