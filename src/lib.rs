@@ -1,0 +1,2 @@
+//! wiring (in progress)
+pub mod settings;
