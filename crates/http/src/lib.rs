@@ -1,1 +1,21 @@
-//! The JSON:API layer shared by both HTTP front-ends
+//! The JSON:API layer shared by the management and user front-ends: error documents, request
+//! documents read into domain drafts with a precise pointer for every problem, query
+//! parameters, and the rendering of products and licenses.
+
+mod error;
+mod query;
+mod read;
+mod render;
+mod request;
+
+pub use error::{ApiError, ErrorObject};
+pub use query::{Query, license_filter, page_request};
+pub use read::{
+    DocumentProblems, read_batch_delete, read_license_batch, read_license_create,
+    read_product_create, read_product_patch,
+};
+pub use render::{
+    Audience, Document, DocumentLinks, LicenseResource, Links, ProductResource, license_resource,
+    product_resource, respond, stored, to_stored,
+};
+pub use request::{JSONAPI, idempotency_key, read_body, require_jsonapi};

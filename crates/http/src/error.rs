@@ -1,0 +1,262 @@
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use licenses_app::{AppError, Problem};
+use serde::Serialize;
+
+use crate::request::JSONAPI;
+
+/// One member of a JSON:API `errors` array.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorObject {
+    pub status: String,
+    pub code: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+}
+
+/// Where the problem is: a pointer into the request document or a query parameter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Pointer(String),
+    Parameter(String),
+}
+
+/// An error answered as a JSON:API error document. Built from a status and problems with a
+/// stable `code` each; the cause of an internal error is logged here and never sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    status: StatusCode,
+    errors: Vec<ErrorObject>,
+    headers: Vec<(header::HeaderName, HeaderValue)>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            errors: vec![object(status, code, detail.into(), None)],
+            headers: Vec::new(),
+        }
+    }
+
+    /// Problems of the request document, each with its pointer.
+    pub fn problems(status: StatusCode, problems: Vec<Problem>) -> Self {
+        let errors = problems
+            .into_iter()
+            .map(|p| object(status, p.code, p.detail, p.pointer.map(Source::Pointer)))
+            .collect();
+        Self {
+            status,
+            errors,
+            headers: Vec::new(),
+        }
+    }
+
+    /// Problems of different kinds, each keeping its own status; the response has `status`.
+    pub fn mixed(status: StatusCode, problems: Vec<(StatusCode, Problem)>) -> Self {
+        let errors = problems
+            .into_iter()
+            .map(|(s, p)| object(s, p.code, p.detail, p.pointer.map(Source::Pointer)))
+            .collect();
+        Self {
+            status,
+            errors,
+            headers: Vec::new(),
+        }
+    }
+
+    /// A bad query parameter (400, `source.parameter`).
+    pub fn parameter(parameter: &str, code: &'static str, detail: impl Into<String>) -> Self {
+        let status = StatusCode::BAD_REQUEST;
+        Self {
+            status,
+            errors: vec![object(
+                status,
+                code,
+                detail.into(),
+                Some(Source::Parameter(parameter.to_owned())),
+            )],
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn pointer(
+        status: StatusCode,
+        pointer: &str,
+        code: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            errors: vec![object(
+                status,
+                code,
+                detail.into(),
+                Some(Source::Pointer(pointer.to_owned())),
+            )],
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+    }
+
+    /// 405, with the methods the resource does answer.
+    pub fn method_not_allowed(allow: &'static str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("this resource answers {allow} only"),
+        )
+        .with_header(header::ALLOW, HeaderValue::from_static(allow))
+    }
+
+    /// 503 with `Retry-After`.
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the service cannot reach its database; retry shortly",
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "an unexpected error occurred; it has been logged",
+        )
+    }
+
+    pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn errors(&self) -> &[ErrorObject] {
+        &self.errors
+    }
+
+    /// The error document's bytes.
+    pub fn body(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Doc<'a> {
+            errors: &'a [ErrorObject],
+        }
+        serde_json::to_vec(&Doc {
+            errors: &self.errors,
+        })
+        .unwrap_or_default()
+    }
+}
+
+fn object(
+    status: StatusCode,
+    code: &'static str,
+    detail: String,
+    source: Option<Source>,
+) -> ErrorObject {
+    ErrorObject {
+        status: status.as_u16().to_string(),
+        code,
+        title: status.canonical_reason().unwrap_or("Error"),
+        detail,
+        source,
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.status)?;
+        for e in &self.errors {
+            write!(f, " [{}: {}]", e.code, e.detail)?;
+        }
+        Ok(())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        response.insert_header((header::CONTENT_TYPE, JSONAPI));
+        for (name, value) in &self.headers {
+            response.insert_header((name.clone(), value.clone()));
+        }
+        response.body(self.body())
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::NotFound(p) => Self::problems(StatusCode::NOT_FOUND, vec![p]),
+            AppError::Invalid(p) => Self::problems(StatusCode::UNPROCESSABLE_ENTITY, p),
+            AppError::Conflict(p) => Self::problems(StatusCode::CONFLICT, p),
+            AppError::Forbidden(p) => Self::problems(StatusCode::FORBIDDEN, vec![p]),
+            AppError::Unavailable => {
+                tracing::warn!("storage unavailable: answering 503");
+                Self::unavailable()
+            }
+            AppError::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                Self::internal()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_cause_never_reaches_the_client() {
+        let e = ApiError::from(AppError::Internal(
+            "relation \"licenses\" does not exist at /srv/x.rs".into(),
+        ));
+        let body = String::from_utf8(e.body()).expect("utf8");
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!body.contains("relation"), "{body}");
+    }
+
+    #[test]
+    fn problems_keep_their_pointers_and_codes() {
+        let e = ApiError::from(AppError::Invalid(vec![Problem::new(
+            Some("/data/3/attributes/order_id".into()),
+            "duplicate_order_id",
+            "d",
+        )]));
+        let v: serde_json::Value = serde_json::from_slice(&e.body()).expect("json");
+        assert_eq!(
+            v,
+            serde_json::json!({"errors": [{"status": "422", "code": "duplicate_order_id", "title": "Unprocessable Entity",
+                "detail": "d", "source": {"pointer": "/data/3/attributes/order_id"}}]})
+        );
+    }
+
+    #[test]
+    fn unavailable_says_when_to_retry() {
+        let r = ApiError::from(AppError::Unavailable).error_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            r.headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("1")
+        );
+    }
+}

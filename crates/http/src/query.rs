@@ -1,0 +1,232 @@
+//! Query parameters: only the known ones are accepted, each at most once, so that a typo
+//! (`filter[stauts]`) is a 400 naming the parameter rather than a silently ignored filter.
+
+use licenses_app::{LicenseFilter, MAX_PAGE_SIZE, PageRequest};
+use licenses_domain::{LicenseId, LicenseStatus, ProductId, Timestamp, UserId};
+
+use crate::error::ApiError;
+
+const DEFAULT_PAGE_SIZE: u32 = 100;
+
+/// The query parameters of a request, checked against the ones its endpoint knows.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    params: Vec<(String, String)>,
+}
+
+impl Query {
+    /// Parses `query_string`, refusing unknown and repeated parameters.
+    pub fn parse(query_string: &str, known: &[&str]) -> Result<Self, ApiError> {
+        let mut params: Vec<(String, String)> = Vec::new();
+        for (name, value) in url::form_urlencoded::parse(query_string.as_bytes()) {
+            if !known.contains(&name.as_ref()) {
+                let (code, what) = if name.starts_with("filter[") {
+                    ("unknown_filter", "filter")
+                } else {
+                    ("unknown_parameter", "query parameter")
+                };
+                let hint = if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                };
+                return Err(ApiError::parameter(
+                    &name,
+                    code,
+                    format!("unknown {what} {name}; this endpoint knows: {hint}"),
+                ));
+            }
+            if params.iter().any(|(n, _)| n == name.as_ref()) {
+                return Err(ApiError::parameter(
+                    &name,
+                    "repeated_parameter",
+                    format!("{name} is given more than once"),
+                ));
+            }
+            params.push((name.into_owned(), value.into_owned()));
+        }
+        Ok(Self { params })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `include=product` asked for; any other include is refused.
+    pub fn include_product(&self) -> Result<bool, ApiError> {
+        match self.get("include") {
+            None => Ok(false),
+            Some("product") => Ok(true),
+            Some(_) => Err(ApiError::parameter(
+                "include",
+                "unsupported_include",
+                "the only include is product",
+            )),
+        }
+    }
+
+    /// The parameters of this query (other than `page[after]`) in URL form, for pagination
+    /// links.
+    pub fn without_cursor(&self) -> String {
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        for (n, v) in self.params.iter().filter(|(n, _)| n != "page[after]") {
+            out.append_pair(n, v);
+        }
+        out.finish()
+    }
+}
+
+fn id<T>(
+    q: &Query,
+    name: &str,
+    parse: fn(String) -> Result<T, licenses_domain::IdError>,
+) -> Result<Option<T>, ApiError> {
+    q.get(name)
+        .map(|v| {
+            parse(v.to_owned()).map_err(|e| {
+                ApiError::parameter(name, "invalid_parameter", format!("{name}: id {e}"))
+            })
+        })
+        .transpose()
+}
+
+/// `filter[user]`, `filter[product]`, `filter[status]` (comma list; EXPIRED is derived) and
+/// `filter[active_at]` (unix seconds).
+pub fn license_filter(q: &Query) -> Result<LicenseFilter, ApiError> {
+    let statuses = match q.get("filter[status]") {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|s| {
+                s.trim().parse::<LicenseStatus>().map_err(|_| {
+                    ApiError::parameter(
+                        "filter[status]",
+                        "invalid_parameter",
+                        format!(
+                            "unknown status {s:?}; statuses: {}",
+                            LicenseStatus::ALL.map(|s| s.as_str()).join(", ")
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let active_at = q
+        .get("filter[active_at]")
+        .map(|v| {
+            v.parse::<i64>()
+                .ok()
+                .filter(|t| *t >= 0)
+                .map(Timestamp::from_unix)
+                .ok_or_else(|| {
+                    ApiError::parameter(
+                        "filter[active_at]",
+                        "invalid_parameter",
+                        "filter[active_at] is unix seconds",
+                    )
+                })
+        })
+        .transpose()?;
+    Ok(LicenseFilter {
+        user: id(q, "filter[user]", UserId::parse)?,
+        product: id(q, "filter[product]", ProductId::parse)?,
+        statuses,
+        active_at,
+    })
+}
+
+/// `page[size]` (default 100, 1 ..= 1000) and `page[after]` (the cursor of `links.next`).
+pub fn page_request(q: &Query) -> Result<PageRequest, ApiError> {
+    let size = match q.get("page[size]") {
+        None => DEFAULT_PAGE_SIZE,
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|s| (1..=MAX_PAGE_SIZE).contains(s))
+            .ok_or_else(|| {
+                ApiError::parameter(
+                    "page[size]",
+                    "invalid_parameter",
+                    format!("page[size] is 1 to {MAX_PAGE_SIZE}"),
+                )
+            })?,
+    };
+    Ok(PageRequest {
+        size,
+        after: id(q, "page[after]", LicenseId::parse)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::StatusCode;
+
+    use super::*;
+
+    const KNOWN: &[&str] = &[
+        "filter[status]",
+        "filter[user]",
+        "filter[active_at]",
+        "page[size]",
+        "page[after]",
+        "include",
+    ];
+
+    #[test]
+    fn unknown_and_repeated_parameters_are_refused_by_name() {
+        let e = Query::parse("filter%5Bstauts%5D=ACTIVE", KNOWN).expect_err("typo");
+        assert_eq!(
+            (e.status(), e.errors()[0].code),
+            (StatusCode::BAD_REQUEST, "unknown_filter")
+        );
+        let e = Query::parse("sort=id", KNOWN).expect_err("unknown");
+        assert_eq!(e.errors()[0].code, "unknown_parameter");
+        let e = Query::parse("include=product&include=product", KNOWN).expect_err("twice");
+        assert_eq!(e.errors()[0].code, "repeated_parameter");
+    }
+
+    #[test]
+    fn filters_and_pages_parse() {
+        let q = Query::parse("filter[status]=ACTIVE,EXPIRED&filter[user]=41&filter[active_at]=100&page[size]=5&page[after]=x", KNOWN)
+            .expect("ok");
+        let f = license_filter(&q).expect("filter");
+        assert_eq!(f.statuses, [LicenseStatus::Active, LicenseStatus::Expired]);
+        assert_eq!(f.user.as_ref().map(UserId::as_str), Some("41"));
+        assert_eq!(f.active_at, Some(Timestamp::from_unix(100)));
+        let p = page_request(&q).expect("page");
+        assert_eq!(
+            (p.size, p.after.as_ref().map(LicenseId::as_str)),
+            (5, Some("x"))
+        );
+        assert_eq!(
+            q.without_cursor(),
+            "filter%5Bstatus%5D=ACTIVE%2CEXPIRED&filter%5Buser%5D=41&filter%5Bactive_at%5D=100&page%5Bsize%5D=5"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_parameter() {
+        for (qs, param) in [
+            ("filter[status]=GONE", "filter[status]"),
+            ("filter[active_at]=soon", "filter[active_at]"),
+            ("page[size]=0", "page[size]"),
+            ("page[size]=1001", "page[size]"),
+            ("filter[user]=", "filter[user]"),
+        ] {
+            let q = Query::parse(qs, KNOWN).expect("known");
+            let e = license_filter(&q)
+                .and_then(|_| page_request(&q))
+                .expect_err(qs);
+            assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+            assert_eq!(
+                e.errors()[0].source,
+                Some(crate::error::Source::Parameter(param.to_owned())),
+                "{qs}"
+            );
+        }
+        assert_eq!(page_request(&Query::default()).map(|p| p.size), Ok(100));
+    }
+}
