@@ -1,1 +1,456 @@
-//! Management API front-end (BSS), /api/license/management/v4
+//! The management API for the BSS, under `/api/license/management/v4`: products and
+//! licenses, all twelve endpoints of seed 001, behind `Authorization: Apikey KEY`.
+//!
+//! Handlers are thin: read the request into a domain draft, call the use case, render the
+//! document. Rules live in the domain and the use cases; errors become JSON:API documents in
+//! one place ([`licenses_http::ApiError`]).
+
+mod auth;
+
+use actix_web::http::StatusCode;
+use actix_web::middleware::from_fn;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use licenses_app::ports::{Actor, StoredResponse};
+use licenses_app::{App, IdempotencyKey};
+use licenses_domain::{License, LicenseId, Product, ProductId, Timestamp, UserId};
+use licenses_http::{
+    ApiError, Audience, Document, DocumentLinks, Links, Query, idempotency_key, license_filter,
+    license_resource, page_request, product_resource, read_batch_delete, read_body,
+    read_license_batch, read_license_create, read_product_create, read_product_patch,
+    require_jsonapi, respond, stored, to_stored,
+};
+use serde::Serialize;
+
+pub use auth::{BadKeyHash, KeyName, ManagementKeys, new_key};
+
+/// Where the management API lives.
+pub const PREFIX: &str = "/api/license/management/v4";
+
+/// Largest request body: a batch of 10,000 licenses fits with room to spare.
+pub const BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+const LIST_PARAMS: &[&str] = &[
+    "filter[user]",
+    "filter[product]",
+    "filter[status]",
+    "filter[active_at]",
+    "include",
+    "page[size]",
+    "page[after]",
+];
+const USER_LIST_PARAMS: &[&str] = &[
+    "filter[product]",
+    "filter[status]",
+    "filter[active_at]",
+    "include",
+    "page[size]",
+    "page[after]",
+];
+
+/// Mounts the management API. `app` runs the use cases; `keys` are the accepted API keys.
+pub fn configure(app: App, keys: ManagementKeys) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.service(
+            web::scope(PREFIX)
+                .app_data(web::Data::new(app))
+                .app_data(web::Data::new(keys))
+                .wrap(from_fn(auth::require_key))
+                .service(
+                    web::resource("/products")
+                        .get(list_products)
+                        .post(create_product)
+                        .default_service(web::to(|| not_allowed("GET, POST"))),
+                )
+                .service(
+                    web::resource("/products/{product_id}")
+                        .get(get_product)
+                        .patch(update_product)
+                        .delete(delete_product)
+                        .default_service(web::to(|| not_allowed("GET, PATCH, DELETE"))),
+                )
+                .service(
+                    web::resource("/licenses")
+                        .get(list_licenses)
+                        .post(create_license)
+                        .default_service(web::to(|| not_allowed("GET, POST"))),
+                )
+                .service(
+                    web::resource("/licenses/batch_create")
+                        .post(batch_create)
+                        .default_service(web::to(|| not_allowed("POST"))),
+                )
+                .service(
+                    web::resource("/licenses/batch_delete")
+                        .post(batch_delete)
+                        .default_service(web::to(|| not_allowed("POST"))),
+                )
+                .service(
+                    // Licenses are immutable: no PATCH or PUT, ever (seed 000).
+                    web::resource("/licenses/{license_id}")
+                        .get(get_license)
+                        .delete(delete_license)
+                        .default_service(web::to(|| not_allowed("GET, DELETE"))),
+                )
+                .service(
+                    web::resource("/users/{user_id}/licenses")
+                        .get(user_licenses)
+                        .default_service(web::to(|| not_allowed("GET"))),
+                )
+                .default_service(web::to(not_found)),
+        );
+    }
+}
+
+type Answer = Result<HttpResponse, ApiError>;
+
+async fn not_allowed(allow: &'static str) -> Answer {
+    Err(ApiError::method_not_allowed(allow))
+}
+
+async fn not_found() -> Answer {
+    Err(ApiError::not_found(
+        "no such endpoint in the management API",
+    ))
+}
+
+/// Who is calling: the key's name, as the middleware found it.
+fn caller(req: &HttpRequest) -> Result<String, ApiError> {
+    req.extensions()
+        .get::<KeyName>()
+        .map(|k| k.0.clone())
+        .ok_or_else(ApiError::internal)
+}
+
+/// A POST's body, after its content type is checked, and its idempotency key.
+async fn post_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<(web::Bytes, Option<IdempotencyKey>, Actor), ApiError> {
+    require_jsonapi(req)?;
+    let body = read_body(payload, BODY_LIMIT).await?;
+    let name = caller(req)?;
+    let key = idempotency_key(req, &format!("key:{name}"), &body)?;
+    Ok((body, key, Actor::ManagementKey(name)))
+}
+
+fn no_params(req: &HttpRequest) -> Result<Query, ApiError> {
+    Query::parse(req.query_string(), &[])
+}
+
+fn links(req: &HttpRequest) -> Links {
+    Links::new(req, PREFIX)
+}
+
+fn product_id(raw: &str) -> Result<ProductId, ApiError> {
+    ProductId::parse(raw).map_err(|_| ApiError::not_found("no product has this id"))
+}
+
+fn license_id(raw: &str) -> Result<LicenseId, ApiError> {
+    LicenseId::parse(raw).map_err(|_| ApiError::not_found("no license has this id"))
+}
+
+fn product_doc(p: &Product, links: &Links) -> impl Serialize {
+    Document::<_, ()> {
+        data: product_resource(
+            p,
+            Audience::Management,
+            Some(links.url(&format!("/products/{}", p.id()))),
+        ),
+        included: None,
+        links: None,
+    }
+}
+
+fn license_self(links: &Links, l: &License) -> Option<String> {
+    Some(links.url(&format!("/licenses/{}", l.id())))
+}
+
+async fn list_products(state: web::Data<App>, req: HttpRequest) -> Answer {
+    no_params(&req)?;
+    let products = state.list_products().await?;
+    let links = links(&req);
+    let data: Vec<_> = products
+        .iter()
+        .map(|p| {
+            product_resource(
+                p,
+                Audience::Management,
+                Some(links.url(&format!("/products/{}", p.id()))),
+            )
+        })
+        .collect();
+    let doc = Document::<_, ()> {
+        data,
+        included: None,
+        links: Some(DocumentLinks {
+            self_: links.url("/products"),
+            next: None,
+        }),
+    };
+    Ok(respond(StatusCode::OK, &doc))
+}
+
+async fn get_product(state: web::Data<App>, req: HttpRequest, path: web::Path<String>) -> Answer {
+    no_params(&req)?;
+    let product = state.get_product(&product_id(&path)?).await?;
+    Ok(respond(
+        StatusCode::OK,
+        &product_doc(&product, &links(&req)),
+    ))
+}
+
+async fn create_product(state: web::Data<App>, req: HttpRequest, payload: web::Payload) -> Answer {
+    no_params(&req)?;
+    let (body, key, actor) = post_body(&req, payload).await?;
+    let draft = read_product_create(&body)?;
+    let links = links(&req);
+    let answer = state
+        .create_product(actor, draft, key, |p| {
+            to_stored(StatusCode::CREATED, &product_doc(p, &links))
+        })
+        .await?;
+    Ok(stored(answer))
+}
+
+async fn update_product(
+    state: web::Data<App>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Answer {
+    no_params(&req)?;
+    require_jsonapi(&req)?;
+    let id = product_id(&path)?;
+    let body = read_body(payload, BODY_LIMIT).await?;
+    let patch = read_product_patch(&body, &id)?;
+    let actor = Actor::ManagementKey(caller(&req)?);
+    let product = state.update_product(actor, &id, patch).await?;
+    Ok(respond(
+        StatusCode::OK,
+        &product_doc(&product, &links(&req)),
+    ))
+}
+
+async fn delete_product(
+    state: web::Data<App>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Answer {
+    no_params(&req)?;
+    let actor = Actor::ManagementKey(caller(&req)?);
+    state.delete_product(actor, &product_id(&path)?).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A listing of licenses, with `included` products when asked and `links.next` when there
+/// is more.
+async fn license_listing(
+    state: &App,
+    req: &HttpRequest,
+    query: &Query,
+    path: &str,
+    user: Option<UserId>,
+) -> Answer {
+    let mut filter = license_filter(query)?;
+    if user.is_some() {
+        filter.user = user;
+    }
+    let page = state.list_licenses(filter, page_request(query)?).await?;
+    let included = if query.include_product()? {
+        Some(state.products_of(&page.licenses).await?)
+    } else {
+        None
+    };
+    let links = links(req);
+    let here = |q: String| {
+        if q.is_empty() {
+            links.url(path)
+        } else {
+            links.url(&format!("{path}?{q}"))
+        }
+    };
+    let next = page.next.as_ref().map(|after| {
+        let rest = query.without_cursor();
+        let cursor = format!("page%5Bafter%5D={after}");
+        here(if rest.is_empty() {
+            cursor
+        } else {
+            format!("{rest}&{cursor}")
+        })
+    });
+    let doc = Document {
+        data: page
+            .licenses
+            .iter()
+            .map(|l| license_resource(l, page.now, Audience::Management, license_self(&links, l)))
+            .collect::<Vec<_>>(),
+        included: included.as_ref().map(|ps| {
+            ps.iter()
+                .map(|p| {
+                    product_resource(
+                        p,
+                        Audience::Management,
+                        Some(links.url(&format!("/products/{}", p.id()))),
+                    )
+                })
+                .collect()
+        }),
+        links: Some(DocumentLinks {
+            self_: here(req.query_string().to_owned()),
+            next,
+        }),
+    };
+    Ok(respond(StatusCode::OK, &doc))
+}
+
+async fn list_licenses(state: web::Data<App>, req: HttpRequest) -> Answer {
+    let query = Query::parse(req.query_string(), LIST_PARAMS)?;
+    license_listing(&state, &req, &query, "/licenses", None).await
+}
+
+async fn user_licenses(state: web::Data<App>, req: HttpRequest, path: web::Path<String>) -> Answer {
+    let query = Query::parse(req.query_string(), USER_LIST_PARAMS)?;
+    let user =
+        UserId::parse(path.as_str()).map_err(|e| ApiError::not_found(format!("user id {e}")))?;
+    let here = format!("/users/{user}/licenses");
+    license_listing(&state, &req, &query, &here, Some(user)).await
+}
+
+async fn get_license(state: web::Data<App>, req: HttpRequest, path: web::Path<String>) -> Answer {
+    let query = Query::parse(req.query_string(), &["include"])?;
+    let (license, now) = state.get_license(&license_id(&path)?).await?;
+    let included = if query.include_product()? {
+        Some(state.products_of(std::slice::from_ref(&license)).await?)
+    } else {
+        None
+    };
+    let links = links(&req);
+    let doc = Document {
+        data: license_resource(
+            &license,
+            now,
+            Audience::Management,
+            license_self(&links, &license),
+        ),
+        included: included.as_ref().map(|ps| {
+            ps.iter()
+                .map(|p| {
+                    product_resource(
+                        p,
+                        Audience::Management,
+                        Some(links.url(&format!("/products/{}", p.id()))),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }),
+        links: None,
+    };
+    Ok(respond(StatusCode::OK, &doc))
+}
+
+fn licenses_answer(
+    status: StatusCode,
+    licenses: &[License],
+    now: Timestamp,
+    links: &Links,
+    single: bool,
+) -> StoredResponse {
+    let resources = licenses
+        .iter()
+        .map(|l| license_resource(l, now, Audience::Management, license_self(links, l)));
+    if single {
+        match resources.into_iter().next() {
+            Some(data) => to_stored(
+                status,
+                &Document::<_, ()> {
+                    data,
+                    included: None,
+                    links: None,
+                },
+            ),
+            None => StoredResponse {
+                status: 500,
+                body: Vec::new(),
+            },
+        }
+    } else {
+        to_stored(
+            status,
+            &Document::<_, ()> {
+                data: resources.collect::<Vec<_>>(),
+                included: None,
+                links: None,
+            },
+        )
+    }
+}
+
+async fn create_license(state: web::Data<App>, req: HttpRequest, payload: web::Payload) -> Answer {
+    no_params(&req)?;
+    let (body, key, actor) = post_body(&req, payload).await?;
+    let draft = read_license_create(&body)?;
+    let links = links(&req);
+    let answer = state
+        .create_licenses(actor, vec![draft], false, key, |ls, now| {
+            licenses_answer(StatusCode::CREATED, ls, now, &links, true)
+        })
+        .await?;
+    Ok(stored(answer))
+}
+
+async fn batch_create(state: web::Data<App>, req: HttpRequest, payload: web::Payload) -> Answer {
+    no_params(&req)?;
+    let (body, key, actor) = post_body(&req, payload).await?;
+    let drafts = read_license_batch(&body)?;
+    let links = links(&req);
+    let answer = state
+        .create_licenses(actor, drafts, true, key, |ls, now| {
+            licenses_answer(StatusCode::CREATED, ls, now, &links, false)
+        })
+        .await?;
+    Ok(stored(answer))
+}
+
+#[derive(Serialize)]
+struct DeletedMeta {
+    meta: Deleted,
+}
+
+#[derive(Serialize)]
+struct Deleted {
+    deleted: usize,
+}
+
+async fn batch_delete(state: web::Data<App>, req: HttpRequest, payload: web::Payload) -> Answer {
+    no_params(&req)?;
+    let (body, key, actor) = post_body(&req, payload).await?;
+    let ids = read_batch_delete(&body)?;
+    let answer = state
+        .delete_licenses(actor, ids, true, key, |ids| {
+            to_stored(
+                StatusCode::OK,
+                &DeletedMeta {
+                    meta: Deleted { deleted: ids.len() },
+                },
+            )
+        })
+        .await?;
+    Ok(stored(answer))
+}
+
+async fn delete_license(
+    state: web::Data<App>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Answer {
+    no_params(&req)?;
+    let actor = Actor::ManagementKey(caller(&req)?);
+    let id = license_id(&path)?;
+    let answer = state
+        .delete_licenses(actor, vec![id], false, None, |_| StoredResponse {
+            status: 204,
+            body: Vec::new(),
+        })
+        .await?;
+    Ok(stored(answer))
+}
