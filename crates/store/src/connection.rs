@@ -1,0 +1,140 @@
+//! One connection type over both backends, the r2d2 manager that opens it, and the write
+//! transaction every port method that writes runs in.
+
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::r2d2::R2D2Connection;
+use diesel::result::Error as DieselError;
+use diesel::{Connection, PgConnection, SqliteConnection};
+
+use crate::config::{Target, one_line};
+use crate::error::Error;
+
+/// A connection to either backend. Repository functions take `&mut AnyConnection`, so that
+/// several compose into one transaction; a query only one backend can express matches on the
+/// variant.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+impl std::fmt::Debug for AnyConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Postgresql(_) => "AnyConnection::Postgresql",
+            Self::Sqlite(_) => "AnyConnection::Sqlite",
+        })
+    }
+}
+
+/// Opens connections of the variant the URL's scheme names. (diesel's own
+/// `ConnectionManager<AnyConnection>` would try each backend in turn, and SQLite accepts any
+/// string as a file name.)
+#[derive(Debug)]
+pub(crate) struct Manager {
+    pub(crate) target: Target,
+    /// How long an SQLite writer waits for the lock before giving up (SQLITE_BUSY).
+    pub(crate) busy_timeout: Duration,
+}
+
+/// A connection that could not be opened or no longer answers.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnectError {
+    #[error("{}", one_line(&.0.to_string()))]
+    Connect(#[from] diesel::ConnectionError),
+    #[error("{}", one_line(&.0.to_string()))]
+    Query(#[from] DieselError),
+}
+
+impl Manager {
+    pub(crate) fn open(&self) -> Result<AnyConnection, ConnectError> {
+        match &self.target {
+            Target::Postgres { url, .. } => {
+                Ok(AnyConnection::Postgresql(PgConnection::establish(url)?))
+            }
+            Target::Sqlite { path } => {
+                let path = path.to_str().ok_or_else(|| {
+                    diesel::ConnectionError::InvalidConnectionUrl(
+                        "the SQLite path is not UTF-8".into(),
+                    )
+                })?;
+                let mut conn = SqliteConnection::establish(path)?;
+                // busy_timeout first: switching to WAL needs the lock. foreign_keys is off by
+                // default in SQLite and is per connection.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {};
+                     PRAGMA foreign_keys = ON;
+                     PRAGMA journal_mode = WAL;
+                     PRAGMA synchronous = NORMAL;",
+                    self.busy_timeout.as_millis()
+                ))?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = ConnectError;
+
+    fn connect(&self) -> Result<AnyConnection, ConnectError> {
+        self.open()
+    }
+
+    /// Run on every checkout, so that connections a database restart broke are replaced
+    /// rather than handed out: the pool recovers by itself once the database is back.
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), ConnectError> {
+        conn.ping().map_err(ConnectError::from)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// Logs what the pool could not do in the background (it retries by itself).
+#[derive(Debug)]
+pub(crate) struct LogErrors;
+
+impl r2d2::HandleError<ConnectError> for LogErrors {
+    fn handle_error(&self, error: ConnectError) {
+        tracing::warn!(%error, "database connection failed");
+    }
+}
+
+/// Runs `f` in a transaction: committed when it returns `Ok`, rolled back otherwise.
+///
+/// On SQLite the transaction is `BEGIN IMMEDIATE`: it takes the write lock up front (waiting
+/// up to `busy_timeout`) instead of failing with SQLITE_BUSY when a read turns into a write
+/// while another connection writes.
+pub(crate) fn write_transaction<T>(
+    conn: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, Error>,
+) -> Result<T, Error> {
+    match conn {
+        AnyConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+        }
+        AnyConnection::Postgresql(c) => {
+            <AnsiTransactionManager as TransactionManager<PgConnection>>::begin_transaction(c)?;
+        }
+    }
+    match f(conn) {
+        Ok(value) => {
+            <AnyConnection as TransactionManager<AnyConnection>>::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            match <AnyConnection as TransactionManager<AnyConnection>>::rollback_transaction(conn) {
+                Ok(()) | Err(DieselError::BrokenTransactionManager) => Err(error),
+                Err(rollback) => {
+                    tracing::warn!(%rollback, "rollback failed");
+                    Err(error)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Translation of infrastructure errors into the ports' [`StoreError`].
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use licenses_app::ports::StoreError;
+
+use crate::config::one_line;
+
+/// An error inside the adapter: a driver error not yet translated, or a translated one.
+#[derive(Debug)]
+pub(crate) enum Error {
+    Db(DieselError),
+    Store(StoreError),
+}
+
+impl From<DieselError> for Error {
+    fn from(e: DieselError) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<Error> for StoreError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Store(e) => e,
+            Error::Db(e) => translate(e),
+        }
+    }
+}
+
+/// A row that no longer maps to a domain value: corrupt data, never a panic.
+pub(crate) fn corrupt(what: impl std::fmt::Display) -> Error {
+    Error::Store(StoreError::Internal(format!("corrupt row: {what}")))
+}
+
+/// The translation every error gets unless its call site knows better (a unique violation
+/// there becomes the [`Conflict`](licenses_app::ports::Conflict) it means).
+///
+/// A lost connection, a failed send, a serialization failure (retryable) and a busy SQLite
+/// database are [`StoreError::Unavailable`]; anything else is [`StoreError::Internal`].
+pub(crate) fn translate(e: DieselError) -> StoreError {
+    match &e {
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection
+            | DatabaseErrorKind::UnableToSendCommand
+            | DatabaseErrorKind::SerializationFailure,
+            info,
+        ) => StoreError::Unavailable(one_line(info.message())),
+        DieselError::DatabaseError(_, info) if is_busy(info.message()) => {
+            StoreError::Unavailable(one_line(info.message()))
+        }
+        _ => StoreError::Internal(one_line(&e.to_string())),
+    }
+}
+
+/// SQLite's SQLITE_BUSY and SQLITE_LOCKED, which diesel reports as unknown errors.
+fn is_busy(message: &str) -> bool {
+    message.contains("database is locked")
+        || message.contains("database table is locked")
+        || message.contains("database is busy")
+}
+
+/// Whether `e` is a unique violation.
+pub(crate) fn is_unique_violation(e: &DieselError) -> bool {
+    matches!(
+        e,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// Whether `e` is a foreign key violation.
+pub(crate) fn is_foreign_key_violation(e: &DieselError) -> bool {
+    matches!(
+        e,
+        DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)
+    )
+}
+
+/// Whether a unique violation is about the given column (PostgreSQL names the constraint,
+/// SQLite the columns: `UNIQUE constraint failed: licenses.user_id, licenses.order_id`).
+pub(crate) fn violation_mentions(e: &DieselError, column: &str) -> bool {
+    match e {
+        DieselError::DatabaseError(_, info) => {
+            info.constraint_name().is_some_and(|c| c.contains(column))
+                || info.message().contains(column)
+        }
+        _ => false,
+    }
+}

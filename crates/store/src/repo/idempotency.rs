@@ -1,0 +1,49 @@
+//! Idempotency records.
+
+use diesel::prelude::*;
+use licenses_app::ports::{Conflict, IdempotencyRecord, StoreError};
+use licenses_domain::Timestamp;
+
+use crate::connection::AnyConnection;
+use crate::error::{Error, is_unique_violation};
+use crate::models::IdempotencyRow;
+use crate::schema::idempotency_keys;
+
+/// Keeps a record; [`Conflict::IdempotencyKeyTaken`] when the (scope, key) is recorded.
+pub(crate) fn insert(conn: &mut AnyConnection, record: &IdempotencyRecord) -> Result<(), Error> {
+    diesel::insert_into(idempotency_keys::table)
+        .values(IdempotencyRow::from_domain(record))
+        .execute(conn)
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                Error::Store(StoreError::Conflict(Conflict::IdempotencyKeyTaken))
+            } else {
+                Error::Db(e)
+            }
+        })?;
+    Ok(())
+}
+
+pub(crate) fn find(
+    conn: &mut AnyConnection,
+    scope: &str,
+    key: &str,
+) -> Result<Option<IdempotencyRecord>, Error> {
+    idempotency_keys::table
+        .filter(idempotency_keys::scope.eq(scope))
+        .filter(idempotency_keys::key.eq(key))
+        .select(IdempotencyRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(IdempotencyRow::into_domain)
+        .transpose()
+}
+
+/// Deletes the records created before `before`; how many.
+pub(crate) fn prune(conn: &mut AnyConnection, before: Timestamp) -> Result<u64, Error> {
+    let n = diesel::delete(
+        idempotency_keys::table.filter(idempotency_keys::created_at.lt(before.unix())),
+    )
+    .execute(conn)?;
+    Ok(u64::try_from(n).unwrap_or(u64::MAX))
+}

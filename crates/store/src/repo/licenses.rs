@@ -1,0 +1,212 @@
+//! Licenses.
+
+use std::collections::HashSet;
+
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
+use licenses_app::ports::{Conflict, LicenseQuery, StoreError};
+use licenses_domain::{License, LicenseId, LicenseStatus, Timestamp};
+
+use crate::connection::AnyConnection;
+use crate::error::{Error, is_foreign_key_violation, is_unique_violation, violation_mentions};
+use crate::models::{LICENSE_COLUMNS, LicenseRow};
+use crate::repo::{IN_LIST_CHUNK, insert_rows, rows_per_insert};
+use crate::schema::licenses;
+
+type Db = <AnyConnection as diesel::Connection>::Backend;
+type Condition = Box<dyn BoxableExpression<licenses::table, Db, SqlType = Bool>>;
+
+pub(crate) fn get(conn: &mut AnyConnection, id: &LicenseId) -> Result<Option<License>, Error> {
+    licenses::table
+        .find(id.as_str())
+        .select(LicenseRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(LicenseRow::into_domain)
+        .transpose()
+}
+
+/// `stop_date IS NULL OR stop_date > t`: not yet expired at `t`.
+fn running_at(t: i64) -> Condition {
+    // `assume_not_null` only changes the SQL type (the comparison is reached for non-NULL
+    // stop dates only), so that the conditions stay plain Bool.
+    Box::new(
+        licenses::stop_date
+            .is_null()
+            .or(licenses::stop_date.assume_not_null().gt(t)),
+    )
+}
+
+/// The statuses filter, as [`License::status_at`] reads them at `now`: EXPIRED is
+/// `stop_date <= now`; any other status is that stored status while not expired.
+fn status_condition(statuses: &[LicenseStatus], now: Timestamp) -> Option<Condition> {
+    let now = now.unix();
+    let stored: Vec<String> = statuses
+        .iter()
+        .filter(|s| **s != LicenseStatus::Expired)
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    let mut condition: Option<Condition> = None;
+    if !stored.is_empty() {
+        condition = Some(Box::new(
+            licenses::status.eq_any(stored).and(running_at(now)),
+        ));
+    }
+    if statuses.contains(&LicenseStatus::Expired) {
+        let expired: Condition = Box::new(
+            licenses::stop_date
+                .is_not_null()
+                .and(licenses::stop_date.assume_not_null().le(now)),
+        );
+        condition = Some(match condition {
+            Some(c) => Box::new(c.or(expired)),
+            None => expired,
+        });
+    }
+    condition
+}
+
+/// [`License::is_effective_at`]: ACTIVE, started, not expired.
+fn effective_at(at: Timestamp) -> Condition {
+    let at = at.unix();
+    Box::new(
+        licenses::status
+            .eq(LicenseStatus::Active.as_str())
+            .and(licenses::start_date.le(at))
+            .and(running_at(at)),
+    )
+}
+
+/// One page of licenses matching `q`, in id order after `q.after` (keyset pagination).
+pub(crate) fn find(conn: &mut AnyConnection, q: &LicenseQuery) -> Result<Vec<License>, Error> {
+    let mut query = licenses::table
+        .select(LicenseRow::as_select())
+        .into_boxed::<Db>();
+    if let Some(user) = &q.user {
+        query = query.filter(licenses::user_id.eq(user.as_str().to_owned()));
+    }
+    if let Some(product) = &q.product {
+        query = query.filter(licenses::product_id.eq(product.as_str().to_owned()));
+    }
+    if let Some(condition) = status_condition(&q.statuses, q.now) {
+        query = query.filter(condition);
+    }
+    if let Some(at) = q.active_at {
+        query = query.filter(effective_at(at));
+    }
+    if let Some(after) = &q.after {
+        query = query.filter(licenses::id.gt(after.as_str().to_owned()));
+    }
+    query
+        .order(licenses::id.asc())
+        .limit(i64::from(q.limit))
+        .load(conn)?
+        .into_iter()
+        .map(LicenseRow::into_domain)
+        .collect()
+}
+
+/// Positions of licenses whose (user, order id) is already stored, or taken by an earlier
+/// license of the same batch. One query per chunk of the batch.
+fn duplicate_orders(conn: &mut AnyConnection, batch: &[License]) -> Result<Vec<usize>, Error> {
+    let with_order: Vec<(usize, &str, &str)> = batch
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| l.order_id().map(|o| (i, l.user().as_str(), o.as_str())))
+        .collect();
+    let mut positions = Vec::new();
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
+    for &(i, user, order) in &with_order {
+        if !seen.insert((user, order)) {
+            positions.push(i);
+        }
+    }
+    for chunk in with_order.chunks(IN_LIST_CHUNK) {
+        let users: HashSet<&str> = chunk.iter().map(|&(_, u, _)| u).collect();
+        let orders: HashSet<&str> = chunk.iter().map(|&(_, _, o)| o).collect();
+        // A superset of the pairs (every user × every order id of the chunk), narrowed to the
+        // exact pairs below: one indexed query instead of one per license.
+        let stored: HashSet<(String, String)> = licenses::table
+            .filter(licenses::order_id.eq_any(orders.into_iter().collect::<Vec<_>>()))
+            .filter(licenses::user_id.eq_any(users.into_iter().collect::<Vec<_>>()))
+            .select((licenses::user_id, licenses::order_id.assume_not_null()))
+            .load::<(String, String)>(conn)?
+            .into_iter()
+            .collect();
+        if stored.is_empty() {
+            continue;
+        }
+        positions.extend(
+            chunk.iter().filter_map(|&(i, u, o)| {
+                stored.contains(&(u.to_owned(), o.to_owned())).then_some(i)
+            }),
+        );
+    }
+    positions.sort_unstable();
+    positions.dedup();
+    Ok(positions)
+}
+
+/// Inserts every license, in multi-row INSERTs: [`Conflict::DuplicateOrders`] with the
+/// positions of reused order ids (checked first); a unique violation that still happens
+/// (a concurrent insert) is `DuplicateOrders([])` or [`Conflict::DuplicateId`];
+/// [`Conflict::ProductGone`] when a product does not exist.
+pub(crate) fn insert(
+    conn: &mut AnyConnection,
+    batch: &[License],
+    at: Timestamp,
+) -> Result<(), Error> {
+    let duplicates = duplicate_orders(conn, batch)?;
+    if !duplicates.is_empty() {
+        return Err(StoreError::Conflict(Conflict::DuplicateOrders(duplicates)).into());
+    }
+    let rows: Vec<LicenseRow> = batch
+        .iter()
+        .map(|l| LicenseRow::from_domain(l, at))
+        .collect();
+    for chunk in rows.chunks(rows_per_insert(LICENSE_COLUMNS)) {
+        insert_rows!(&mut *conn, licenses::table, chunk).map_err(|e| {
+            let conflict = if is_unique_violation(&e) {
+                if violation_mentions(&e, "order_id") {
+                    Conflict::DuplicateOrders(Vec::new())
+                } else {
+                    Conflict::DuplicateId
+                }
+            } else if is_foreign_key_violation(&e) {
+                Conflict::ProductGone
+            } else {
+                return Error::Db(e);
+            };
+            Error::Store(StoreError::Conflict(conflict))
+        })?;
+    }
+    Ok(())
+}
+
+/// Deletes every license: [`StoreError::MissingItems`] with the positions of the ids that do
+/// not exist (the caller rolls the transaction back). `DELETE … RETURNING id` in chunks: what
+/// was deleted is exactly what existed, even against a concurrent delete.
+pub(crate) fn delete(conn: &mut AnyConnection, ids: &[LicenseId]) -> Result<Vec<String>, Error> {
+    let mut unique: Vec<&str> = ids.iter().map(LicenseId::as_str).collect();
+    unique.sort_unstable();
+    unique.dedup();
+    let mut deleted: Vec<String> = Vec::with_capacity(unique.len());
+    for chunk in unique.chunks(IN_LIST_CHUNK) {
+        let gone: Vec<String> = diesel::delete(licenses::table.filter(licenses::id.eq_any(chunk)))
+            .returning(licenses::id)
+            .get_results(conn)?;
+        deleted.extend(gone);
+    }
+    if deleted.len() < unique.len() {
+        let found: HashSet<&str> = deleted.iter().map(String::as_str).collect();
+        let missing: Vec<usize> = ids
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| !found.contains(id.as_str()))
+            .map(|(i, _)| i)
+            .collect();
+        return Err(StoreError::MissingItems(missing).into());
+    }
+    deleted.sort_unstable();
+    Ok(deleted)
+}

@@ -1,0 +1,75 @@
+//! Repository functions. Each takes `&mut AnyConnection`, so that several compose into one
+//! transaction ([`crate::connection::write_transaction`]); none opens a transaction itself.
+
+pub(crate) mod idempotency;
+pub(crate) mod licenses;
+pub(crate) mod products;
+
+use diesel::prelude::*;
+use licenses_app::ports::{Change, NewEntitlementJob};
+
+use crate::connection::AnyConnection;
+use crate::error::Error;
+use crate::models::{AUDIT_COLUMNS, Action, JOB_COLUMNS, NewAuditRow, NewJobRow, Resource};
+use crate::schema::{audit_log, entitlement_jobs};
+
+/// Bind parameters per statement: well under PostgreSQL's 65,535 and SQLite's 32,766.
+pub(crate) const MAX_BIND_PARAMS: usize = 30_000;
+
+/// Ids per `IN (…)` list.
+pub(crate) const IN_LIST_CHUNK: usize = 1_000;
+
+/// One multi-row `INSERT` of `rows` into `table`. The derived `MultiConnection` cannot batch
+/// inserts (SQLite's batch insert is its own implementation), so this one statement matches
+/// on the backend; both arms are the same diesel code. The rows' `None`s are bound as NULL
+/// (`treat_none_as_default_value = false`): SQLite then takes all rows in one statement.
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        match $conn {
+            $crate::connection::AnyConnection::Postgresql(c) => {
+                diesel::insert_into($table).values($rows).execute(c)
+            }
+            $crate::connection::AnyConnection::Sqlite(c) => {
+                diesel::insert_into($table).values($rows).execute(c)
+            }
+        }
+    };
+}
+pub(crate) use insert_rows;
+
+/// Rows per multi-row INSERT of a table with `columns` columns.
+pub(crate) const fn rows_per_insert(columns: usize) -> usize {
+    MAX_BIND_PARAMS / columns
+}
+
+/// Appends one audit row per resource id, in multi-row INSERTs.
+pub(crate) fn audit<'a>(
+    conn: &mut AnyConnection,
+    action: Action,
+    resource: Resource,
+    ids: impl IntoIterator<Item = &'a str>,
+    change: &Change,
+) -> Result<(), Error> {
+    let actor = change.actor.to_string();
+    let rows: Vec<NewAuditRow> = ids
+        .into_iter()
+        .map(|id| NewAuditRow::new(action, resource, id, change.at, &actor))
+        .collect();
+    for chunk in rows.chunks(rows_per_insert(AUDIT_COLUMNS)) {
+        insert_rows!(conn, audit_log::table, chunk)?;
+    }
+    Ok(())
+}
+
+/// Queues entitlement jobs, due at once, in multi-row INSERTs.
+pub(crate) fn queue_jobs(
+    conn: &mut AnyConnection,
+    jobs: &[NewEntitlementJob],
+    change: &Change,
+) -> Result<(), Error> {
+    let rows: Vec<NewJobRow> = jobs.iter().map(|j| NewJobRow::new(j, change.at)).collect();
+    for chunk in rows.chunks(rows_per_insert(JOB_COLUMNS)) {
+        insert_rows!(conn, entitlement_jobs::table, chunk)?;
+    }
+    Ok(())
+}

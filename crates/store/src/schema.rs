@@ -1,0 +1,98 @@
+//! The tables, as diesel sees them. Written by hand for both backends, with types that exist
+//! on both (Text, BigInt, Integer, Bool, Binary, Nullable). The schema drift test
+//! (`tests/schema_drift.rs`) fails when this file and the migrations disagree.
+
+diesel::table! {
+    products (id) {
+        id -> Text,
+        title -> Text,
+        description -> Text,
+        product_type -> Text,
+        is_premium -> Bool,
+        is_user_visible -> Bool,
+        is_buyable -> Bool,
+        auto_grant_on_signup -> Bool,
+        price_amount -> Nullable<BigInt>,
+        price_currency -> Nullable<Text>,
+        license_duration -> Nullable<BigInt>,
+        license_auto_renew -> Bool,
+        irdeto_product_id -> Nullable<Text>,
+        live_channels -> Text,
+        npvr_channels -> Text,
+        catchup_channels -> Text,
+        startover_channels -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    licenses (id) {
+        id -> Text,
+        user_id -> Text,
+        product_id -> Text,
+        status -> Text,
+        requested_status -> Nullable<Text>,
+        status_reason -> Nullable<Text>,
+        start_date -> BigInt,
+        stop_date -> Nullable<BigInt>,
+        order_id -> Nullable<Text>,
+        price_amount -> Nullable<BigInt>,
+        price_currency -> Nullable<Text>,
+        purchase_timestamp -> BigInt,
+        payment_method -> Nullable<Text>,
+        recurring -> Bool,
+        expiry_date -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (scope, key) {
+        scope -> Text,
+        key -> Text,
+        fingerprint -> Text,
+        response_status -> Integer,
+        response_body -> Binary,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        action -> Text,
+        resource_type -> Text,
+        resource_id -> Text,
+        occurred_at -> BigInt,
+        actor -> Text,
+    }
+}
+
+diesel::table! {
+    entitlement_jobs (id) {
+        id -> BigInt,
+        kind -> Text,
+        license_id -> Text,
+        user_id -> Text,
+        irdeto_product -> Text,
+        valid_from -> BigInt,
+        valid_until -> Nullable<BigInt>,
+        state -> Text,
+        attempts -> Integer,
+        due_at -> BigInt,
+        leased_until -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(licenses -> products (product_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    products,
+    licenses,
+    idempotency_keys,
+    audit_log,
+    entitlement_jobs,
+);

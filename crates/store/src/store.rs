@@ -1,0 +1,339 @@
+//! The store: a connection pool, the bounded road to the blocking pool, and the ports.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use diesel::RunQueryDsl;
+use licenses_app::ports::{
+    Change, IdempotencyRecord, IdempotencyStore, LicenseQuery, LicenseStore, NewEntitlementJob,
+    ProductStore, StoreError, StoreHealth,
+};
+use licenses_domain::{License, LicenseId, Product, ProductId, Timestamp};
+use tokio::sync::Semaphore;
+
+use crate::config::{Backend, OpenError, StoreConfig, Target};
+use crate::connection::{AnyConnection, LogErrors, Manager, write_transaction};
+use crate::error::Error;
+use crate::migrate;
+use crate::models::{Action, Resource};
+use crate::repo::{audit, idempotency, licenses, products, queue_jobs};
+
+/// How long an SQLite writer waits for the lock, at least.
+const MIN_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The storage adapter. Cheap to clone: clones share the pool.
+///
+/// Every call runs its diesel work on tokio's blocking pool, never on an async worker:
+/// checking out the connection and the queries go together into one `spawn_blocking`. At most
+/// `pool_size` calls do so at once (a semaphore), each waiting at most `checkout_timeout` for
+/// its turn and its connection; past that the call answers [`StoreError::Unavailable`]
+/// rather than queueing. A database that goes down answers `Unavailable` too, and the pool
+/// replaces broken connections by itself when it is back (each is tested at checkout).
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: r2d2::Pool<Manager>,
+    permits: Arc<Semaphore>,
+    checkout_timeout: Duration,
+    backend: Backend,
+    shown: String,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("database", &self.inner.shown)
+            .field("backend", &self.inner.backend)
+            .field("pool_size", &self.inner.pool.max_size())
+            .field("checkout_timeout", &self.inner.checkout_timeout)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Builds the pool and checks that one connection can be opened. SQLite: creates the
+    /// file's directory, and the file. Synchronous: call it before serving.
+    pub fn open(config: &StoreConfig) -> Result<Store, OpenError> {
+        if config.pool_size == 0 {
+            return Err(OpenError::InvalidConfig(
+                "database.pool_size must be at least 1".into(),
+            ));
+        }
+        if config.checkout_timeout.is_zero() {
+            return Err(OpenError::InvalidConfig(
+                "database.checkout_timeout_ms must be at least 1".into(),
+            ));
+        }
+        let target = Target::parse(&config.url, config.checkout_timeout)?;
+        let shown = target.shown();
+        if let Target::Sqlite { path } = &target
+            && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                OpenError::Unreachable(format!("{shown}: cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let backend = target.backend();
+        let manager = Manager {
+            target,
+            busy_timeout: config.checkout_timeout.max(MIN_BUSY_TIMEOUT),
+        };
+        manager
+            .open()
+            .map_err(|e| OpenError::Unreachable(format!("{shown}: {e}")))?;
+        let pool = r2d2::Pool::builder()
+            .max_size(config.pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(config.checkout_timeout)
+            .test_on_check_out(true)
+            .error_handler(Box::new(LogErrors))
+            .build_unchecked(manager);
+        let permits = usize::try_from(config.pool_size).unwrap_or(Semaphore::MAX_PERMITS);
+        Ok(Store {
+            inner: Arc::new(Inner {
+                pool,
+                permits: Arc::new(Semaphore::new(permits.min(Semaphore::MAX_PERMITS))),
+                checkout_timeout: config.checkout_timeout,
+                backend,
+                shown,
+            }),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// Applies the pending migrations and returns their names. On PostgreSQL it holds a
+    /// session advisory lock meanwhile, so that two instances starting at once never both
+    /// migrate; on SQLite, a `BEGIN IMMEDIATE` transaction.
+    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        // Migrating may wait for another instance's migration: no checkout budget applies
+        // to that wait, only to getting the connection.
+        self.run(migrate::migrate).await
+    }
+
+    /// How many migrations are not applied yet.
+    pub async fn pending_migrations(&self) -> Result<usize, StoreError> {
+        self.run(migrate::pending).await
+    }
+
+    /// Runs `f` with a pooled connection on the blocking pool, under the same limits as the
+    /// ports' methods. For work the ports do not cover (tests, maintenance commands).
+    pub async fn with_connection<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut AnyConnection) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |conn| Ok(f(conn))).await
+    }
+
+    /// The one road to the database: a permit (at most `pool_size` calls at once), then a
+    /// connection and the work together on the blocking pool, all within `checkout_timeout`.
+    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        let started = Instant::now();
+        let budget = self.inner.checkout_timeout;
+        let busy = || {
+            StoreError::Unavailable(format!(
+                "no database connection free within {} ms",
+                budget.as_millis()
+            ))
+        };
+        let permit = tokio::time::timeout(budget, Arc::clone(&self.inner.permits).acquire_owned())
+            .await
+            .map_err(|_| busy())?
+            .map_err(|_| StoreError::Internal("the store is closed".into()))?;
+        let remaining = budget
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_millis(1));
+        let pool = self.inner.pool.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let mut conn = pool.get_timeout(remaining).map_err(|e| {
+                Error::Store(StoreError::Unavailable(format!(
+                    "no database connection: {}",
+                    crate::config::one_line(&e.to_string())
+                )))
+            })?;
+            f(&mut conn)
+        });
+        match task.await {
+            Ok(result) => result.map_err(StoreError::from),
+            Err(e) => Err(StoreError::Internal(format!("storage task failed: {e}"))),
+        }
+    }
+
+    /// Runs `f` in one write transaction.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |conn| write_transaction(conn, f)).await
+    }
+}
+
+/// Keeps the idempotency record of a change, first: a key taken meanwhile is reported as
+/// such whatever else the write would break.
+fn keep_idempotency(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
+    match &change.idempotency {
+        Some(record) => idempotency::insert(conn, record),
+        None => Ok(()),
+    }
+}
+
+#[async_trait]
+impl ProductStore for Store {
+    async fn list(&self) -> Result<Vec<Product>, StoreError> {
+        self.run(products::list).await
+    }
+
+    async fn get(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
+        let id = id.clone();
+        self.run(move |c| products::get(c, &id)).await
+    }
+
+    async fn get_many(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = ids.to_vec();
+        self.run(move |c| products::get_many(c, &ids)).await
+    }
+
+    async fn create(&self, product: &Product, change: &Change) -> Result<(), StoreError> {
+        let (product, change) = (product.clone(), change.clone());
+        self.write(move |c| {
+            keep_idempotency(c, &change)?;
+            products::insert(c, &product, change.at)?;
+            audit(
+                c,
+                Action::Create,
+                Resource::Product,
+                [product.id().as_str()],
+                &change,
+            )
+        })
+        .await
+    }
+
+    async fn update(&self, product: &Product, change: &Change) -> Result<(), StoreError> {
+        let (product, change) = (product.clone(), change.clone());
+        self.write(move |c| {
+            keep_idempotency(c, &change)?;
+            products::update(c, &product, change.at)?;
+            audit(
+                c,
+                Action::Update,
+                Resource::Product,
+                [product.id().as_str()],
+                &change,
+            )
+        })
+        .await
+    }
+
+    async fn delete(&self, id: &ProductId, change: &Change) -> Result<(), StoreError> {
+        let (id, change) = (id.clone(), change.clone());
+        self.write(move |c| {
+            keep_idempotency(c, &change)?;
+            products::delete(c, &id)?;
+            audit(c, Action::Delete, Resource::Product, [id.as_str()], &change)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl LicenseStore for Store {
+    async fn get(&self, id: &LicenseId) -> Result<Option<License>, StoreError> {
+        let id = id.clone();
+        self.run(move |c| licenses::get(c, &id)).await
+    }
+
+    async fn find(&self, query: &LicenseQuery) -> Result<Vec<License>, StoreError> {
+        if query.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let query = query.clone();
+        self.run(move |c| licenses::find(c, &query)).await
+    }
+
+    async fn create(
+        &self,
+        batch: &[License],
+        jobs: &[NewEntitlementJob],
+        change: &Change,
+    ) -> Result<(), StoreError> {
+        let (batch, jobs, change) = (batch.to_vec(), jobs.to_vec(), change.clone());
+        self.write(move |c| {
+            keep_idempotency(c, &change)?;
+            licenses::insert(c, &batch, change.at)?;
+            queue_jobs(c, &jobs, &change)?;
+            audit(
+                c,
+                Action::Create,
+                Resource::License,
+                batch.iter().map(|l| l.id().as_str()),
+                &change,
+            )
+        })
+        .await
+    }
+
+    async fn delete(
+        &self,
+        ids: &[LicenseId],
+        jobs: &[NewEntitlementJob],
+        change: &Change,
+    ) -> Result<(), StoreError> {
+        let (ids, jobs, change) = (ids.to_vec(), jobs.to_vec(), change.clone());
+        self.write(move |c| {
+            keep_idempotency(c, &change)?;
+            let deleted = licenses::delete(c, &ids)?;
+            queue_jobs(c, &jobs, &change)?;
+            audit(
+                c,
+                Action::Delete,
+                Resource::License,
+                deleted.iter().map(String::as_str),
+                &change,
+            )
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for Store {
+    async fn find(&self, scope: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let (scope, key) = (scope.to_owned(), key.to_owned());
+        self.run(move |c| idempotency::find(c, &scope, &key)).await
+    }
+
+    async fn prune(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.run(move |c| idempotency::prune(c, before)).await
+    }
+}
+
+#[async_trait]
+impl StoreHealth for Store {
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.run(|c| {
+            diesel::sql_query("SELECT 1").execute(c)?;
+            match migrate::pending(c)? {
+                0 => Ok(()),
+                n => Err(StoreError::Unavailable(format!("{n} migrations pending")).into()),
+            }
+        })
+        .await
+    }
+}

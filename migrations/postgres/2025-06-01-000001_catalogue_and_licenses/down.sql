@@ -1,0 +1,2 @@
+DROP TABLE licenses;
+DROP TABLE products;
