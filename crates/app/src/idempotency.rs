@@ -8,7 +8,7 @@
 use licenses_domain::Timestamp;
 
 use crate::error::{AppError, Problem};
-use crate::ports::{IdempotencyRecord, IdempotencyStore, StoredResponse};
+use crate::ports::{Conflict, IdempotencyRecord, IdempotencyStore, StoreError, StoredResponse};
 
 /// The idempotency key of a request, with the scope it belongs to and the request's digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,12 +51,26 @@ pub(crate) async fn earlier_answer(
     }
 }
 
-/// After the store found the key taken by a concurrent request: that request's answer.
-pub(crate) async fn answer_of_winner(
+/// After the store refused a keyed write with a conflict: a concurrent request with the same
+/// key may have won the race (on the key itself, or on a unique index it reached first, such
+/// as the order id a purchase takes from its key). Its answer then stands for this request
+/// too; otherwise `refused` is the answer.
+pub(crate) async fn settle_conflict(
     store: &dyn IdempotencyStore,
     key: Option<&IdempotencyKey>,
+    refused: StoreError,
+    otherwise: impl FnOnce(StoreError) -> AppError,
 ) -> Result<StoredResponse, AppError> {
-    earlier_answer(store, key).await?.ok_or_else(|| {
-        AppError::Internal("idempotency key reported taken but no record found".to_owned())
-    })
+    if key.is_some()
+        && matches!(refused, StoreError::Conflict(_))
+        && let Some(answer) = earlier_answer(store, key).await?
+    {
+        return Ok(answer);
+    }
+    match refused {
+        StoreError::Conflict(Conflict::IdempotencyKeyTaken) => Err(AppError::Internal(
+            "idempotency key reported taken but no record found".to_owned(),
+        )),
+        other => Err(otherwise(other)),
+    }
 }

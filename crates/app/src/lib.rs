@@ -10,6 +10,7 @@ mod licenses;
 pub mod ports;
 mod products;
 mod system;
+mod user;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ pub use error::{AppError, Problem};
 pub use idempotency::IdempotencyKey;
 pub use licenses::{LicenseFilter, LicensePage, MAX_BATCH, MAX_PAGE_SIZE, PageRequest};
 pub use system::{SystemClock, UuidV7Ids};
+pub use user::{BILLING, PurchaseRequest};
 
 use ports::{Clock, IdSource, IdempotencyStore, LicenseStore, ProductStore};
 

@@ -9,7 +9,7 @@ use licenses_domain::{
 
 use crate::App;
 use crate::error::{AppError, Problem};
-use crate::idempotency::{IdempotencyKey, answer_of_winner, earlier_answer};
+use crate::idempotency::{IdempotencyKey, earlier_answer, settle_conflict};
 use crate::ports::{Actor, Change, Conflict, LicenseQuery, StoreError, StoredResponse};
 
 /// Most licenses one batch may create or delete.
@@ -187,20 +187,7 @@ impl App {
         };
         match self.ports.licenses.create(&licenses, &[], &change).await {
             Ok(()) => Ok(response),
-            Err(StoreError::Conflict(Conflict::IdempotencyKeyTaken)) => {
-                answer_of_winner(idem, key.as_ref()).await
-            }
-            Err(StoreError::Conflict(Conflict::DuplicateOrders(positions))) => {
-                Err(AppError::Conflict(order_conflicts(batch, &positions)))
-            }
-            Err(StoreError::Conflict(Conflict::ProductGone)) => {
-                Err(AppError::Conflict(vec![Problem::new(
-                    None,
-                    "product_gone",
-                    "a product named by the request was deleted meanwhile",
-                )]))
-            }
-            Err(e) => Err(e.into()),
+            Err(e) => settle_conflict(idem, key.as_ref(), e, |e| creation_refused(e, batch)).await,
         }
     }
 
@@ -245,25 +232,7 @@ impl App {
         };
         match self.ports.licenses.delete(&ids, &[], &change).await {
             Ok(()) => Ok(response),
-            Err(StoreError::Conflict(Conflict::IdempotencyKeyTaken)) => {
-                answer_of_winner(idem, key.as_ref()).await
-            }
-            Err(StoreError::MissingItems(_) | StoreError::NotFound) if !batch => {
-                Err(AppError::not_found("license"))
-            }
-            Err(StoreError::MissingItems(positions)) => Err(AppError::Invalid(
-                positions
-                    .into_iter()
-                    .map(|i| {
-                        Problem::new(
-                            Some(format!("/data/{i}/id")),
-                            "license_not_found",
-                            "no license has this id",
-                        )
-                    })
-                    .collect(),
-            )),
-            Err(e) => Err(e.into()),
+            Err(e) => settle_conflict(idem, key.as_ref(), e, |e| deletion_refused(e, batch)).await,
         }
     }
 }
@@ -287,6 +256,42 @@ fn check_batch_size(n: usize, batch: bool) -> Result<(), AppError> {
         ));
     }
     Ok(())
+}
+
+/// What a refused license creation means for the client.
+pub(crate) fn creation_refused(e: StoreError, batch: bool) -> AppError {
+    match e {
+        StoreError::Conflict(Conflict::DuplicateOrders(positions)) => {
+            AppError::Conflict(order_conflicts(batch, &positions))
+        }
+        StoreError::Conflict(Conflict::ProductGone) => AppError::Conflict(vec![Problem::new(
+            None,
+            "product_gone",
+            "a product named by the request was deleted meanwhile",
+        )]),
+        e => e.into(),
+    }
+}
+
+fn deletion_refused(e: StoreError, batch: bool) -> AppError {
+    match e {
+        StoreError::MissingItems(_) | StoreError::NotFound if !batch => {
+            AppError::not_found("license")
+        }
+        StoreError::MissingItems(positions) => AppError::Invalid(
+            positions
+                .into_iter()
+                .map(|i| {
+                    Problem::new(
+                        Some(format!("/data/{i}/id")),
+                        "license_not_found",
+                        "no license has this id",
+                    )
+                })
+                .collect(),
+        ),
+        e => e.into(),
+    }
 }
 
 fn order_conflicts(batch: bool, positions: &[usize]) -> Vec<Problem> {

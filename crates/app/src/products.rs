@@ -4,7 +4,7 @@ use licenses_domain::{Product, ProductDraft, ProductId, ProductPatch};
 
 use crate::App;
 use crate::error::{AppError, Problem};
-use crate::idempotency::{IdempotencyKey, answer_of_winner, earlier_answer};
+use crate::idempotency::{IdempotencyKey, earlier_answer, settle_conflict};
 use crate::ports::{Actor, Change, Conflict, StoreError, StoredResponse};
 
 impl App {
@@ -46,10 +46,7 @@ impl App {
         };
         match self.ports.products.create(&product, &change).await {
             Ok(()) => Ok(response),
-            Err(StoreError::Conflict(Conflict::IdempotencyKeyTaken)) => {
-                answer_of_winner(idem, key.as_ref()).await
-            }
-            Err(e) => Err(e.into()),
+            Err(e) => settle_conflict(idem, key.as_ref(), e, AppError::from).await,
         }
     }
 

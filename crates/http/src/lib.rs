@@ -11,8 +11,8 @@ mod request;
 pub use error::{ApiError, ErrorObject};
 pub use query::{Query, license_filter, page_request};
 pub use read::{
-    DocumentProblems, read_batch_delete, read_license_batch, read_license_create,
-    read_product_create, read_product_patch,
+    DocumentProblems, PurchaseDocument, read_batch_delete, read_license_batch, read_license_create,
+    read_product_create, read_product_patch, read_purchase,
 };
 pub use render::{
     Audience, Document, DocumentLinks, LicenseResource, Links, ProductResource, license_resource,

@@ -594,6 +594,61 @@ pub fn read_batch_delete(body: &[u8]) -> Result<Vec<LicenseId>, ApiError> {
     p.into_result(ids)
 }
 
+/// PurchaseUserLicense's document, read into its members: the product, `payment_method` and
+/// `order_id` (the user is the path's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PurchaseDocument {
+    pub product: Option<String>,
+    pub payment_method: Option<String>,
+    pub order_id: Option<String>,
+}
+
+/// PurchaseUserLicense's document.
+pub fn read_purchase(body: &[u8]) -> Result<PurchaseDocument, ApiError> {
+    let doc = parse(body)?;
+    let mut p = DocumentProblems::default();
+    let mut out = PurchaseDocument::default();
+    if let Some(r) =
+        primary_data(&doc, &mut p).and_then(|d| resource(d, "/data", "License", &mut p))
+    {
+        if r.id.is_some() {
+            p.push(
+                StatusCode::FORBIDDEN,
+                "/data/id",
+                "client_generated_id",
+                "license ids are assigned by the service",
+            );
+        }
+        let at = "/data/attributes";
+        only_known(
+            r.attributes,
+            &["payment_method", "order_id"],
+            at,
+            "unknown_attribute",
+            &mut p,
+        );
+        only_known(
+            r.relationships,
+            &["product"],
+            "/data/relationships",
+            "unknown_relationship",
+            &mut p,
+        );
+        out = PurchaseDocument {
+            product: to_one(
+                r.relationships,
+                "product",
+                "Product",
+                "/data/relationships",
+                &mut p,
+            ),
+            payment_method: string(r.attributes, "payment_method", at, &mut p).flatten(),
+            order_id: string(r.attributes, "order_id", at, &mut p).flatten(),
+        };
+    }
+    p.into_result(out)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -723,6 +778,34 @@ mod tests {
         assert_eq!(
             read_product_patch(&bytes(other), &id).map_err(|e| e.status()),
             Err(StatusCode::CONFLICT)
+        );
+    }
+
+    #[test]
+    fn a_purchase_names_product_and_payment_and_nothing_else() {
+        let doc = json!({"data": {"type": "License", "attributes": {"payment_method": "billing", "order_id": "o-1"},
+            "relationships": {"product": {"data": {"type": "Product", "id": "41"}}}}});
+        let p = read_purchase(&bytes(doc)).expect("valid");
+        assert_eq!(
+            (
+                p.product.as_deref(),
+                p.payment_method.as_deref(),
+                p.order_id.as_deref()
+            ),
+            (Some("41"), Some("billing"), Some("o-1"))
+        );
+        let doc = json!({"data": {"type": "License", "attributes": {"status": "ACTIVE"},
+            "relationships": {"user": {"data": {"type": "User", "id": "1"}}}}});
+        let e = read_purchase(&bytes(doc)).expect_err("bad");
+        assert_eq!(
+            errors(&e),
+            [
+                ("/data/attributes/status".to_owned(), "unknown_attribute"),
+                (
+                    "/data/relationships/user".to_owned(),
+                    "unknown_relationship"
+                )
+            ]
         );
     }
 

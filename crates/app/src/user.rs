@@ -1,0 +1,383 @@
+//! Use cases of the user API: the catalogue, a user's licenses, purchase and entitlements.
+
+use std::collections::HashMap;
+
+use licenses_domain::{
+    Activation, Entitlements, License, LicenseDraft, LicenseStatus, Product, ProductId,
+    PurchaseDraft, Timestamp, UserId, resolve,
+};
+
+use crate::App;
+use crate::error::{AppError, Problem};
+use crate::idempotency::{IdempotencyKey, earlier_answer, settle_conflict};
+use crate::licenses::creation_refused;
+use crate::ports::{Actor, Change, LicenseQuery, StoredResponse};
+
+/// The only payment method there is (seed 002): the operator's billing system charges.
+pub const BILLING: &str = "billing";
+
+/// Licenses read per store call while gathering all of a user's licenses.
+const USER_PAGE: u32 = 1_000;
+
+/// A purchase as the user's app asks for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurchaseRequest {
+    pub user: UserId,
+    /// Whether the user's token carries `LICENSE_PURCHASE_RESTRICTED`.
+    pub restricted: bool,
+    pub product: Option<String>,
+    pub payment_method: Option<String>,
+    pub order_id: Option<String>,
+}
+
+impl App {
+    /// The products users may see, in id order.
+    pub async fn catalogue(&self) -> Result<Vec<Product>, AppError> {
+        let mut products = self.ports.products.list().await?;
+        products.retain(Product::is_user_visible);
+        Ok(products)
+    }
+
+    /// All of a user's licenses with any of `statuses` (all when empty), the products they
+    /// refer to, and the time statuses were read at.
+    pub async fn user_licenses(
+        &self,
+        user: &UserId,
+        statuses: Vec<LicenseStatus>,
+    ) -> Result<(Vec<License>, Vec<Product>, Timestamp), AppError> {
+        let now = self.ports.clock.now();
+        let licenses = self.all_licenses(user, statuses, None, now).await?;
+        let products = self.products_of(&licenses).await?;
+        Ok((licenses, products, now))
+    }
+
+    async fn all_licenses(
+        &self,
+        user: &UserId,
+        statuses: Vec<LicenseStatus>,
+        active_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<Vec<License>, AppError> {
+        let mut query = LicenseQuery {
+            user: Some(user.clone()),
+            product: None,
+            statuses,
+            active_at,
+            now,
+            after: None,
+            limit: USER_PAGE,
+        };
+        let mut all = Vec::new();
+        loop {
+            let page = self.ports.licenses.find(&query).await?;
+            let full = page.len() == USER_PAGE as usize;
+            query.after = page.last().map(|l| l.id().clone());
+            all.extend(page);
+            if !full {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// What the user may watch now: for each channel, the services and until when.
+    pub async fn entitlements(&self, user: &UserId) -> Result<(Entitlements, Timestamp), AppError> {
+        let now = self.ports.clock.now();
+        let licenses = self.all_licenses(user, Vec::new(), Some(now), now).await?;
+        let products: HashMap<ProductId, Product> = self
+            .products_of(&licenses)
+            .await?
+            .into_iter()
+            .map(|p| (p.id().clone(), p))
+            .collect();
+        Ok((resolve(&licenses, |id| products.get(id), now), now))
+    }
+
+    /// A user buys a product (PurchaseUserLicense). The idempotency key is required, and is
+    /// the order id when the app sends none: a retried purchase never bills twice.
+    pub async fn purchase(
+        &self,
+        request: PurchaseRequest,
+        key: IdempotencyKey,
+        render: impl FnOnce(&License, &Product, Timestamp) -> StoredResponse + Send,
+    ) -> Result<StoredResponse, AppError> {
+        if request.restricted {
+            return Err(AppError::Forbidden(Problem::new(
+                None,
+                "purchase_restricted",
+                "this user may not purchase (LICENSE_PURCHASE_RESTRICTED)",
+            )));
+        }
+        let idem = self.ports.idempotency.as_ref();
+        if let Some(answer) = earlier_answer(idem, Some(&key)).await? {
+            return Ok(answer);
+        }
+        match request.payment_method.as_deref() {
+            Some(BILLING) => {}
+            None => {
+                return Err(AppError::invalid(
+                    "/data/attributes/payment_method",
+                    "required",
+                    "a purchase names its payment_method: billing",
+                ));
+            }
+            Some(_) => {
+                return Err(AppError::invalid(
+                    "/data/attributes/payment_method",
+                    "unsupported_payment_method",
+                    "the only payment method is billing",
+                ));
+            }
+        }
+        let Some(product_id) = request
+            .product
+            .as_deref()
+            .and_then(|p| ProductId::parse(p).ok())
+        else {
+            return Err(AppError::invalid(
+                "/data/relationships/product",
+                "required",
+                "a purchase names the product it buys",
+            ));
+        };
+        let product = self.ports.products.get(&product_id).await?.ok_or_else(|| {
+            AppError::NotFound(Problem::new(
+                Some("/data/relationships/product".to_owned()),
+                "product_not_found",
+                "no product has this id",
+            ))
+        })?;
+        if !product.is_buyable() {
+            return Err(AppError::invalid(
+                "/data/relationships/product",
+                "product_not_buyable",
+                "this product cannot be purchased",
+            ));
+        }
+
+        let now = self.ports.clock.now();
+        let draft = LicenseDraft {
+            user: Some(request.user.to_string()),
+            product: Some(product_id.to_string()),
+            order_id: Some(request.order_id.unwrap_or_else(|| key.key.clone())),
+            purchase_record: Some(PurchaseDraft {
+                payment_method: Some(BILLING.to_owned()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let license = License::grant(
+            self.ports.ids.license_id(),
+            draft,
+            Some(&product),
+            now,
+            Activation::Immediate,
+        )
+        .map_err(|v| AppError::Invalid(v.into_iter().map(|v| Problem::at("/data", v)).collect()))?;
+        let response = render(&license, &product, now);
+        let change = Change {
+            actor: Actor::User(request.user),
+            at: now,
+            idempotency: Some(key.record(&response, now)),
+        };
+        match self
+            .ports
+            .licenses
+            .create(std::slice::from_ref(&license), &[], &change)
+            .await
+        {
+            Ok(()) => Ok(response),
+            Err(e) => settle_conflict(idem, Some(&key), e, |e| creation_refused(e, false)).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use licenses_domain::{LicenseId, LicenseState, Service};
+
+    use super::*;
+    use crate::ports::{Conflict, IdempotencyRecord, StoreError};
+    use crate::testing::{Mocks, NOW, channel_product_draft, key, response};
+
+    fn product(id: &str, visible: bool, buyable: bool) -> Product {
+        let mut d = channel_product_draft(id);
+        d.is_user_visible = Some(visible);
+        d.is_buyable = Some(buyable);
+        Product::new(ProductId::parse(id).expect("id"), d).expect("valid")
+    }
+
+    fn request(product: &str) -> PurchaseRequest {
+        PurchaseRequest {
+            user: UserId::parse("41").expect("id"),
+            restricted: false,
+            product: Some(product.into()),
+            payment_method: Some(BILLING.into()),
+            order_id: None,
+        }
+    }
+
+    fn no_key_yet(m: &mut Mocks) {
+        m.idempotency.expect_find().returning(|_, _| Ok(None));
+    }
+
+    #[tokio::test]
+    async fn the_catalogue_shows_only_visible_products() {
+        let mut m = Mocks::new();
+        m.products
+            .expect_list()
+            .returning(|| Ok(vec![product("a", true, true), product("b", false, true)]));
+        let shown = m.app().catalogue().await.expect("ok");
+        assert_eq!(
+            shown.iter().map(|p| p.id().as_str()).collect::<Vec<_>>(),
+            ["a"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_purchase_is_billed_once_under_its_key_as_order_id() {
+        let mut m = Mocks::new();
+        no_key_yet(&mut m);
+        m.products
+            .expect_get()
+            .returning(|_| Ok(Some(product("a", true, true))));
+        m.licenses
+            .expect_create()
+            .withf(|ls, _, c| {
+                let l = &ls[0];
+                l.order_id().map(|o| o.as_str()) == Some("key-1")
+                    && l.purchase_record().payment_method() == Some(BILLING)
+                    && l.state() == &LicenseState::Active
+                    && c.actor == Actor::User(UserId::parse("41").expect("id"))
+                    && c.idempotency.as_ref().is_some_and(|r| r.key == "key-1")
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        let answer = m
+            .app()
+            .purchase(request("a"), key("key-1", "f"), |l, _, _| {
+                response(201, l.id().as_str())
+            })
+            .await;
+        assert_eq!(answer, Ok(response(201, "l-1")));
+    }
+
+    #[tokio::test]
+    async fn restricted_users_unbuyable_and_unknown_products_and_other_payments_are_refused() {
+        let app = || {
+            let mut m = Mocks::new();
+            no_key_yet(&mut m);
+            m.products.expect_get().returning(|id| {
+                Ok(match id.as_str() {
+                    "shop" => Some(product("shop", true, true)),
+                    "gift" => Some(product("gift", true, false)),
+                    _ => None,
+                })
+            });
+            m.app()
+        };
+        let render = |_: &License, _: &Product, _| response(201, "");
+        let mut restricted = request("shop");
+        restricted.restricted = true;
+        assert!(matches!(
+            app().purchase(restricted, key("k", "f"), render).await,
+            Err(AppError::Forbidden(_))
+        ));
+        assert!(matches!(
+            app().purchase(request("gone"), key("k", "f"), render).await,
+            Err(AppError::NotFound(_))
+        ));
+        let err = app().purchase(request("gift"), key("k", "f"), render).await;
+        assert!(matches!(err, Err(AppError::Invalid(p)) if p[0].code == "product_not_buyable"));
+        let mut card = request("shop");
+        card.payment_method = Some("card".into());
+        let err = app().purchase(card, key("k", "f"), render).await;
+        assert!(
+            matches!(err, Err(AppError::Invalid(p)) if p[0].pointer.as_deref() == Some("/data/attributes/payment_method"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_racing_purchase_that_loses_on_the_order_id_replays_the_winner() {
+        let mut m = Mocks::new();
+        let mut calls = 0;
+        m.idempotency.expect_find().returning(move |_, _| {
+            calls += 1;
+            Ok((calls > 1).then(|| IdempotencyRecord {
+                scope: "key:test".into(),
+                key: "k".into(),
+                fingerprint: "f".into(),
+                response: response(201, "winner"),
+                created_at: NOW,
+            }))
+        });
+        m.products
+            .expect_get()
+            .returning(|_| Ok(Some(product("a", true, true))));
+        m.licenses
+            .expect_create()
+            .returning(|_, _, _| Err(StoreError::Conflict(Conflict::DuplicateOrders(vec![]))));
+        let answer = m
+            .app()
+            .purchase(request("a"), key("k", "f"), |_, _, _| response(201, "mine"))
+            .await;
+        assert_eq!(answer, Ok(response(201, "winner")));
+    }
+
+    #[tokio::test]
+    async fn an_order_id_taken_by_another_purchase_is_a_conflict() {
+        let mut m = Mocks::new();
+        no_key_yet(&mut m);
+        m.products
+            .expect_get()
+            .returning(|_| Ok(Some(product("a", true, true))));
+        m.licenses
+            .expect_create()
+            .returning(|_, _, _| Err(StoreError::Conflict(Conflict::DuplicateOrders(vec![0]))));
+        let err = m
+            .app()
+            .purchase(request("a"), key("k", "f"), |_, _, _| response(201, ""))
+            .await;
+        assert!(matches!(err, Err(AppError::Conflict(p)) if p[0].code == "order_id_taken"));
+    }
+
+    #[tokio::test]
+    async fn entitlements_resolve_the_licenses_effective_now() {
+        let mut m = Mocks::new();
+        m.licenses
+            .expect_find()
+            .withf(|q| {
+                q.active_at == Some(NOW) && q.user.as_ref().map(UserId::as_str) == Some("41")
+            })
+            .returning(|_| {
+                let p = product("a", true, true);
+                let d = LicenseDraft {
+                    user: Some("41".into()),
+                    product: Some("a".into()),
+                    ..Default::default()
+                };
+                Ok(vec![
+                    License::grant(
+                        LicenseId::parse("l").expect("id"),
+                        d,
+                        Some(&p),
+                        NOW,
+                        Activation::Immediate,
+                    )
+                    .expect("ok"),
+                ])
+            });
+        m.products
+            .expect_get_many()
+            .returning(|_| Ok(vec![product("a", true, true)]));
+        let (e, at) = m
+            .app()
+            .entitlements(&UserId::parse("41").expect("id"))
+            .await
+            .expect("ok");
+        assert_eq!(at, NOW);
+        assert!(e.allows(
+            &licenses_domain::ChannelId::parse("42").expect("id"),
+            Service::Live
+        ));
+    }
+}
