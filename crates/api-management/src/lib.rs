@@ -1,5 +1,6 @@
 //! The management API for the BSS, under `/api/license/management/v4`: products and
-//! licenses, all twelve endpoints of seed 001, behind `Authorization: Apikey KEY`.
+//! licenses, all twelve endpoints of seed 001, and a user's entitlements for the platform's
+//! other services, behind `Authorization: Apikey KEY`.
 //!
 //! Handlers are thin: read the request into a domain draft, call the use case, render the
 //! document. Rules live in the domain and the use cases; errors become JSON:API documents in
@@ -14,10 +15,10 @@ use licenses_app::ports::{Actor, StoredResponse};
 use licenses_app::{App, IdempotencyKey};
 use licenses_domain::{License, LicenseId, Product, ProductId, Timestamp, UserId};
 use licenses_http::{
-    ApiError, Audience, Document, DocumentLinks, Links, Query, idempotency_key, license_filter,
-    license_resource, page_request, product_resource, read_batch_delete, read_body,
-    read_license_batch, read_license_create, read_product_create, read_product_patch,
-    require_jsonapi, respond, stored, to_stored,
+    ApiError, Audience, Document, DocumentLinks, Links, Query, entitlements_document,
+    idempotency_key, license_filter, license_resource, page_request, product_resource,
+    read_batch_delete, read_body, read_license_batch, read_license_create, read_product_create,
+    read_product_patch, require_jsonapi, respond, stored, to_stored,
 };
 use serde::Serialize;
 
@@ -94,6 +95,11 @@ pub fn configure(app: App, keys: ManagementKeys) -> impl FnOnce(&mut web::Servic
                 .service(
                     web::resource("/users/{user_id}/licenses")
                         .get(user_licenses)
+                        .default_service(web::to(|| not_allowed("GET"))),
+                )
+                .service(
+                    web::resource("/users/{user_id}/entitlements")
+                        .get(user_entitlements)
                         .default_service(web::to(|| not_allowed("GET"))),
                 )
                 .default_service(web::to(not_found)),
@@ -314,6 +320,22 @@ async fn user_licenses(state: web::Data<App>, req: HttpRequest, path: web::Path<
         UserId::parse(path.as_str()).map_err(|e| ApiError::not_found(format!("user id {e}")))?;
     let here = format!("/users/{user}/licenses");
     license_listing(&state, &req, &query, &here, Some(user)).await
+}
+
+/// What the user may watch now, for the platform's other services.
+async fn user_entitlements(
+    state: web::Data<App>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Answer {
+    no_params(&req)?;
+    let user =
+        UserId::parse(path.as_str()).map_err(|e| ApiError::not_found(format!("user id {e}")))?;
+    let (entitlements, at) = state.entitlements(&user).await?;
+    Ok(respond(
+        StatusCode::OK,
+        &entitlements_document(&user, &entitlements, at),
+    ))
 }
 
 async fn get_license(state: web::Data<App>, req: HttpRequest, path: web::Path<String>) -> Answer {

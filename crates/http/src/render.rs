@@ -311,3 +311,80 @@ pub fn stored(answer: StoredResponse) -> HttpResponse {
 pub fn respond(status: StatusCode, doc: &impl Serialize) -> HttpResponse {
     stored(to_stored(status, doc))
 }
+
+/// One channel's entitlement: each service granted with its end (`until: null` means no end),
+/// or `null` where the service is not granted.
+#[derive(Debug, Serialize)]
+pub struct EntitlementAttributes {
+    pub live: Option<GrantDoc>,
+    pub npvr: Option<GrantDoc>,
+    pub catchup: Option<GrantDoc>,
+    pub startover: Option<GrantDoc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GrantDoc {
+    pub until: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EntitlementRelationships<'a> {
+    pub channel: ToOne<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EntitlementsMeta<'a> {
+    /// The user the entitlements are of.
+    pub user: &'a str,
+    /// When they were resolved (unix seconds).
+    pub at: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EntitlementsDocument<'a> {
+    pub data: Vec<Resource<'a, EntitlementAttributes, EntitlementRelationships<'a>, ()>>,
+    pub meta: EntitlementsMeta<'a>,
+}
+
+/// What a user may watch at `at`: one `ChannelEntitlement` resource per channel (its id is
+/// the channel's), in channel id order.
+pub fn entitlements_document<'a>(
+    user: &'a licenses_domain::UserId,
+    entitlements: &'a licenses_domain::Entitlements,
+    at: Timestamp,
+) -> EntitlementsDocument<'a> {
+    let grant = |g: &licenses_domain::ChannelGrants, s: Service| {
+        g.get(s).map(|grant| GrantDoc {
+            until: grant.until.map(Timestamp::unix),
+        })
+    };
+    EntitlementsDocument {
+        data: entitlements
+            .channels()
+            .map(|(channel, grants)| Resource {
+                id: channel.as_str(),
+                kind: "ChannelEntitlement",
+                attributes: EntitlementAttributes {
+                    live: grant(grants, Service::Live),
+                    npvr: grant(grants, Service::Npvr),
+                    catchup: grant(grants, Service::Catchup),
+                    startover: grant(grants, Service::Startover),
+                },
+                relationships: EntitlementRelationships {
+                    channel: ToOne {
+                        data: Identifier {
+                            id: channel.as_str(),
+                            kind: "Channel",
+                        },
+                    },
+                },
+                links: None,
+                meta: None,
+            })
+            .collect(),
+        meta: EntitlementsMeta {
+            user: user.as_str(),
+            at: at.unix(),
+        },
+    }
+}
