@@ -1,2 +1,383 @@
-//! wiring (in progress)
+//! The `licenses` binary: configuration, wiring and the command line.
+//!
+//! [`Application::build`] turns [`Settings`] into running parts: it opens the store
+//! ([`licenses_store`]), applies migrations when `database.migrate_on_start`, binds the two
+//! listeners and mounts, on each, the health endpoints and the API front-end it serves
+//! ([`user_routes`], [`management_routes`]). [`cli`] parses the command line and runs a
+//! command. `main.rs` only calls [`cli::main`].
+
+pub mod cli;
+mod health;
 pub mod settings;
+pub mod telemetry;
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use licenses_app::ports::{
+    Clock, IdSource, IdempotencyStore, LicenseStore, ProductStore, StoreHealth,
+};
+use licenses_app::{SystemClock, UuidV7Ids};
+use licenses_store::{OpenError, Store, StoreConfig};
+use tracing_actix_web::TracingLogger;
+
+pub use settings::{Settings, SettingsError};
+
+/// How long a stopping server waits for requests in flight before closing their connections.
+pub const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
+
+/// Why the service could not start. Every message is one line that names the configuration key
+/// at fault and never shows a password.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The store could not be opened (malformed or unreachable `database.url`): the message
+    /// names the key.
+    #[error("{0}")]
+    Database(String),
+    /// Migrations could not be read or applied.
+    #[error("database.url: cannot migrate {url}: {reason}")]
+    Migrations { url: String, reason: String },
+    /// A listener could not be bound.
+    #[error("{key}: cannot listen on {addr}: {source}")]
+    Listen {
+        key: &'static str,
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The servers failed while running.
+    #[error("server failed: {0}")]
+    Server(#[source] std::io::Error),
+}
+
+/// The ports the front-ends are built from, each backed by its production adapter. Cheap to
+/// clone: every worker of every listener shares the same store and pool.
+#[derive(Clone)]
+pub struct Ports {
+    pub products: Arc<dyn ProductStore>,
+    pub licenses: Arc<dyn LicenseStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub health: Arc<dyn StoreHealth>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdSource>,
+}
+
+impl Ports {
+    /// The ports of `store`, with the system clock and UUIDv7 ids.
+    pub fn new(store: &Store) -> Self {
+        Self {
+            products: Arc::new(store.clone()),
+            licenses: Arc::new(store.clone()),
+            idempotency: Arc::new(store.clone()),
+            health: Arc::new(store.clone()),
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(UuidV7Ids),
+        }
+    }
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ports").finish_non_exhaustive()
+    }
+}
+
+/// Which APIs a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Serves {
+    User,
+    Management,
+    Both,
+}
+
+/// Mounts the user API (client apps, `/api/license/v4`, crates/api-user) on the listener of
+/// `server.user_addr`.
+///
+/// This is where the front-end plugs in: `licenses_api_user::configure(cfg)`, with the
+/// shared state it needs built from `ports` and `settings` (the token verification of
+/// `auth.user_tokens`, the CORS origins of `server.cors_origins`). Until then the listener
+/// answers only the health endpoints.
+pub fn user_routes(_cfg: &mut web::ServiceConfig, _ports: &Ports, _settings: &Settings) {}
+
+/// Mounts the management API (the BSS, `/api/license/management/v4`, crates/api-management)
+/// on the listener of `server.management_addr`.
+///
+/// This is where the front-end plugs in: `licenses_api_management::configure(cfg)`, with the
+/// shared state it needs built from `ports` and `settings` (the key hashes of
+/// `auth.management_keys`). Until then the listener answers only the health endpoints.
+pub fn management_routes(_cfg: &mut web::ServiceConfig, _ports: &Ports, _settings: &Settings) {}
+
+/// The service, built and bound, not yet serving: [`Application::run_until_stopped`] serves.
+pub struct Application {
+    user_port: u16,
+    management_port: u16,
+    user_server: Server,
+    /// `None` when one listener serves both APIs.
+    management_server: Option<Server>,
+    store: Store,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("user_port", &self.user_port)
+            .field("management_port", &self.management_port)
+            .field("shared_listener", &self.management_server.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Checks the settings for serving, opens the store, migrates it when
+    /// `database.migrate_on_start`, and binds both listeners (port 0 picks a free port; equal
+    /// addresses share one listener).
+    pub async fn build(settings: Settings) -> Result<Application, StartError> {
+        settings.validate()?;
+        settings.check_for_serving()?;
+        let store = open_store(&settings).await?;
+        let url = settings::redacted_url(&settings.database.url);
+        if settings.database.migrate_on_start {
+            let applied = store.migrate().await.map_err(|e| StartError::Migrations {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
+            tracing::info!(database = %url, applied = applied.len(), "migrations up to date");
+        } else {
+            match store.pending_migrations().await {
+                Ok(0) => {}
+                Ok(pending) => tracing::warn!(
+                    database = %url,
+                    pending,
+                    "migrations are pending: /health/ready answers 503 until `licenses migrate` \
+                     has run"
+                ),
+                Err(error) => tracing::warn!(database = %url, %error, "cannot count migrations"),
+            }
+        }
+
+        let ports = Ports::new(&store);
+        let settings = Arc::new(settings);
+        let server = &settings.server;
+        let user_listener = bind("server.user_addr", &server.user_addr)?;
+        let user_port = local_port("server.user_addr", &server.user_addr, &user_listener)?;
+        let (user_server, management_server, management_port) = if server.shared_listener() {
+            let both = http_server(user_listener, Serves::Both, &ports, &settings)?;
+            (both, None, user_port)
+        } else {
+            let management_listener = bind("server.management_addr", &server.management_addr)?;
+            let management_port = local_port(
+                "server.management_addr",
+                &server.management_addr,
+                &management_listener,
+            )?;
+            let user = http_server(user_listener, Serves::User, &ports, &settings)?;
+            let management =
+                http_server(management_listener, Serves::Management, &ports, &settings)?;
+            (user, Some(management), management_port)
+        };
+        tracing::info!(
+            user_api = %format_args!("{}:{user_port}", host_of(&server.user_addr)),
+            management_api = %format_args!("{}:{management_port}", host_of(&server.management_addr)),
+            database = %url,
+            backend = %store.backend(),
+            "listening"
+        );
+        Ok(Application {
+            user_port,
+            management_port,
+            user_server,
+            management_server,
+            store,
+        })
+    }
+
+    /// The port of the user API listener (the bound one, when configured as 0).
+    pub fn user_port(&self) -> u16 {
+        self.user_port
+    }
+
+    /// The port of the management API listener; equal to [`Self::user_port`] when one
+    /// listener serves both.
+    pub fn management_port(&self) -> u16 {
+        self.management_port
+    }
+
+    /// The store the application serves from.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until SIGINT or SIGTERM, then stops gracefully: see [`Self::run_until`].
+    pub async fn run_until_stopped(self) -> Result<(), StartError> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes, then stops gracefully: the listeners stop accepting,
+    /// requests in flight finish (for at most [`SHUTDOWN_TIMEOUT_SECS`]), and this returns.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let user = self.user_server.handle();
+        let management = self.management_server.as_ref().map(Server::handle);
+        let stopper = tokio::spawn(async move {
+            stop.await;
+            tracing::info!(
+                timeout_secs = SHUTDOWN_TIMEOUT_SECS,
+                "stopping: no new connections, finishing the requests in flight"
+            );
+            let management = async {
+                if let Some(handle) = &management {
+                    handle.stop(true).await;
+                }
+            };
+            tokio::join!(user.stop(true), management);
+        });
+        let management_server = self.management_server;
+        let management = async move {
+            match management_server {
+                Some(server) => server.await,
+                None => Ok(()),
+            }
+        };
+        let (user_result, management_result) = tokio::join!(self.user_server, management);
+        stopper.abort();
+        user_result
+            .and(management_result)
+            .map_err(StartError::Server)?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// `licenses migrate`: applies the pending migrations to `database.url`; their names.
+pub async fn migrate(settings: &Settings) -> Result<Vec<String>, StartError> {
+    settings.validate()?;
+    let store = open_store(settings).await?;
+    store.migrate().await.map_err(|e| StartError::Migrations {
+        url: settings::redacted_url(&settings.database.url),
+        reason: e.to_string(),
+    })
+}
+
+/// Opens the store of `database.*` on the blocking pool: opening checks that a connection
+/// can be had (and, for SQLite, creates the file and its directory).
+async fn open_store(settings: &Settings) -> Result<Store, StartError> {
+    let database = &settings.database;
+    let config = StoreConfig {
+        url: database.url.clone(),
+        pool_size: database.pool_size,
+        checkout_timeout: database.checkout_timeout(),
+    };
+    let opened = tokio::task::spawn_blocking(move || Store::open(&config))
+        .await
+        .map_err(|e| StartError::Database(format!("database.url: cannot open the store: {e}")))?;
+    opened.map_err(|e| {
+        StartError::Database(match e {
+            OpenError::InvalidUrl(why) => format!("database.url: {why}"),
+            OpenError::Unreachable(why) => format!("database.url: cannot reach the database {why}"),
+            OpenError::InvalidConfig(why) => why,
+        })
+    })
+}
+
+fn bind(key: &'static str, addr: &str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).map_err(|source| StartError::Listen {
+        key,
+        addr: addr.to_owned(),
+        source,
+    })
+}
+
+fn local_port(key: &'static str, addr: &str, listener: &TcpListener) -> Result<u16, StartError> {
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|source| StartError::Listen {
+            key,
+            addr: addr.to_owned(),
+            source,
+        })
+}
+
+/// The host part of `HOST:PORT`, for the log line.
+fn host_of(addr: &str) -> &str {
+    addr.rsplit_once(':').map_or(addr, |(host, _)| host)
+}
+
+/// One actix-web server on `listener`: request logging, the health endpoints, and the APIs it
+/// serves. It ignores signals: [`Application::run_until`] stops every server at once.
+fn http_server(
+    listener: TcpListener,
+    serves: Serves,
+    ports: &Ports,
+    settings: &Arc<Settings>,
+) -> Result<Server, StartError> {
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| "?".to_owned(), |a| a.to_string());
+    let key = match serves {
+        Serves::Management => "server.management_addr",
+        Serves::User | Serves::Both => "server.user_addr",
+    };
+    let blocking_threads = usize::try_from(settings.database.pool_size)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    let ports = ports.clone();
+    let settings = Arc::clone(settings);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(TracingLogger::<telemetry::RequestSpans>::new())
+            .configure(|cfg| health::routes(cfg, Arc::clone(&ports.health)))
+            .configure(|cfg| {
+                if serves != Serves::Management {
+                    user_routes(cfg, &ports, &settings);
+                }
+                if serves != Serves::User {
+                    management_routes(cfg, &ports, &settings);
+                }
+            })
+    })
+    // The store runs each query on the blocking pool, at most `pool_size` at once: more
+    // threads would only wait for a connection.
+    .worker_max_blocking_threads(blocking_threads)
+    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+    .disable_signals()
+    .listen(listener)
+    .map_err(|source| StartError::Listen { key, addr, source })?;
+    Ok(server.run())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}

@@ -1,1 +1,5 @@
-fn main() {}
+//! `licenses`: see `licenses --help`, README.md and docs/architecture.md.
+
+fn main() -> std::process::ExitCode {
+    licenses::cli::main()
+}

@@ -14,14 +14,14 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use config::{Config, Environment, File, FileFormat};
 use secrecy::{ExposeSecret, SecretString};
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use sha2::{Digest, Sha256};
 
 /// The development management key of `config/local.toml` and `config/test.toml`. Public
@@ -491,10 +491,10 @@ impl Settings {
             ));
         }
         let irdeto = &self.irdeto;
-        if let Some(url) = &irdeto.base_url {
-            if let Err(message) = check_http_url(url) {
-                problems.push(Problem::new("irdeto.base_url", message));
-            }
+        if let Some(url) = &irdeto.base_url
+            && let Err(message) = check_http_url(url)
+        {
+            problems.push(Problem::new("irdeto.base_url", message));
         }
         if irdeto.timeout_ms == 0 {
             problems.push(Problem::new("irdeto.timeout_ms", "must be at least 1"));
@@ -711,14 +711,16 @@ where
     deserializer.deserialize_any(ListVisitor(PhantomData))
 }
 
-/// The repository's own `config/` directory, for tests.
-pub fn repository_config_dir() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+
+    /// The repository's own `config/` directory.
+    fn repository_config_dir() -> &'static Path {
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
+    }
 
     fn sources(app_env: &str) -> ConfigSources {
         ConfigSources::for_environment(repository_config_dir(), app_env)
@@ -745,7 +747,10 @@ mod tests {
         let s = load(&sources("local")).expect("local settings load");
         assert_eq!(s.app_env, "local");
         assert_eq!(s.database.url, "sqlite://data/licenses.db");
-        assert_eq!(s.database.sqlite_path(), Some(PathBuf::from("data/licenses.db")));
+        assert_eq!(
+            s.database.sqlite_path(),
+            Some(PathBuf::from("data/licenses.db"))
+        );
         assert!(s.database.pool_size >= 1 && s.database.pool_size <= 16);
         assert!(s.database.checkout_timeout_ms <= 2000);
         assert!(s.database.migrate_on_start);
@@ -758,7 +763,11 @@ mod tests {
         );
         assert_eq!(s.auth.user_tokens.algorithm, TokenAlgorithm::Hs256);
         assert_eq!(
-            s.auth.user_tokens.secret.as_ref().map(|s| s.expose_secret()),
+            s.auth
+                .user_tokens
+                .secret
+                .as_ref()
+                .map(|s| s.expose_secret()),
             Some(DEV_TOKEN_SECRET)
         );
         assert!(s.auth.dev_tokens);
@@ -799,8 +808,14 @@ mod tests {
                 ("LICENSES__DATABASE__URL", "postgres://postgres@localhost/x"),
                 ("LICENSES__DATABASE__POOL_SIZE", "3"),
                 ("LICENSES__DATABASE__MIGRATE_ON_START", "false"),
-                ("LICENSES__SERVER__CORS_ORIGINS", "https://a.example, http://b.example:8000"),
-                ("LICENSES__AUTH__MANAGEMENT_KEYS", &format!("bss:{}", sha256_hex("k"))),
+                (
+                    "LICENSES__SERVER__CORS_ORIGINS",
+                    "https://a.example, http://b.example:8000",
+                ),
+                (
+                    "LICENSES__AUTH__MANAGEMENT_KEYS",
+                    &format!("bss:{}", sha256_hex("k")),
+                ),
                 ("LICENSES__AUTH__USER_TOKENS__SECRET", "12345"),
                 ("LICENSES__AUTH__USER_TOKENS__ISSUER", "https://id.example"),
             ],
@@ -815,10 +830,17 @@ mod tests {
         );
         assert_eq!(s.auth.management_keys, [ManagementKey::for_key("bss", "k")]);
         assert_eq!(
-            s.auth.user_tokens.secret.as_ref().map(|s| s.expose_secret()),
+            s.auth
+                .user_tokens
+                .secret
+                .as_ref()
+                .map(|s| s.expose_secret()),
             Some("12345")
         );
-        assert_eq!(s.auth.user_tokens.issuer.as_deref(), Some("https://id.example"));
+        assert_eq!(
+            s.auth.user_tokens.issuer.as_deref(),
+            Some("https://id.example")
+        );
     }
 
     #[test]
@@ -851,7 +873,10 @@ mod tests {
 
     #[test]
     fn a_missing_config_directory_says_where_it_looked() {
-        let m = message(load(&ConfigSources::for_environment("/nonexistent", "local")));
+        let m = message(load(&ConfigSources::for_environment(
+            "/nonexistent",
+            "local",
+        )));
         assert!(m.contains("/nonexistent/default.toml"), "{m}");
         assert!(m.contains(CONFIG_DIR_VAR), "{m}");
     }
@@ -861,15 +886,47 @@ mod tests {
         let cases = [
             ("LICENSES__DATABASE__URL", "mysql://x", "database.url"),
             ("LICENSES__DATABASE__URL", "sqlite://", "database.url"),
-            ("LICENSES__DATABASE__URL", "postgres://a b@:x", "database.url"),
+            (
+                "LICENSES__DATABASE__URL",
+                "postgres://a b@:x",
+                "database.url",
+            ),
             ("LICENSES__DATABASE__POOL_SIZE", "0", "database.pool_size"),
-            ("LICENSES__DATABASE__POOL_SIZE", "many", "database.pool_size"),
-            ("LICENSES__SERVER__USER_ADDR", "localhost", "server.user_addr"),
-            ("LICENSES__SERVER__MANAGEMENT_ADDR", "1.2.3.4:99999", "server.management_addr"),
-            ("LICENSES__SERVER__CORS_ORIGINS", "https://a.example/path", "server.cors_origins"),
-            ("LICENSES__AUTH__MANAGEMENT_KEYS", "bss:nothex", "auth.management_keys"),
-            ("LICENSES__AUTH__MANAGEMENT_KEYS", "no-colon", "auth.management_keys"),
-            ("LICENSES__AUTH__USER_TOKENS__ALGORITHM", "none", "auth.user_tokens.algorithm"),
+            (
+                "LICENSES__DATABASE__POOL_SIZE",
+                "many",
+                "database.pool_size",
+            ),
+            (
+                "LICENSES__SERVER__USER_ADDR",
+                "localhost",
+                "server.user_addr",
+            ),
+            (
+                "LICENSES__SERVER__MANAGEMENT_ADDR",
+                "1.2.3.4:99999",
+                "server.management_addr",
+            ),
+            (
+                "LICENSES__SERVER__CORS_ORIGINS",
+                "https://a.example/path",
+                "server.cors_origins",
+            ),
+            (
+                "LICENSES__AUTH__MANAGEMENT_KEYS",
+                "bss:nothex",
+                "auth.management_keys",
+            ),
+            (
+                "LICENSES__AUTH__MANAGEMENT_KEYS",
+                "no-colon",
+                "auth.management_keys",
+            ),
+            (
+                "LICENSES__AUTH__USER_TOKENS__ALGORITHM",
+                "none",
+                "auth.user_tokens.algorithm",
+            ),
             ("LICENSES__IRDETO__BASE_URL", "ftp://x", "irdeto.base_url"),
             ("LICENSES__DATABASE__URLL", "x", "urll"),
         ];
@@ -897,7 +954,10 @@ mod tests {
             &[("LICENSES__DATABASE__URL", "postgres://db/licenses")],
         ))
         .expect("production loads: migrate needs only the database");
-        let m = s.check_for_serving().expect_err("missing material").to_string();
+        let m = s
+            .check_for_serving()
+            .expect_err("missing material")
+            .to_string();
         assert!(m.contains("auth.management_keys"), "{m}");
         assert!(m.contains("auth.user_tokens.secret"), "{m}");
         assert!(!m.contains('\n'), "{m}");
@@ -913,17 +973,32 @@ mod tests {
             ],
         ))
         .expect("loads");
-        let m = s.check_for_serving().expect_err("development material").to_string();
-        assert!(m.contains("auth.management_keys: key \"dev\" is the public development key"), "{m}");
-        assert!(m.contains("auth.user_tokens.secret: is the public development secret"), "{m}");
+        let m = s
+            .check_for_serving()
+            .expect_err("development material")
+            .to_string();
+        assert!(
+            m.contains("auth.management_keys: key \"dev\" is the public development key"),
+            "{m}"
+        );
+        assert!(
+            m.contains("auth.user_tokens.secret: is the public development secret"),
+            "{m}"
+        );
         assert!(m.contains("auth.dev_tokens"), "{m}");
 
         let s = load(&with_vars(
             "production",
             &[
                 ("LICENSES__DATABASE__URL", "postgres://db/licenses"),
-                ("LICENSES__AUTH__MANAGEMENT_KEYS", &format!("bss:{}", sha256_hex("real"))),
-                ("LICENSES__AUTH__USER_TOKENS__SECRET", "a-real-secret-from-the-vault"),
+                (
+                    "LICENSES__AUTH__MANAGEMENT_KEYS",
+                    &format!("bss:{}", sha256_hex("real")),
+                ),
+                (
+                    "LICENSES__AUTH__USER_TOKENS__SECRET",
+                    "a-real-secret-from-the-vault",
+                ),
             ],
         ))
         .expect("loads");
@@ -944,13 +1019,19 @@ mod tests {
         ))
         .expect("loads");
         let m = s.check_for_serving().expect_err("no key").to_string();
-        assert!(m.contains("auth.user_tokens.public_key_pem: is not set: RS256"), "{m}");
+        assert!(
+            m.contains("auth.user_tokens.public_key_pem: is not set: RS256"),
+            "{m}"
+        );
     }
 
     #[test]
     fn irdeto_needs_its_endpoint_when_enabled() {
-        let s = load(&with_vars("local", &[("LICENSES__IRDETO__ENABLED", "true")]))
-            .expect("loads");
+        let s = load(&with_vars(
+            "local",
+            &[("LICENSES__IRDETO__ENABLED", "true")],
+        ))
+        .expect("loads");
         let m = s.check_for_serving().expect_err("no endpoint").to_string();
         assert!(m.contains("irdeto.base_url"), "{m}");
         assert!(m.contains("irdeto.api_key"), "{m}");

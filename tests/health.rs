@@ -1,0 +1,128 @@
+//! The health endpoints, on both listeners, on both storage backends.
+
+mod support;
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::{Backend, TestApp, spawn_app, spawn_app_with};
+
+async fn assert_healthy(app: &TestApp, base: &str) {
+    for path in ["/health/live", "/health/ready"] {
+        let url = format!("{base}{path}");
+        let response = app.get(&url).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {url}");
+        let content_type = response.headers()[reqwest::header::CONTENT_TYPE].clone();
+        assert_eq!(content_type, "application/json", "GET {url}");
+        let body: Value = response.json().await.expect("a JSON body");
+        assert_eq!(body, json!({ "status": "ok" }), "GET {url}");
+    }
+}
+
+async fn assert_unavailable(app: &TestApp, url: &str) {
+    let response = app.get(url).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "GET {url}"
+    );
+    assert_eq!(response.headers()[reqwest::header::RETRY_AFTER], "1");
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(body, json!({ "status": "unavailable" }));
+}
+
+async fn live_and_ready_on_both_listeners(backend: Backend) {
+    let app = spawn_app(backend).await;
+    assert_ne!(app.user_url, app.management_url, "two listeners");
+    assert_healthy(&app, &app.user_url).await;
+    assert_healthy(&app, &app.management_url).await;
+}
+
+#[tokio::test]
+async fn live_and_ready_on_both_listeners_on_sqlite() {
+    live_and_ready_on_both_listeners(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn live_and_ready_on_both_listeners_on_postgres() {
+    live_and_ready_on_both_listeners(Backend::Postgres).await;
+}
+
+async fn not_ready_while_migrations_are_pending(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.database.migrate_on_start = false).await;
+    let live = app.get(&app.user("/health/live")).await;
+    assert_eq!(live.status(), StatusCode::OK);
+    assert_unavailable(&app, &app.user("/health/ready")).await;
+    assert_unavailable(&app, &app.management("/health/ready")).await;
+
+    let applied = licenses::migrate(&app.settings).await.expect("migrates");
+    assert!(
+        !applied.is_empty(),
+        "a fresh database has migrations to apply"
+    );
+    assert_healthy(&app, &app.user_url).await;
+    assert_healthy(&app, &app.management_url).await;
+    let again = licenses::migrate(&app.settings)
+        .await
+        .expect("migrates again");
+    assert!(again.is_empty(), "nothing left to apply: {again:?}");
+}
+
+#[tokio::test]
+async fn not_ready_while_migrations_are_pending_on_sqlite() {
+    not_ready_while_migrations_are_pending(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn not_ready_while_migrations_are_pending_on_postgres() {
+    not_ready_while_migrations_are_pending(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn not_ready_when_the_database_goes_away_but_still_live() {
+    let mut app = spawn_app(Backend::Postgres).await;
+    assert_healthy(&app, &app.user_url).await;
+    app.drop_database();
+    let started = std::time::Instant::now();
+    assert_unavailable(&app, &app.user("/health/ready")).await;
+    assert_unavailable(&app, &app.management("/health/ready")).await;
+    let checkout = Duration::from_millis(app.settings.database.checkout_timeout_ms);
+    assert!(
+        started.elapsed() < 2 * checkout + Duration::from_secs(5),
+        "a database that is gone is answered quickly, not after {:?}",
+        started.elapsed()
+    );
+    let live = app.get(&app.management("/health/live")).await;
+    assert_eq!(live.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn equal_addresses_share_one_listener() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.server.user_addr = addr.clone();
+        s.server.management_addr = addr.clone();
+    })
+    .await;
+    assert_eq!(app.user_url, format!("http://{addr}"));
+    assert_eq!(app.management_url, app.user_url);
+    assert_healthy(&app, &app.user_url).await;
+}
+
+#[tokio::test]
+async fn stopping_finishes_and_closes_both_listeners() {
+    let app = spawn_app(Backend::Sqlite).await;
+    assert_healthy(&app, &app.user_url).await;
+    let (user, management) = (app.user("/health/live"), app.management("/health/live"));
+    let client = app.client.clone();
+    app.stop().await.expect("stops cleanly");
+    for url in [user, management] {
+        let refused = client.get(&url).send().await;
+        assert!(refused.is_err(), "{url} still answers after stop");
+    }
+}
