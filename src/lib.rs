@@ -16,11 +16,10 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpServer, web};
-use licenses_app::ports::{
-    Clock, IdSource, IdempotencyStore, LicenseStore, ProductStore, StoreHealth,
-};
-use licenses_app::{SystemClock, UuidV7Ids};
+use actix_web::{HttpServer, web};
+use licenses_api_management::ManagementKeys;
+use licenses_app::ports::StoreHealth;
+use licenses_app::{App, Ports, SystemClock, UuidV7Ids};
 use licenses_store::{OpenError, Store, StoreConfig};
 use tracing_actix_web::TracingLogger;
 
@@ -50,40 +49,60 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// `auth.management_keys` holds a hash that is not one.
+    #[error("auth.management_keys: {0}")]
+    Keys(String),
     /// The servers failed while running.
     #[error("server failed: {0}")]
     Server(#[source] std::io::Error),
 }
 
-/// The ports the front-ends are built from, each backed by its production adapter. Cheap to
-/// clone: every worker of every listener shares the same store and pool.
+/// What the listeners are built from, once, and shared by every worker: the use cases over
+/// the production adapters, the store's readiness, the management keys and the settings.
+/// Cheap to clone.
 #[derive(Clone)]
-pub struct Ports {
-    pub products: Arc<dyn ProductStore>,
-    pub licenses: Arc<dyn LicenseStore>,
-    pub idempotency: Arc<dyn IdempotencyStore>,
+pub struct Services {
+    /// The use cases of both APIs.
+    pub app: App,
+    /// Readiness, for `GET /health/ready`.
     pub health: Arc<dyn StoreHealth>,
-    pub clock: Arc<dyn Clock>,
-    pub ids: Arc<dyn IdSource>,
+    /// The keys of `auth.management_keys`.
+    pub management_keys: ManagementKeys,
+    pub settings: Arc<Settings>,
 }
 
-impl Ports {
-    /// The ports of `store`, with the system clock and UUIDv7 ids.
-    pub fn new(store: &Store) -> Self {
-        Self {
+impl Services {
+    /// The services over `store`, with the system clock and UUIDv7 ids.
+    pub fn new(store: &Store, settings: Settings) -> Result<Self, StartError> {
+        let ports = Ports {
             products: Arc::new(store.clone()),
             licenses: Arc::new(store.clone()),
             idempotency: Arc::new(store.clone()),
-            health: Arc::new(store.clone()),
             clock: Arc::new(SystemClock),
             ids: Arc::new(UuidV7Ids),
-        }
+        };
+        let management_keys = ManagementKeys::new(
+            settings
+                .auth
+                .management_keys
+                .iter()
+                .map(|k| (k.name.clone(), k.sha256.clone())),
+        )
+        .map_err(|e| StartError::Keys(e.to_string()))?;
+        Ok(Self {
+            app: App::new(ports),
+            health: Arc::new(store.clone()),
+            management_keys,
+            settings: Arc::new(settings),
+        })
     }
 }
 
-impl std::fmt::Debug for Ports {
+impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ports").finish_non_exhaustive()
+        f.debug_struct("Services")
+            .field("management_keys", &self.management_keys)
+            .finish_non_exhaustive()
     }
 }
 
@@ -98,19 +117,19 @@ enum Serves {
 /// Mounts the user API (client apps, `/api/license/v4`, crates/api-user) on the listener of
 /// `server.user_addr`.
 ///
-/// This is where the front-end plugs in: `licenses_api_user::configure(cfg)`, with the
-/// shared state it needs built from `ports` and `settings` (the token verification of
-/// `auth.user_tokens`, the CORS origins of `server.cors_origins`). Until then the listener
-/// answers only the health endpoints.
-pub fn user_routes(_cfg: &mut web::ServiceConfig, _ports: &Ports, _settings: &Settings) {}
+/// This is where that front-end plugs in, with what it needs from `services` (the use cases,
+/// and from the settings `auth.user_tokens` and `server.cors_origins`). Until then this
+/// listener answers only the health endpoints.
+pub fn user_routes(_cfg: &mut web::ServiceConfig, _services: &Services) {}
 
 /// Mounts the management API (the BSS, `/api/license/management/v4`, crates/api-management)
-/// on the listener of `server.management_addr`.
-///
-/// This is where the front-end plugs in: `licenses_api_management::configure(cfg)`, with the
-/// shared state it needs built from `ports` and `settings` (the key hashes of
-/// `auth.management_keys`). Until then the listener answers only the health endpoints.
-pub fn management_routes(_cfg: &mut web::ServiceConfig, _ports: &Ports, _settings: &Settings) {}
+/// on the listener of `server.management_addr`, behind the keys of `auth.management_keys`.
+pub fn management_routes(cfg: &mut web::ServiceConfig, services: &Services) {
+    cfg.configure(licenses_api_management::configure(
+        services.app.clone(),
+        services.management_keys.clone(),
+    ));
+}
 
 /// The service, built and bound, not yet serving: [`Application::run_until_stopped`] serves.
 pub struct Application {
@@ -160,13 +179,12 @@ impl Application {
             }
         }
 
-        let ports = Ports::new(&store);
-        let settings = Arc::new(settings);
-        let server = &settings.server;
+        let services = Services::new(&store, settings)?;
+        let server = &services.settings.server;
         let user_listener = bind("server.user_addr", &server.user_addr)?;
         let user_port = local_port("server.user_addr", &server.user_addr, &user_listener)?;
         let (user_server, management_server, management_port) = if server.shared_listener() {
-            let both = http_server(user_listener, Serves::Both, &ports, &settings)?;
+            let both = http_server(user_listener, Serves::Both, &services)?;
             (both, None, user_port)
         } else {
             let management_listener = bind("server.management_addr", &server.management_addr)?;
@@ -175,9 +193,8 @@ impl Application {
                 &server.management_addr,
                 &management_listener,
             )?;
-            let user = http_server(user_listener, Serves::User, &ports, &settings)?;
-            let management =
-                http_server(management_listener, Serves::Management, &ports, &settings)?;
+            let user = http_server(user_listener, Serves::User, &services)?;
+            let management = http_server(management_listener, Serves::Management, &services)?;
             (user, Some(management), management_port)
         };
         tracing::info!(
@@ -315,8 +332,7 @@ fn host_of(addr: &str) -> &str {
 fn http_server(
     listener: TcpListener,
     serves: Serves,
-    ports: &Ports,
-    settings: &Arc<Settings>,
+    services: &Services,
 ) -> Result<Server, StartError> {
     let addr = listener
         .local_addr()
@@ -325,21 +341,20 @@ fn http_server(
         Serves::Management => "server.management_addr",
         Serves::User | Serves::Both => "server.user_addr",
     };
-    let blocking_threads = usize::try_from(settings.database.pool_size)
+    let blocking_threads = usize::try_from(services.settings.database.pool_size)
         .unwrap_or(usize::MAX)
         .max(1);
-    let ports = ports.clone();
-    let settings = Arc::clone(settings);
+    let services = services.clone();
     let server = HttpServer::new(move || {
-        App::new()
+        actix_web::App::new()
             .wrap(TracingLogger::<telemetry::RequestSpans>::new())
-            .configure(|cfg| health::routes(cfg, Arc::clone(&ports.health)))
+            .configure(|cfg| health::routes(cfg, Arc::clone(&services.health)))
             .configure(|cfg| {
                 if serves != Serves::Management {
-                    user_routes(cfg, &ports, &settings);
+                    user_routes(cfg, &services);
                 }
                 if serves != Serves::User {
-                    management_routes(cfg, &ports, &settings);
+                    management_routes(cfg, &services);
                 }
             })
     })
