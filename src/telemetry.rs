@@ -31,7 +31,8 @@ pub fn init() {
 }
 
 /// The span of each request: method, path (without the query) and request id, and an event
-/// when the response is ready with its status and duration. Headers are never recorded, so an
+/// when the response is ready with its status and duration (at debug level for a successful
+/// health probe, info otherwise). Headers are never recorded, so an
 /// `Authorization` header cannot reach the logs.
 #[derive(Debug)]
 pub(crate) struct RequestSpans;
@@ -66,9 +67,14 @@ impl RootSpanBuilder for RequestSpans {
                     .get::<Arrived>()
                     .map(|arrived| arrived.0.elapsed().as_secs_f64() * 1000.0);
                 let elapsed_ms = elapsed_ms.map(|ms| format!("{ms:.1}"));
+                let probe = response.request().path().starts_with("/health/");
                 match response.response().error() {
                     Some(error) if status >= 500 => {
                         tracing::error!(status, elapsed_ms, %error, "answered");
+                    }
+                    // Probes come every few seconds: only their failures are news.
+                    _ if probe && status < 300 => {
+                        tracing::debug!(status, elapsed_ms, "answered");
                     }
                     _ => tracing::info!(status, elapsed_ms, "answered"),
                 }
