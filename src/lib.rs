@@ -20,6 +20,7 @@ use actix_web::{HttpServer, web};
 use licenses_api_management::ManagementKeys;
 use licenses_app::ports::StoreHealth;
 use licenses_app::{App, Ports, SystemClock, UuidV7Ids};
+use licenses_http::ApiError;
 use licenses_store::{OpenError, Store, StoreConfig};
 use tracing_actix_web::TracingLogger;
 
@@ -357,6 +358,7 @@ fn http_server(
                     management_routes(cfg, &services);
                 }
             })
+            .default_service(web::to(no_such_endpoint))
     })
     // The store runs each query on the blocking pool, at most `pool_size` at once: more
     // threads would only wait for a connection.
@@ -366,6 +368,11 @@ fn http_server(
     .listen(listener)
     .map_err(|source| StartError::Listen { key, addr, source })?;
     Ok(server.run())
+}
+
+/// Any path outside the health endpoints and the APIs: a JSON:API 404, like the APIs' own.
+async fn no_such_endpoint() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found("no such endpoint"))
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -126,3 +126,20 @@ async fn stopping_finishes_and_closes_both_listeners() {
         assert!(refused.is_err(), "{url} still answers after stop");
     }
 }
+
+#[tokio::test]
+async fn unknown_paths_are_json_api_404s_on_both_listeners() {
+    let app = spawn_app(Backend::Sqlite).await;
+    for url in [app.user("/nope"), app.management("/health/nope")] {
+        let response = app.get(&url).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "GET {url}");
+        assert_eq!(
+            response.headers()[reqwest::header::CONTENT_TYPE],
+            "application/vnd.api+json",
+            "GET {url}"
+        );
+        let body: Value = response.json().await.expect("a JSON body");
+        assert_eq!(body["errors"][0]["status"], "404", "{body}");
+        assert_eq!(body["errors"][0]["code"], "not_found", "{body}");
+    }
+}
