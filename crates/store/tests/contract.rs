@@ -972,6 +972,46 @@ async fn ids_and_users_are_opaque_text(ctx: Ctx) {
     assert_eq!(found, vec![l]);
 }
 
+async fn concurrent_creates_of_one_order_let_exactly_one_in(ctx: Ctx) {
+    with_products(&ctx, &["p1"]).await;
+    let attempts: Vec<_> = (0..8)
+        .map(|i| {
+            let store = ctx.store.clone();
+            tokio::spawn(async move {
+                let l = with_order(&active(&format!("race-{i}"), "u1", "p1"), "o-race");
+                LicenseStore::create(&store, &[l], &[], &change()).await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Ok(()) => won += 1,
+            // Seen by the check ([0]) or only by the unique index ([]): both name the conflict.
+            Err(StoreError::Conflict(Conflict::DuplicateOrders(p))) => {
+                assert!(p.is_empty() || p == [0], "{p:?}");
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(license_count(&ctx.store).await, 1);
+}
+
+async fn more_callers_than_connections_wait_their_turn(ctx: Ctx) {
+    // pool_size 4: 40 callers at once queue on the semaphore within the checkout timeout.
+    with_products(&ctx, &["p1"]).await;
+    let calls: Vec<_> = (0..40)
+        .map(|_| {
+            let store = ctx.store.clone();
+            tokio::spawn(async move { store.list().await.map(|p| p.len()) })
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap(), Ok(1));
+    }
+}
+
 macro_rules! contract {
     ($($test:ident),* $(,)?) => {
         mod postgres {
@@ -1019,4 +1059,6 @@ contract!(
     an_unreachable_database_fails_to_open_with_a_clear_line,
     ready_needs_a_connection_and_no_pending_migration,
     ids_and_users_are_opaque_text,
+    concurrent_creates_of_one_order_let_exactly_one_in,
+    more_callers_than_connections_wait_their_turn,
 );
