@@ -62,12 +62,12 @@ impl Manager {
                 })?;
                 let mut conn = SqliteConnection::establish(path)?;
                 // busy_timeout first: switching to WAL needs the lock. foreign_keys is off by
-                // default in SQLite and is per connection.
+                // default in SQLite and is per connection. synchronous stays FULL: a commit
+                // the API acknowledged survives a power loss.
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {};
                      PRAGMA foreign_keys = ON;
-                     PRAGMA journal_mode = WAL;
-                     PRAGMA synchronous = NORMAL;",
+                     PRAGMA journal_mode = WAL;",
                     self.busy_timeout.as_millis()
                 ))?;
                 Ok(AnyConnection::Sqlite(conn))
