@@ -1,7 +1,27 @@
-//! The user API for client apps (set-top boxes, phones, web), under `/api/license/v4`,
+//! The user API for client apps (set-top boxes, phones, web), under `/api/license/v4`: the
+//! catalogue, a user's licenses, purchase (seeds 002 and 003) and a user's entitlements,
 //! behind `Authorization: Bearer TOKEN`, where the token is a JWT whose `sub` is the user.
+//!
+//! Handlers are thin: read the request, call the use case, render the document with
+//! [`Audience::User`], so no management-only member (visibility, buyability, DRM mapping,
+//! status reasons) ever reaches a client. Errors become JSON:API documents in one place
+//! ([`licenses_http::ApiError`]).
 
+mod auth;
+mod cache;
+mod cors;
 mod token;
+
+use actix_web::http::StatusCode;
+use actix_web::middleware::{Condition, from_fn};
+use actix_web::{HttpRequest, HttpResponse, web};
+use licenses_app::{App, PurchaseRequest};
+use licenses_domain::{License, LicenseId, Product, Timestamp, UserId};
+use licenses_http::{
+    ApiError, Audience, Document, DocumentLinks, LicenseResource, Links, ProductResource, Query,
+    entitlements_document, idempotency_key, license_filter, license_resource, product_resource,
+    read_body, read_purchase, require_jsonapi, respond, stored, to_stored,
+};
 
 pub use token::{
     Algorithm, Claims, DEFAULT_LEEWAY_SECONDS, MIN_SECRET_BYTES, MintError, PURCHASE_RESTRICTED,
@@ -10,3 +30,218 @@ pub use token::{
 
 /// Where the user API lives.
 pub const PREFIX: &str = "/api/license/v4";
+
+/// Largest request body. A purchase document is a few hundred bytes; anything near this is
+/// not one, and is refused (413) before it is read further.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Mounts the user API. `app` runs the use cases; `tokens` verifies user tokens;
+/// `cors_origins` are the browser origins allowed to call it (none: no CORS headers at all).
+pub fn configure(
+    app: App,
+    tokens: TokenVerifier,
+    cors_origins: Vec<String>,
+) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.service(
+            web::scope(PREFIX)
+                .app_data(web::Data::new(app))
+                .app_data(web::Data::new(tokens))
+                // Innermost first: the token, then CORS outside it, so that a preflight (which
+                // carries no token) is answered and every answer, errors included, gets the
+                // CORS headers.
+                .wrap(from_fn(auth::require_token))
+                .wrap(Condition::new(
+                    !cors_origins.is_empty(),
+                    cors::cors(&cors_origins),
+                ))
+                .wrap(from_fn(cors::refusals_as_jsonapi))
+                .service(
+                    web::resource("/products")
+                        .get(catalogue)
+                        .default_service(web::to(|| not_allowed("GET"))),
+                )
+                .service(
+                    web::scope("/users/{user_id}")
+                        .wrap(from_fn(auth::require_owner))
+                        .service(
+                            web::resource("/licenses")
+                                .get(user_licenses)
+                                .post(purchase)
+                                .default_service(web::to(|| not_allowed("GET, POST"))),
+                        )
+                        .service(
+                            // Licenses are immutable (seed 000): nothing but GET, ever.
+                            web::resource("/licenses/{license_id}")
+                                .get(user_license)
+                                .default_service(web::to(|| not_allowed("GET"))),
+                        )
+                        .service(
+                            web::resource("/entitlements")
+                                .get(entitlements)
+                                .default_service(web::to(|| not_allowed("GET"))),
+                        )
+                        // A nested scope falls back to the application's default, not ours.
+                        .default_service(web::to(not_found)),
+                )
+                .default_service(web::to(not_found)),
+        );
+    }
+}
+
+type Answer = Result<HttpResponse, ApiError>;
+
+async fn not_allowed(allow: &'static str) -> Answer {
+    Err(ApiError::method_not_allowed(allow))
+}
+
+async fn not_found() -> Answer {
+    Err(ApiError::not_found("no such endpoint in the user API"))
+}
+
+fn no_params(req: &HttpRequest) -> Result<Query, ApiError> {
+    Query::parse(req.query_string(), &[])
+}
+
+/// The user of the path; the owner middleware has already matched it with the token.
+fn user_id(raw: &str) -> Result<UserId, ApiError> {
+    UserId::parse(raw).map_err(|e| ApiError::not_found(format!("user id {e}")))
+}
+
+fn license_id(raw: &str) -> Result<LicenseId, ApiError> {
+    LicenseId::parse(raw).map_err(|_| ApiError::not_found("no license has this id"))
+}
+
+fn links(req: &HttpRequest) -> Links {
+    Links::new(req, PREFIX)
+}
+
+/// A license as a user sees it, with the URL where they can read it again.
+fn license<'a>(l: &'a License, now: Timestamp, links: &Links) -> LicenseResource<'a> {
+    let self_link = links.url(&format!("/users/{}/licenses/{}", l.user(), l.id()));
+    license_resource(l, now, Audience::User, Some(self_link))
+}
+
+fn product(p: &Product) -> ProductResource<'_> {
+    product_resource(p, Audience::User, None)
+}
+
+/// GetAllProducts: the user-visible catalogue, cacheable and revalidated by its `ETag`.
+async fn catalogue(state: web::Data<App>, req: HttpRequest) -> Answer {
+    no_params(&req)?;
+    let products = state.catalogue().await?;
+    let doc = Document::<_, ()> {
+        data: products.iter().map(product).collect::<Vec<_>>(),
+        included: None,
+        links: None,
+    };
+    Ok(cache::conditional(
+        &req,
+        to_stored(StatusCode::OK, &doc),
+        cache::CATALOGUE_CACHE_CONTROL,
+    ))
+}
+
+/// GetUserLicenses: every license of the user (or those of `filter[status]`), each product
+/// once in `included`.
+async fn user_licenses(state: web::Data<App>, req: HttpRequest, path: web::Path<String>) -> Answer {
+    let query = Query::parse(req.query_string(), &["filter[status]"])?;
+    let statuses = license_filter(&query)?.statuses;
+    let user = user_id(&path)?;
+    let (licenses, products, now) = state.user_licenses(&user, statuses).await?;
+    let links = links(&req);
+    let here = match req.query_string() {
+        "" => links.url(&format!("/users/{user}/licenses")),
+        q => links.url(&format!("/users/{user}/licenses?{q}")),
+    };
+    let doc = Document {
+        data: licenses
+            .iter()
+            .map(|l| license(l, now, &links))
+            .collect::<Vec<_>>(),
+        included: Some(products.iter().map(product).collect()),
+        links: Some(DocumentLinks {
+            self_: here,
+            next: None,
+        }),
+    };
+    Ok(respond(StatusCode::OK, &doc))
+}
+
+/// One license of the user (its `links.self`), with its product; 404 if it is not theirs.
+async fn user_license(
+    state: web::Data<App>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Answer {
+    no_params(&req)?;
+    let (user, id) = path.into_inner();
+    let user = user_id(&user)?;
+    let (found, now) = state.get_license(&license_id(&id)?).await?;
+    if found.user() != &user {
+        // The same answer as for an id that does not exist: ids of others are not confirmed.
+        return Err(ApiError::not_found("no license has this id"));
+    }
+    let products = state.products_of(std::slice::from_ref(&found)).await?;
+    let doc = Document {
+        data: license(&found, now, &links(&req)),
+        included: Some(products.iter().map(product).collect::<Vec<_>>()),
+        links: None,
+    };
+    Ok(respond(StatusCode::OK, &doc))
+}
+
+fn key_required() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "idempotency_key_required",
+        "a purchase needs an Idempotency-Key header (a new UUID per purchase, the same one \
+         for its retries)",
+    )
+}
+
+/// PurchaseUserLicense: 201 with the license and its product; a retry with the same
+/// `Idempotency-Key` gets the same bytes back.
+async fn purchase(
+    state: web::Data<App>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Answer {
+    no_params(&req)?;
+    require_jsonapi(&req)?;
+    let user = user_id(&path)?;
+    let body = read_body(payload, BODY_LIMIT).await?;
+    let key = idempotency_key(&req, &format!("user:{user}"), &body)?.ok_or_else(key_required)?;
+    let doc = read_purchase(&body)?;
+    let request = PurchaseRequest {
+        user,
+        restricted: auth::claims(&req)?.purchase_restricted(),
+        product: doc.product,
+        payment_method: doc.payment_method,
+        order_id: doc.order_id,
+    };
+    let links = links(&req);
+    let answer = state
+        .purchase(request, key, |l, p, now| {
+            let doc = Document {
+                data: license(l, now, &links),
+                included: Some(vec![product(p)]),
+                links: None,
+            };
+            to_stored(StatusCode::CREATED, &doc)
+        })
+        .await?;
+    Ok(stored(answer))
+}
+
+/// What the user may watch now.
+async fn entitlements(state: web::Data<App>, req: HttpRequest, path: web::Path<String>) -> Answer {
+    no_params(&req)?;
+    let user = user_id(&path)?;
+    let (entitlements, at) = state.entitlements(&user).await?;
+    Ok(respond(
+        StatusCode::OK,
+        &entitlements_document(&user, &entitlements, at),
+    ))
+}
