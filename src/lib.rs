@@ -18,13 +18,18 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::{HttpServer, web};
 use licenses_api_management::ManagementKeys;
+use licenses_api_user::{
+    Algorithm, DEFAULT_LEEWAY_SECONDS, TokenConfigError, TokenSettings, TokenVerifier,
+};
 use licenses_app::ports::StoreHealth;
 use licenses_app::{App, Ports, SystemClock, UuidV7Ids};
 use licenses_http::ApiError;
 use licenses_store::{OpenError, Store, StoreConfig};
+use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 
 pub use settings::{Settings, SettingsError};
+use settings::{TokenAlgorithm, UserTokenSettings};
 
 /// How long a stopping server waits for requests in flight before closing their connections.
 pub const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
@@ -53,6 +58,9 @@ pub enum StartError {
     /// `auth.management_keys` holds a hash that is not one.
     #[error("auth.management_keys: {0}")]
     Keys(String),
+    /// `auth.user_tokens` cannot verify tokens (the message names the key).
+    #[error(transparent)]
+    Tokens(#[from] TokenConfigError),
     /// The servers failed while running.
     #[error("server failed: {0}")]
     Server(#[source] std::io::Error),
@@ -69,6 +77,8 @@ pub struct Services {
     pub health: Arc<dyn StoreHealth>,
     /// The keys of `auth.management_keys`.
     pub management_keys: ManagementKeys,
+    /// The user token verification of `auth.user_tokens`.
+    pub tokens: TokenVerifier,
     pub settings: Arc<Settings>,
 }
 
@@ -90,12 +100,33 @@ impl Services {
                 .map(|k| (k.name.clone(), k.sha256.clone())),
         )
         .map_err(|e| StartError::Keys(e.to_string()))?;
+        let tokens = TokenVerifier::new(&token_settings(&settings.auth.user_tokens))?;
         Ok(Self {
             app: App::new(ports),
             health: Arc::new(store.clone()),
             management_keys,
+            tokens,
             settings: Arc::new(settings),
         })
+    }
+}
+
+/// `auth.user_tokens` as the user API takes it.
+fn token_settings(tokens: &UserTokenSettings) -> TokenSettings {
+    TokenSettings {
+        algorithm: match tokens.algorithm {
+            TokenAlgorithm::Hs256 => Algorithm::Hs256,
+            TokenAlgorithm::Rs256 => Algorithm::Rs256,
+            TokenAlgorithm::Es256 => Algorithm::Es256,
+        },
+        secret: tokens
+            .secret
+            .as_ref()
+            .map(|secret| secret.expose_secret().to_owned()),
+        public_key_pem: tokens.public_key_pem.clone(),
+        issuer: tokens.issuer.clone(),
+        audience: tokens.audience.clone(),
+        leeway_seconds: DEFAULT_LEEWAY_SECONDS,
     }
 }
 
@@ -103,6 +134,7 @@ impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Services")
             .field("management_keys", &self.management_keys)
+            .field("tokens", &self.tokens)
             .finish_non_exhaustive()
     }
 }
@@ -116,12 +148,15 @@ enum Serves {
 }
 
 /// Mounts the user API (client apps, `/api/license/v4`, crates/api-user) on the listener of
-/// `server.user_addr`.
-///
-/// This is where that front-end plugs in, with what it needs from `services` (the use cases,
-/// and from the settings `auth.user_tokens` and `server.cors_origins`). Until then this
-/// listener answers only the health endpoints.
-pub fn user_routes(_cfg: &mut web::ServiceConfig, _services: &Services) {}
+/// `server.user_addr`, behind user tokens verified as `auth.user_tokens` says, and with the
+/// CORS origins of `server.cors_origins`.
+pub fn user_routes(cfg: &mut web::ServiceConfig, services: &Services) {
+    cfg.configure(licenses_api_user::configure(
+        services.app.clone(),
+        services.tokens.clone(),
+        services.settings.server.cors_origins.clone(),
+    ));
+}
 
 /// Mounts the management API (the BSS, `/api/license/management/v4`, crates/api-management)
 /// on the listener of `server.management_addr`, behind the keys of `auth.management_keys`.

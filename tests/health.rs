@@ -98,7 +98,7 @@ async fn not_ready_when_the_database_goes_away_but_still_live() {
 }
 
 #[tokio::test]
-async fn equal_addresses_share_one_listener() {
+async fn equal_addresses_share_one_listener_serving_both_apis() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -112,6 +112,16 @@ async fn equal_addresses_share_one_listener() {
     assert_eq!(app.user_url, format!("http://{addr}"));
     assert_eq!(app.management_url, app.user_url);
     assert_healthy(&app, &app.user_url).await;
+    let bearer = format!("Bearer {}", app.user_token("41"));
+    let apikey = format!("Apikey {}", support::MANAGEMENT_KEY);
+    assert_eq!(
+        status_of(&app, &app.user(USER_PRODUCTS), &bearer).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status_of(&app, &app.user(MANAGEMENT_PRODUCTS), &apikey).await,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -142,4 +152,58 @@ async fn unknown_paths_are_json_api_404s_on_both_listeners() {
         assert_eq!(body["errors"][0]["status"], "404", "{body}");
         assert_eq!(body["errors"][0]["code"], "not_found", "{body}");
     }
+}
+
+const USER_PRODUCTS: &str = "/api/license/v4/products";
+const MANAGEMENT_PRODUCTS: &str = "/api/license/management/v4/products";
+
+/// GET `url` with `authorization`; the status.
+async fn status_of(app: &TestApp, url: &str, authorization: &str) -> StatusCode {
+    app.client
+        .get(url)
+        .header(reqwest::header::AUTHORIZATION, authorization)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .status()
+}
+
+#[tokio::test]
+async fn each_listener_serves_its_own_api() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let bearer = format!("Bearer {}", app.user_token("41"));
+    let apikey = format!("Apikey {}", support::MANAGEMENT_KEY);
+
+    assert_eq!(
+        status_of(&app, &app.user(USER_PRODUCTS), &bearer).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status_of(&app, &app.user(USER_PRODUCTS), "Bearer nonsense").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        status_of(&app, &app.management(MANAGEMENT_PRODUCTS), &apikey).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status_of(
+            &app,
+            &app.management(MANAGEMENT_PRODUCTS),
+            "Apikey nonsense"
+        )
+        .await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    assert_eq!(
+        status_of(&app, &app.management(USER_PRODUCTS), &bearer).await,
+        StatusCode::NOT_FOUND,
+        "the user API is not on the management listener"
+    );
+    assert_eq!(
+        status_of(&app, &app.user(MANAGEMENT_PRODUCTS), &apikey).await,
+        StatusCode::NOT_FOUND,
+        "the management API is not on the user listener"
+    );
 }

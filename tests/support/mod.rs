@@ -139,6 +139,12 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("GET {url}: {e}"))
     }
 
+    /// A user token for `user`, signed with the test secret, valid for an hour.
+    pub fn user_token(&self, user: &str) -> String {
+        licenses_api_user::mint_token(TOKEN_SECRET, user, &[], 3600, None, None)
+            .unwrap_or_else(|e| panic!("cannot mint a token for {user}: {e}"))
+    }
+
     /// Drops the test database while the service runs, as if the database went away.
     pub fn drop_database(&mut self) {
         drop(self.database.take());
