@@ -92,6 +92,20 @@ fn production_refuses_to_serve_without_keys_and_secret() {
 }
 
 #[test]
+fn a_weak_token_secret_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = run(licenses(&["serve"])
+        .env("LICENSES__DATABASE__URL", sqlite_url(&dir))
+        .env("LICENSES__AUTH__USER_TOKENS__SECRET", "tiny-s3cret"));
+    let err = one_line_failure(&output);
+    assert!(err.contains("auth.user_tokens.secret"), "{err}");
+    assert!(
+        !err.contains("short"),
+        "the secret itself is never shown: {err}"
+    );
+}
+
+#[test]
 fn a_missing_config_file_is_named() {
     let output = run(&mut licenses(&[
         "--config",
