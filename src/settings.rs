@@ -654,8 +654,7 @@ fn check_origin(origin: &str) -> Result<(), String> {
         && url.host().is_some()
         && url.path() == "/"
         && url.query().is_none()
-        && url.fragment().is_none()
-        && !origin.ends_with('/');
+        && url.fragment().is_none();
     if bare { Ok(()) } else { Err(bad()) }
 }
 

@@ -207,3 +207,38 @@ async fn each_listener_serves_its_own_api() {
         "the management API is not on the user listener"
     );
 }
+
+#[tokio::test]
+async fn the_user_api_allows_the_configured_cors_origins() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.server.cors_origins = vec!["https://app.example".to_owned()];
+    })
+    .await;
+    let bearer = format!("Bearer {}", app.user_token("41"));
+    for (origin, allowed) in [
+        ("https://app.example", true),
+        ("https://evil.example", false),
+    ] {
+        let response = app
+            .client
+            .get(app.user(USER_PRODUCTS))
+            .header(reqwest::header::AUTHORIZATION, &bearer)
+            .header(reqwest::header::ORIGIN, origin)
+            .send()
+            .await
+            .expect("an answer");
+        let allow = response
+            .headers()
+            .get(reqwest::header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .cloned();
+        if allowed {
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(
+                allow.as_ref().map(|v| v.as_bytes()),
+                Some(origin.as_bytes())
+            );
+        } else {
+            assert!(allow.is_none(), "{origin} must not be allowed");
+        }
+    }
+}
