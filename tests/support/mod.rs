@@ -19,6 +19,8 @@
 // Each test file uses only some of these helpers.
 #![allow(dead_code)]
 
+pub mod jsonapi;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
