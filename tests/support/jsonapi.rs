@@ -50,10 +50,11 @@ pub fn assert_same_shape(seed: &Value, ours: &Value) {
                     }
                 }
             }
-            (Value::Array(s), Value::Array(o)) => match (s.first(), o.first()) {
-                (Some(sv), Some(ov)) => walk(sv, ov, &format!("{at}/0"), missing),
-                _ => {}
-            },
+            (Value::Array(s), Value::Array(o)) => {
+                if let (Some(sv), Some(ov)) = (s.first(), o.first()) {
+                    walk(sv, ov, &format!("{at}/0"), missing);
+                }
+            }
             (Value::String(_), Value::String(_))
             | (Value::Number(_), Value::Number(_))
             | (Value::Bool(_), Value::Bool(_))
