@@ -68,6 +68,34 @@ Run it once per release before starting the new instances (with database.migrate
 false, as under APP_ENV=production), so that instances never migrate concurrently. Running it
 again applies nothing. Only database.* matters to it.";
 
+const APIKEY_NEW_ABOUT: &str = "\
+Makes a new management API key and prints it once, with the configuration entry that holds
+only its SHA-256: the key itself is never stored by the service.
+
+Give the key to the BSS (it sends `Authorization: Apikey KEY`) and add the entry to
+auth.management_keys. The name is what the audit trail records for the key's changes; naming
+keys lets one be rotated: add the new key, move the BSS over, remove the old entry.";
+
+const APIKEY_NEW_EXAMPLES: &str = "\
+Examples:
+  licenses apikey new --name bss
+  licenses apikey new --name bss-2026-11";
+
+const TOKEN_ABOUT: &str = "\
+Mints a user token (a JWT for `Authorization: Bearer TOKEN` on the user API) signed with the
+configured HS256 secret, and prints it.
+
+For development and tests only: it is refused where auth.dev_tokens is false (always under
+APP_ENV=production). Real tokens come from the platform's identity service. The token's sub is
+--user; --flag adds a flag such as LICENSE_PURCHASE_RESTRICTED; auth.user_tokens.issuer and
+auth.user_tokens.audience, when set, are put in it.";
+
+const TOKEN_EXAMPLES: &str = "\
+Examples:
+  licenses token --user 41
+  licenses token --user 41 --ttl 600 --flag LICENSE_PURCHASE_RESTRICTED
+  TOKEN=$(cargo run -q -- token --user 41)";
+
 const MIGRATE_EXAMPLES: &str = "\
 Examples:
   licenses migrate
@@ -102,6 +130,47 @@ pub enum Command {
     /// Apply pending database migrations to database.url, print them, and exit
     #[command(long_about = MIGRATE_ABOUT, after_long_help = MIGRATE_EXAMPLES)]
     Migrate,
+    /// Management API keys
+    #[command(subcommand)]
+    Apikey(ApikeyCommand),
+    /// Mint a development user token (refused where auth.dev_tokens is false)
+    #[command(long_about = TOKEN_ABOUT, after_long_help = TOKEN_EXAMPLES)]
+    Token {
+        /// The user id: the token's sub
+        #[arg(long, value_name = "ID")]
+        user: String,
+        /// A flag to put in the token, e.g. LICENSE_PURCHASE_RESTRICTED; repeatable
+        #[arg(long = "flag", value_name = "FLAG")]
+        flags: Vec<String>,
+        /// Seconds until the token expires
+        #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+        ttl: u64,
+    },
+}
+
+/// `licenses apikey …`
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum ApikeyCommand {
+    /// Make a new management API key: print it once, and the entry to configure
+    #[command(long_about = APIKEY_NEW_ABOUT, after_long_help = APIKEY_NEW_EXAMPLES)]
+    New {
+        /// The key's name, recorded in the audit trail (letters, digits, '.', '_', '-')
+        #[arg(long, value_name = "NAME", value_parser = key_name)]
+        name: String,
+    },
+}
+
+fn key_name(name: &str) -> Result<String, String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(name.to_owned())
+    } else {
+        Err("1 to 64 letters, digits, '.', '_' or '-'".to_owned())
+    }
 }
 
 /// Why a command failed: printed as one line on standard error.
@@ -113,6 +182,8 @@ pub enum CommandError {
     Start(#[from] StartError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    #[error("{0}")]
+    Token(String),
 }
 
 /// The binary's `main`: parses the command line, runs the command, and turns an error into
@@ -132,15 +203,78 @@ pub fn main() -> ExitCode {
 /// Loads the settings (`--config`, `APP_ENV`, `LICENSES_CONFIG_DIR`, `LICENSES__…`) and runs
 /// the command.
 pub fn run(cli: Cli) -> Result<(), CommandError> {
-    let settings = settings::load(&ConfigSources::from_process(cli.config))?;
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Apikey(ApikeyCommand::New { name }) = &command {
+        // Needs no configuration: it makes a key for one.
+        print!("{}", new_api_key(name));
+        return Ok(());
+    }
+    let sources = ConfigSources::from_process(cli.config);
+    if matches!(command, Command::Token { .. }) && sources.app_env == "production" {
+        return Err(CommandError::Token(DEV_TOKENS_OFF.to_owned()));
+    }
+    let settings = settings::load(&sources)?;
+    if let Command::Token { user, flags, ttl } = &command {
+        println!("{}", dev_token(&settings, user, flags, *ttl)?);
+        return Ok(());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(CommandError::Runtime)?;
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => runtime.block_on(serve(settings)),
+    match command {
         Command::Migrate => runtime.block_on(migrate(settings)),
+        _ => runtime.block_on(serve(settings)),
     }
+}
+
+const DEV_TOKENS_OFF: &str = "auth.dev_tokens is false here (always under production): licenses \
+                              token mints development tokens only; real tokens come from the \
+                              identity service";
+
+/// What `licenses apikey new` prints: the key, once, and its configuration entry.
+fn new_api_key(name: &str) -> String {
+    let (key, sha256) = licenses_api_management::new_key();
+    format!(
+        "New management API key {name:?}; it is shown only now, keep it in the BSS's secrets:\n\n  \
+         {key}\n\nThe BSS sends it as: Authorization: Apikey {key}\n\nConfigure its hash in \
+         auth.management_keys, in a config file:\n\n  [[auth.management_keys]]\n  name = \"{name}\"\n  \
+         sha256 = \"{sha256}\"\n\nor in the environment (comma-separated name:sha256 pairs):\n\n  \
+         LICENSES__AUTH__MANAGEMENT_KEYS={name}:{sha256}\n"
+    )
+}
+
+/// `licenses token`: a development user token, refused where development tokens are off.
+fn dev_token(
+    settings: &Settings,
+    user: &str,
+    flags: &[String],
+    ttl: u64,
+) -> Result<String, CommandError> {
+    if !settings.auth.dev_tokens || settings.is_production() {
+        return Err(CommandError::Token(DEV_TOKENS_OFF.to_owned()));
+    }
+    let tokens = &settings.auth.user_tokens;
+    if tokens.algorithm != settings::TokenAlgorithm::Hs256 {
+        return Err(CommandError::Token(
+            "auth.user_tokens.algorithm: licenses token signs HS256 tokens only".to_owned(),
+        ));
+    }
+    let Some(secret) = tokens.secret.as_ref() else {
+        return Err(CommandError::Token(
+            "auth.user_tokens.secret: not set".to_owned(),
+        ));
+    };
+    use secrecy::ExposeSecret;
+    licenses_api_user::mint_token(
+        secret.expose_secret(),
+        user,
+        flags,
+        ttl,
+        tokens.issuer.as_deref(),
+        tokens.audience.as_deref(),
+    )
+    .map_err(|e| CommandError::Token(e.to_string()))
 }
 
 async fn serve(settings: Settings) -> Result<(), CommandError> {
@@ -190,6 +324,45 @@ mod tests {
         let cli = Cli::try_parse_from(["licenses", "serve", "--config", "b.toml"]).expect("parses");
         assert_eq!(cli.command, Some(Command::Serve));
         assert_eq!(cli.config, Some(PathBuf::from("b.toml")));
+    }
+
+    #[test]
+    fn apikey_new_prints_a_key_whose_hash_it_configures() {
+        let out = new_api_key("bss");
+        let key = out.lines().nth(2).map(str::trim).expect("the key line");
+        let (_, hash) = out.split_once("sha256 = \"").expect("entry");
+        let hash = &hash[..64];
+        let keys =
+            licenses_api_management::ManagementKeys::new([("bss".to_owned(), hash.to_owned())])
+                .expect("a valid entry");
+        assert_eq!(keys.verify(key), Some("bss"));
+        assert!(out.contains(&format!("LICENSES__AUTH__MANAGEMENT_KEYS=bss:{hash}")));
+        assert!(Cli::try_parse_from(["licenses", "apikey", "new", "--name", "a b"]).is_err());
+    }
+
+    #[test]
+    fn tokens_are_minted_only_where_development_tokens_are_allowed() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
+        let local = settings::load(&ConfigSources::for_environment(dir, "local")).expect("local");
+        let token = dev_token(
+            &local,
+            "41",
+            &["LICENSE_PURCHASE_RESTRICTED".to_owned()],
+            60,
+        )
+        .expect("minted");
+        let verifier = licenses_api_user::TokenVerifier::new(
+            &licenses_api_user::TokenSettings::hs256(settings::DEV_TOKEN_SECRET),
+        )
+        .expect("verifier");
+        let claims = verifier.verify(&token).expect("valid");
+        assert_eq!(claims.user.as_str(), "41");
+        assert!(claims.purchase_restricted());
+
+        let mut off = local;
+        off.auth.dev_tokens = false;
+        let err = dev_token(&off, "41", &[], 60).expect_err("refused");
+        assert!(err.to_string().starts_with("auth.dev_tokens"), "{err}");
     }
 
     #[test]
