@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use licenses_domain::{
     Activation, License, LicenseDraft, LicenseId, LicenseStatus, Product, ProductId, Timestamp,
-    UserId,
+    UserId, Violation, Violations,
 };
 
 use crate::App;
@@ -127,6 +127,50 @@ impl App {
             return Ok(answer);
         }
 
+        let now = self.ports.clock.now();
+        let mut problems = Vec::new();
+        let mut licenses = Vec::with_capacity(drafts.len());
+        for (i, granted) in self
+            .prepare_licenses(drafts, now)
+            .await?
+            .into_iter()
+            .enumerate()
+        {
+            match granted {
+                Ok(license) => licenses.push(license),
+                Err(violations) => problems.extend(
+                    violations
+                        .into_iter()
+                        .map(|v| Problem::at(&base(batch, i), v)),
+                ),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(AppError::Invalid(problems));
+        }
+
+        let response = render(&licenses, now);
+        let change = Change {
+            actor,
+            at: now,
+            idempotency: key.as_ref().map(|k| k.record(&response, now)),
+        };
+        match self.store_new_licenses(&licenses, &change).await {
+            Ok(()) => Ok(response),
+            Err(e) => settle_conflict(idem, key.as_ref(), e, |e| creation_refused(e, batch)).await,
+        }
+    }
+
+    /// Grants each draft at `now` with its product (looked up once per product), each to its
+    /// own result: the license, or every rule the draft breaks (pointers relative to the
+    /// item). A second draft with the user and order id of an earlier one is refused too. The
+    /// path of every new license, from the API or an import, goes through here and
+    /// [`Self::store_new_licenses`].
+    pub async fn prepare_licenses(
+        &self,
+        drafts: Vec<LicenseDraft>,
+        now: Timestamp,
+    ) -> Result<Vec<Result<License, Violations>>, AppError> {
         let mut wanted: Vec<ProductId> =
             drafts.iter().filter_map(LicenseDraft::product_id).collect();
         wanted.sort();
@@ -142,53 +186,40 @@ impl App {
                 .map(|p| (p.id().clone(), p))
                 .collect()
         };
-
-        let now = self.ports.clock.now();
-        let mut problems = Vec::new();
-        let mut licenses = Vec::with_capacity(drafts.len());
         let mut orders = HashSet::new();
-        for (i, draft) in drafts.into_iter().enumerate() {
-            let product = draft.product_id().and_then(|id| products.get(&id));
-            match License::grant(
-                self.ports.ids.license_id(),
-                draft,
-                product,
-                now,
-                Activation::Immediate,
-            ) {
-                Err(violations) => problems.extend(
-                    violations
-                        .into_iter()
-                        .map(|v| Problem::at(&base(batch, i), v)),
-                ),
-                Ok(license) => {
-                    if let Some(order) = license.order_id()
-                        && !orders.insert((license.user().clone(), order.clone()))
-                    {
-                        problems.push(Problem::new(
-                            Some(format!("{}/attributes/order_id", base(batch, i))),
+        Ok(drafts
+            .into_iter()
+            .map(|draft| {
+                let product = draft.product_id().and_then(|id| products.get(&id));
+                let license = License::grant(
+                    self.ports.ids.license_id(),
+                    draft,
+                    product,
+                    now,
+                    Activation::Immediate,
+                )?;
+                match license.order_id() {
+                    Some(order) if !orders.insert((license.user().clone(), order.clone())) => {
+                        Err(Violation::new(
+                            "/attributes/order_id",
                             "duplicate_order_id",
-                            "an earlier item of this batch has the same user and order_id",
-                        ));
+                            "an earlier item has the same user and order_id",
+                        )
+                        .into())
                     }
-                    licenses.push(license);
+                    _ => Ok(license),
                 }
-            }
-        }
-        if !problems.is_empty() {
-            return Err(AppError::Invalid(problems));
-        }
+            })
+            .collect())
+    }
 
-        let response = render(&licenses, now);
-        let change = Change {
-            actor,
-            at: now,
-            idempotency: key.as_ref().map(|k| k.record(&response, now)),
-        };
-        match self.ports.licenses.create(&licenses, &[], &change).await {
-            Ok(()) => Ok(response),
-            Err(e) => settle_conflict(idem, key.as_ref(), e, |e| creation_refused(e, batch)).await,
-        }
+    /// Stores new licenses, all or nothing, with what they queue (the outbox).
+    pub async fn store_new_licenses(
+        &self,
+        licenses: &[License],
+        change: &Change,
+    ) -> Result<(), StoreError> {
+        self.ports.licenses.create(licenses, &[], change).await
     }
 
     /// Deletes licenses, all or nothing: when any id is unknown, nothing is deleted and every
