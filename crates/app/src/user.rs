@@ -180,9 +180,7 @@ impl App {
             idempotency: Some(key.record(&response, now)),
         };
         match self
-            .ports
-            .licenses
-            .create(std::slice::from_ref(&license), &[], &change)
+            .store_new_licenses(std::slice::from_ref(&license), &change)
             .await
         {
             Ok(()) => Ok(response),
