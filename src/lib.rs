@@ -8,6 +8,7 @@
 
 pub mod cli;
 mod health;
+pub mod maintenance;
 pub mod settings;
 pub mod telemetry;
 
@@ -216,6 +217,7 @@ impl Application {
         }
 
         let services = Services::new(&store, settings)?;
+        maintenance::spawn_key_pruning(services.app.clone());
         let server = &services.settings.server;
         let user_listener = bind("server.user_addr", &server.user_addr)?;
         let user_port = local_port("server.user_addr", &server.user_addr, &user_listener)?;

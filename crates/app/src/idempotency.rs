@@ -74,3 +74,35 @@ pub(crate) async fn settle_conflict(
         other => Err(otherwise(other)),
     }
 }
+
+/// How long an idempotency key is kept: a client may repeat a request for at least this long.
+pub const KEY_RETENTION_SECONDS: u64 = 24 * 60 * 60;
+
+impl crate::App {
+    /// Deletes the idempotency records older than [`KEY_RETENTION_SECONDS`]; how many.
+    pub async fn prune_idempotency_keys(&self) -> Result<u64, AppError> {
+        let now = self.ports.clock.now().unix();
+        let cutoff = now.saturating_sub(i64::try_from(KEY_RETENTION_SECONDS).unwrap_or(i64::MAX));
+        Ok(self
+            .ports
+            .idempotency
+            .prune(Timestamp::from_unix(cutoff))
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{Mocks, NOW};
+
+    #[tokio::test]
+    async fn keys_younger_than_a_day_are_kept() {
+        let mut m = Mocks::new();
+        m.idempotency
+            .expect_prune()
+            .withf(|before| before.unix() == NOW.unix() - 86_400)
+            .times(1)
+            .returning(|_| Ok(3));
+        assert_eq!(m.app().prune_idempotency_keys().await, Ok(3));
+    }
+}

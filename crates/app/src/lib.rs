@@ -15,7 +15,7 @@ mod user;
 use std::sync::Arc;
 
 pub use error::{AppError, Problem};
-pub use idempotency::IdempotencyKey;
+pub use idempotency::{IdempotencyKey, KEY_RETENTION_SECONDS};
 pub use licenses::{LicenseFilter, LicensePage, MAX_BATCH, MAX_PAGE_SIZE, PageRequest};
 pub use system::{SystemClock, UuidV7Ids};
 pub use user::{BILLING, PurchaseRequest};
