@@ -370,36 +370,34 @@ async fn get_license(state: web::Data<App>, req: HttpRequest, path: web::Path<St
     Ok(respond(StatusCode::OK, &doc))
 }
 
+/// The answer to a creation: the licenses as `data`, or the one license for CreateLicense.
 fn licenses_answer(
-    status: StatusCode,
     licenses: &[License],
     now: Timestamp,
     links: &Links,
     single: bool,
 ) -> StoredResponse {
-    let resources = licenses
+    let mut resources = licenses
         .iter()
         .map(|l| license_resource(l, now, Audience::Management, license_self(links, l)));
+    let created = StatusCode::CREATED;
     if single {
-        match resources.into_iter().next() {
-            Some(data) => to_stored(
-                status,
-                &Document::<_, ()> {
-                    data,
-                    included: None,
-                    links: None,
-                },
-            ),
-            None => StoredResponse {
-                status: 500,
-                body: Vec::new(),
-            },
-        }
-    } else {
+        // CreateLicense grants exactly one license: its resource object is the primary data.
+        let data = resources.next();
         to_stored(
-            status,
+            created,
             &Document::<_, ()> {
-                data: resources.collect::<Vec<_>>(),
+                data,
+                included: None,
+                links: None,
+            },
+        )
+    } else {
+        let data: Vec<_> = resources.collect();
+        to_stored(
+            created,
+            &Document::<_, ()> {
+                data,
                 included: None,
                 links: None,
             },
@@ -414,7 +412,7 @@ async fn create_license(state: web::Data<App>, req: HttpRequest, payload: web::P
     let links = links(&req);
     let answer = state
         .create_licenses(actor, vec![draft], false, key, |ls, now| {
-            licenses_answer(StatusCode::CREATED, ls, now, &links, true)
+            licenses_answer(ls, now, &links, true)
         })
         .await?;
     Ok(stored(answer))
@@ -427,7 +425,7 @@ async fn batch_create(state: web::Data<App>, req: HttpRequest, payload: web::Pay
     let links = links(&req);
     let answer = state
         .create_licenses(actor, drafts, true, key, |ls, now| {
-            licenses_answer(StatusCode::CREATED, ls, now, &links, false)
+            licenses_answer(ls, now, &links, false)
         })
         .await?;
     Ok(stored(answer))
