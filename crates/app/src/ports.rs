@@ -192,6 +192,17 @@ pub trait LicenseStore: Send + Sync {
     /// Pages never skip nor repeat a license that existed when the first page was read.
     async fn find(&self, query: &LicenseQuery) -> Result<Vec<License>, StoreError>;
 
+    /// The licenses among `ids` that exist, in any order; missing ids are left out.
+    async fn get_many(&self, ids: &[LicenseId]) -> Result<Vec<License>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(license) = self.get(id).await? {
+                found.push(license);
+            }
+        }
+        Ok(found)
+    }
+
     /// Stores every license and queues every job in one transaction: all or nothing.
     /// [`Conflict::DuplicateOrders`] when an `order_id` is already stored for its user;
     /// [`Conflict::DuplicateId`]; [`Conflict::ProductGone`]; [`Conflict::IdempotencyKeyTaken`].
@@ -253,6 +264,66 @@ pub trait EntitlementJobs: Send + Sync {
     async fn park(&self, job: i64, error: &str) -> Result<(), StoreError>;
 
     async fn backlog(&self, now: Timestamp) -> Result<Backlog, StoreError>;
+
+    /// Gives up on the job for good (the far end refused it), keeping `error`, and stores
+    /// `settled` (PROCESSING → ORDER_ERROR) in the same transaction. [`StoreError::NotFound`]
+    /// if the job is gone.
+    async fn refuse(
+        &self,
+        job: i64,
+        error: &str,
+        settled: Option<License>,
+    ) -> Result<(), StoreError>;
+
+    /// Queues jobs outside a license change (`licenses irdeto resync`), due at `at`.
+    async fn enqueue(&self, jobs: &[NewEntitlementJob], at: Timestamp) -> Result<(), StoreError>;
+
+    /// Makes a parked (failed) job due again at `at`, with its attempts reset: the operator's
+    /// retry. [`StoreError::NotFound`] unless the job exists and is parked.
+    async fn requeue(&self, job: i64, at: Timestamp) -> Result<(), StoreError>;
+
+    /// Parked jobs, newest first, at most `limit`: what the operator may retry.
+    async fn failed(&self, limit: u32) -> Result<Vec<FailedJob>, StoreError>;
+}
+
+/// A job given up on, for the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedJob {
+    pub id: i64,
+    pub kind: JobKind,
+    pub license: LicenseId,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
+/// Why an entitlement call did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// It may succeed later: a timeout, a connection error, a 5xx, a 429. `retry_after` is
+    /// the far end's own hint, when it gave one.
+    #[error("transient: {reason}")]
+    Transient {
+        reason: String,
+        retry_after: Option<std::time::Duration>,
+    },
+    /// It can never succeed as sent: a 4xx other than the ones the contract calls success.
+    #[error("permanent: {reason}")]
+    Permanent { reason: String },
+}
+
+/// Irdeto's entitlements (docs/irdeto.md). Both calls are idempotent: the entitlement id is
+/// the license id, so a retried call never creates a second entitlement.
+///
+/// Errors: [`DeliveryError`]. Granting what is already granted, and revoking what is already
+/// gone, are `Ok`.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait EntitlementGateway: Send + Sync {
+    /// Creates (or confirms) the entitlement of a GRANT job.
+    async fn grant(&self, job: &NewEntitlementJob) -> Result<(), DeliveryError>;
+
+    /// Deletes the entitlement of `license`.
+    async fn revoke(&self, license: &LicenseId) -> Result<(), DeliveryError>;
 }
 
 /// Whether the storage answers, for the readiness probe.
