@@ -135,19 +135,6 @@ fn license_doc(user: &str, product: &str, attributes: Value) -> Value {
     json!({"data": license_resource(user, product, attributes)})
 }
 
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $test() { super::$test(super::Backend::Postgres).await })*
-        }
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $test() { super::$test(super::Backend::Sqlite).await })*
-        }
-    };
-}
-
 on_both_backends!(
     product_lifecycle,
     product_rules_and_document_errors,

@@ -101,19 +101,6 @@ fn purchase_doc(product: &str) -> Value {
         "relationships": {"product": {"data": {"type": "Product", "id": product}}}}})
 }
 
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $test() { super::$test(super::Backend::Postgres).await })*
-        }
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $test() { super::$test(super::Backend::Sqlite).await })*
-        }
-    };
-}
-
 on_both_backends!(
     token_matrix,
     catalogue_visibility_and_caching,

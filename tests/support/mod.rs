@@ -21,6 +21,22 @@
 
 pub mod jsonapi;
 
+/// Runs each named `async fn(Backend)` as two tests, `postgres::NAME` and `sqlite::NAME`, so
+/// that every rule is checked on both backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() { super::$test(super::Backend::Postgres).await })*
+        }
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() { super::$test(super::Backend::Sqlite).await })*
+        }
+    };
+}
+
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -63,6 +63,19 @@ impl DocumentProblems {
         self.push(StatusCode::UNPROCESSABLE_ENTITY, at, code, detail);
     }
 
+    /// A new resource must not bring its own id (403, as JSON:API says for unsupported
+    /// client-generated ids).
+    fn forbid_client_id(&mut self, r: &Resource<'_>, at: &str, what: &str) {
+        if r.id.is_some() {
+            self.push(
+                StatusCode::FORBIDDEN,
+                &format!("{at}/id"),
+                "client_generated_id",
+                format!("{what} ids are assigned by the service"),
+            );
+        }
+    }
+
     /// `Ok(value)` if nothing was found; else every problem, answered with the status of the
     /// most basic kind found (400, then 403, 409, 422).
     fn into_result<T>(self, value: T) -> Result<T, ApiError> {
@@ -422,14 +435,7 @@ pub fn read_product_create(body: &[u8]) -> Result<ProductDraft, ApiError> {
     if let Some(r) =
         primary_data(&doc, &mut p).and_then(|d| resource(d, "/data", "Product", &mut p))
     {
-        if r.id.is_some() {
-            p.push(
-                StatusCode::FORBIDDEN,
-                "/data/id",
-                "client_generated_id",
-                "product ids are assigned by the service",
-            );
-        }
+        p.forbid_client_id(&r, "/data", "product");
         let m = product_members(&r, &mut p);
         draft = ProductDraft {
             title: m.title,
@@ -475,14 +481,7 @@ fn license_draft(v: &Value, base: &str, p: &mut DocumentProblems) -> LicenseDraf
     let Some(r) = resource(v, base, "License", p) else {
         return LicenseDraft::default();
     };
-    if r.id.is_some() {
-        p.push(
-            StatusCode::FORBIDDEN,
-            &format!("{base}/id"),
-            "client_generated_id",
-            "license ids are assigned by the service",
-        );
-    }
+    p.forbid_client_id(&r, base, "license");
     let at = format!("{base}/attributes");
     let attrs = r.attributes;
     only_known(attrs, LICENSE_ATTRIBUTES, &at, "unknown_attribute", p);
@@ -611,14 +610,7 @@ pub fn read_purchase(body: &[u8]) -> Result<PurchaseDocument, ApiError> {
     if let Some(r) =
         primary_data(&doc, &mut p).and_then(|d| resource(d, "/data", "License", &mut p))
     {
-        if r.id.is_some() {
-            p.push(
-                StatusCode::FORBIDDEN,
-                "/data/id",
-                "client_generated_id",
-                "license ids are assigned by the service",
-            );
-        }
+        p.forbid_client_id(&r, "/data", "license");
         let at = "/data/attributes";
         only_known(
             r.attributes,
