@@ -193,7 +193,7 @@ pub trait LicenseStore: Send + Sync {
     async fn find(&self, query: &LicenseQuery) -> Result<Vec<License>, StoreError>;
 
     /// The licenses among `ids` that exist, in any order; missing ids are left out.
-    async fn get_many(&self, ids: &[LicenseId]) -> Result<Vec<License>, StoreError> {
+    async fn find_by_ids(&self, ids: &[LicenseId]) -> Result<Vec<License>, StoreError> {
         let mut found = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(license) = self.get(id).await? {

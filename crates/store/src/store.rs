@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use diesel::RunQueryDsl;
 use licenses_app::ports::{
-    Change, IdempotencyRecord, IdempotencyStore, LicenseQuery, LicenseStore, NewEntitlementJob,
-    ProductStore, StoreError, StoreHealth,
+    Backlog, Change, EntitlementJob, EntitlementJobs, FailedJob, IdempotencyRecord,
+    IdempotencyStore, JobKind, LicenseQuery, LicenseStore, NewEntitlementJob, ProductStore,
+    StoreError, StoreHealth,
 };
 use licenses_domain::{License, LicenseId, Product, ProductId, Timestamp};
 use tokio::sync::Semaphore;
@@ -17,7 +18,7 @@ use crate::connection::{AnyConnection, LogErrors, Manager, write_transaction};
 use crate::error::Error;
 use crate::migrate;
 use crate::models::{Action, Resource};
-use crate::repo::{audit, idempotency, licenses, products, queue_jobs};
+use crate::repo::{audit, idempotency, jobs, licenses, products, queue_jobs};
 
 /// How long an SQLite writer waits for the lock, at least.
 const MIN_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -267,6 +268,14 @@ impl LicenseStore for Store {
         self.run(move |c| licenses::find(c, &query)).await
     }
 
+    async fn find_by_ids(&self, ids: &[LicenseId]) -> Result<Vec<License>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = ids.to_vec();
+        self.run(move |c| licenses::find_by_ids(c, &ids)).await
+    }
+
     async fn create(
         &self,
         batch: &[License],
@@ -299,7 +308,19 @@ impl LicenseStore for Store {
         self.write(move |c| {
             keep_idempotency(c, &change)?;
             let deleted = licenses::delete(c, &ids)?;
-            queue_jobs(c, &jobs, &change)?;
+            // A GRANT never handed to Irdeto is cancelled with its REVOKE: neither is sent.
+            let revoked: Vec<&str> = jobs
+                .iter()
+                .filter(|j| j.kind == JobKind::Revoke)
+                .map(|j| j.license.as_str())
+                .collect();
+            let unneeded = jobs::cancel_untried_grants(c, &revoked)?;
+            let needed: Vec<NewEntitlementJob> = jobs
+                .iter()
+                .filter(|j| j.kind != JobKind::Revoke || !unneeded.contains(j.license.as_str()))
+                .cloned()
+                .collect();
+            queue_jobs(c, &needed, &change)?;
             audit(
                 c,
                 Action::Delete,
@@ -309,6 +330,76 @@ impl LicenseStore for Store {
             )
         })
         .await
+    }
+}
+
+#[async_trait]
+impl EntitlementJobs for Store {
+    async fn claim(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        lease_until: Timestamp,
+    ) -> Result<Vec<EntitlementJob>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.write(move |c| jobs::claim(c, now, limit, lease_until))
+            .await
+    }
+
+    async fn complete(&self, job: i64, settled: Option<License>) -> Result<(), StoreError> {
+        self.write(move |c| jobs::complete(c, job, settled.as_ref()))
+            .await
+    }
+
+    async fn retry(&self, job: i64, at: Timestamp, error: &str) -> Result<(), StoreError> {
+        let error = error.to_owned();
+        self.write(move |c| jobs::retry(c, job, at, &error)).await
+    }
+
+    async fn park(&self, job: i64, error: &str) -> Result<(), StoreError> {
+        let error = error.to_owned();
+        self.write(move |c| jobs::park(c, job, &error)).await
+    }
+
+    async fn backlog(&self, now: Timestamp) -> Result<Backlog, StoreError> {
+        self.run(move |c| jobs::backlog(c, now)).await
+    }
+
+    async fn refuse(
+        &self,
+        job: i64,
+        error: &str,
+        settled: Option<License>,
+    ) -> Result<(), StoreError> {
+        let error = error.to_owned();
+        self.write(move |c| jobs::refuse(c, job, &error, settled.as_ref()))
+            .await
+    }
+
+    async fn enqueue(&self, new: &[NewEntitlementJob], at: Timestamp) -> Result<(), StoreError> {
+        if new.is_empty() {
+            return Ok(());
+        }
+        let new = new.to_vec();
+        self.write(move |c| {
+            let change = Change {
+                actor: licenses_app::ports::Actor::System("irdeto"),
+                at,
+                idempotency: None,
+            };
+            queue_jobs(c, &new, &change)
+        })
+        .await
+    }
+
+    async fn requeue(&self, job: i64, at: Timestamp) -> Result<(), StoreError> {
+        self.write(move |c| jobs::requeue(c, job, at)).await
+    }
+
+    async fn failed(&self, limit: u32) -> Result<Vec<FailedJob>, StoreError> {
+        self.run(move |c| jobs::failed(c, limit)).await
     }
 }
 

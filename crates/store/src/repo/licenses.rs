@@ -26,6 +26,25 @@ pub(crate) fn get(conn: &mut AnyConnection, id: &LicenseId) -> Result<Option<Lic
         .transpose()
 }
 
+/// The licenses among `ids` that exist, in chunks of [`IN_LIST_CHUNK`].
+pub(crate) fn find_by_ids(
+    conn: &mut AnyConnection,
+    ids: &[LicenseId],
+) -> Result<Vec<License>, Error> {
+    let ids: Vec<&str> = ids.iter().map(LicenseId::as_str).collect();
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IN_LIST_CHUNK) {
+        let rows: Vec<LicenseRow> = licenses::table
+            .filter(licenses::id.eq_any(chunk))
+            .select(LicenseRow::as_select())
+            .load(conn)?;
+        for row in rows {
+            found.push(row.into_domain()?);
+        }
+    }
+    Ok(found)
+}
+
 /// `stop_date IS NULL OR stop_date > t`: not yet expired at `t`.
 fn running_at(t: i64) -> Condition {
     // `assume_not_null` only changes the SQL type (the comparison is reached for non-NULL

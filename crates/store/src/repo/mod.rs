@@ -2,6 +2,7 @@
 //! transaction ([`crate::connection::write_transaction`]); none opens a transaction itself.
 
 pub(crate) mod idempotency;
+pub(crate) mod jobs;
 pub(crate) mod licenses;
 pub(crate) mod products;
 

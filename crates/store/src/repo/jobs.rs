@@ -1,0 +1,307 @@
+//! The outbox of Irdeto entitlement jobs: claiming, settling, the backlog, and the
+//! cancellation of a GRANT never tried by the REVOKE of its license.
+//!
+//! A job is claimable when it is PENDING, due, not leased (or its lease ran out: its worker
+//! died), and no earlier PENDING job of the same license exists, so that the jobs of one
+//! license are delivered in the order they were written (a REVOKE never overtakes its GRANT).
+//! Claiming counts an attempt: `attempts = 0` means never handed to Irdeto.
+
+use std::collections::HashSet;
+
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use licenses_app::ports::{
+    Backlog, EntitlementJob, FailedJob, JobKind, NewEntitlementJob, StoreError,
+};
+use licenses_domain::{License, LicenseId, Timestamp, UserId};
+
+use crate::connection::AnyConnection;
+use crate::error::{Error, corrupt};
+use crate::models::{JOB_PENDING, LicenseRow};
+use crate::repo::IN_LIST_CHUNK;
+use crate::schema::{entitlement_jobs as jobs, licenses};
+
+const DONE: &str = "DONE";
+const PARKED: &str = "PARKED";
+/// Longest error kept with a job.
+const MAX_ERROR: usize = 1_000;
+
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
+#[diesel(table_name = jobs)]
+struct JobRow {
+    id: i64,
+    kind: String,
+    license_id: String,
+    user_id: String,
+    irdeto_product: String,
+    valid_from: i64,
+    valid_until: Option<i64>,
+    attempts: i32,
+    last_error: Option<String>,
+}
+
+fn kind(code: &str) -> Result<JobKind, Error> {
+    match code {
+        "GRANT" => Ok(JobKind::Grant),
+        "REVOKE" => Ok(JobKind::Revoke),
+        other => Err(corrupt(format!("job kind {other:?}"))),
+    }
+}
+
+impl JobRow {
+    fn into_domain(self) -> Result<EntitlementJob, Error> {
+        Ok(EntitlementJob {
+            id: self.id,
+            job: NewEntitlementJob {
+                kind: kind(&self.kind)?,
+                license: LicenseId::parse(self.license_id)
+                    .map_err(|e| corrupt(format!("job license: {e}")))?,
+                user: UserId::parse(self.user_id).map_err(|e| corrupt(format!("job user: {e}")))?,
+                irdeto_product: self.irdeto_product,
+                valid_from: Timestamp::from_unix(self.valid_from),
+                valid_until: self.valid_until.map(Timestamp::from_unix),
+            },
+            attempts: u32::try_from(self.attempts).unwrap_or(0),
+        })
+    }
+}
+
+/// The claim, one statement on both backends. On PostgreSQL the candidate rows are locked
+/// with `FOR UPDATE SKIP LOCKED`: concurrent workers of any number of instances take disjoint
+/// jobs without waiting for each other. SQLite runs it in its single-writer transaction.
+fn claim_sql(postgres: bool) -> String {
+    let (p1, p2, p3) = if postgres {
+        ("$1", "$2", "$3")
+    } else {
+        ("?1", "?2", "?3")
+    };
+    format!(
+        "UPDATE entitlement_jobs SET leased_until = {p1}, attempts = attempts + 1 \
+         WHERE id IN (\
+           SELECT j.id FROM entitlement_jobs j \
+           WHERE j.state = 'PENDING' AND j.due_at <= {p2} \
+             AND (j.leased_until IS NULL OR j.leased_until <= {p2}) \
+             AND NOT EXISTS (SELECT 1 FROM entitlement_jobs e \
+                             WHERE e.license_id = j.license_id AND e.state = 'PENDING' \
+                               AND e.id < j.id) \
+           ORDER BY j.due_at, j.id LIMIT {p3}{}) \
+         RETURNING id, kind, license_id, user_id, irdeto_product, valid_from, valid_until, \
+                   attempts, last_error",
+        if postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        }
+    )
+}
+
+pub(crate) fn claim(
+    conn: &mut AnyConnection,
+    now: Timestamp,
+    limit: u32,
+    lease_until: Timestamp,
+) -> Result<Vec<EntitlementJob>, Error> {
+    let limit = i64::from(limit);
+    let rows: Vec<JobRow> = match conn {
+        AnyConnection::Postgresql(c) => diesel::sql_query(claim_sql(true))
+            .bind::<BigInt, _>(lease_until.unix())
+            .bind::<BigInt, _>(now.unix())
+            .bind::<BigInt, _>(limit)
+            .load(c)?,
+        AnyConnection::Sqlite(c) => diesel::sql_query(claim_sql(false))
+            .bind::<BigInt, _>(lease_until.unix())
+            .bind::<BigInt, _>(now.unix())
+            .bind::<BigInt, _>(limit)
+            .load(c)?,
+    };
+    let mut claimed = rows
+        .into_iter()
+        .map(JobRow::into_domain)
+        .collect::<Result<Vec<_>, _>>()?;
+    claimed.sort_by_key(|j| j.id);
+    Ok(claimed)
+}
+
+fn one_line(error: &str) -> String {
+    error
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(MAX_ERROR)
+        .collect()
+}
+
+/// Ends a job in `state` (DONE or PARKED) with `error`; NotFound if it is gone.
+fn finish(
+    conn: &mut AnyConnection,
+    id: i64,
+    state: &str,
+    error: Option<&str>,
+) -> Result<(), Error> {
+    let n = diesel::update(jobs::table.find(id))
+        .set((
+            jobs::state.eq(state),
+            jobs::leased_until.eq(None::<i64>),
+            jobs::last_error.eq(error.map(one_line)),
+        ))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound.into());
+    }
+    Ok(())
+}
+
+/// Stores the settled status of a license that is still PROCESSING (one deleted meanwhile,
+/// or settled by another delivery, is left alone).
+fn settle(conn: &mut AnyConnection, license: &License) -> Result<(), Error> {
+    let row = LicenseRow::from_domain(license, Timestamp::from_unix(0));
+    diesel::update(
+        licenses::table
+            .find(row.id)
+            .filter(licenses::status.eq("PROCESSING")),
+    )
+    .set((
+        licenses::status.eq(row.status),
+        licenses::requested_status.eq(row.requested_status),
+        licenses::status_reason.eq(row.status_reason),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+pub(crate) fn complete(
+    conn: &mut AnyConnection,
+    id: i64,
+    settled: Option<&License>,
+) -> Result<(), Error> {
+    finish(conn, id, DONE, None)?;
+    settled.map_or(Ok(()), |l| settle(conn, l))
+}
+
+pub(crate) fn refuse(
+    conn: &mut AnyConnection,
+    id: i64,
+    error: &str,
+    settled: Option<&License>,
+) -> Result<(), Error> {
+    finish(conn, id, PARKED, Some(error))?;
+    settled.map_or(Ok(()), |l| settle(conn, l))
+}
+
+pub(crate) fn park(conn: &mut AnyConnection, id: i64, error: &str) -> Result<(), Error> {
+    finish(conn, id, PARKED, Some(error))
+}
+
+pub(crate) fn retry(
+    conn: &mut AnyConnection,
+    id: i64,
+    at: Timestamp,
+    error: &str,
+) -> Result<(), Error> {
+    let n = diesel::update(jobs::table.find(id))
+        .set((
+            jobs::state.eq(JOB_PENDING),
+            jobs::due_at.eq(at.unix()),
+            jobs::leased_until.eq(None::<i64>),
+            jobs::last_error.eq(Some(one_line(error))),
+        ))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound.into());
+    }
+    Ok(())
+}
+
+pub(crate) fn requeue(conn: &mut AnyConnection, id: i64, at: Timestamp) -> Result<(), Error> {
+    let n = diesel::update(jobs::table.find(id).filter(jobs::state.eq(PARKED)))
+        .set((
+            jobs::state.eq(JOB_PENDING),
+            jobs::attempts.eq(0),
+            jobs::due_at.eq(at.unix()),
+            jobs::leased_until.eq(None::<i64>),
+        ))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound.into());
+    }
+    Ok(())
+}
+
+/// Due: PENDING and due now (in flight included); retrying: PENDING, waiting for a later
+/// try; failed: PARKED.
+pub(crate) fn backlog(conn: &mut AnyConnection, now: Timestamp) -> Result<Backlog, Error> {
+    let count = |conn: &mut AnyConnection, state: &str, due: Option<bool>| {
+        let mut q = jobs::table
+            .filter(jobs::state.eq(state.to_owned()))
+            .into_boxed::<<AnyConnection as diesel::Connection>::Backend>();
+        q = match due {
+            Some(true) => q.filter(jobs::due_at.le(now.unix())),
+            Some(false) => q.filter(jobs::due_at.gt(now.unix())),
+            None => q,
+        };
+        q.count().get_result::<i64>(conn)
+    };
+    let to_u64 = |n: i64| u64::try_from(n).unwrap_or(0);
+    Ok(Backlog {
+        due: to_u64(count(conn, JOB_PENDING, Some(true))?),
+        retrying: to_u64(count(conn, JOB_PENDING, Some(false))?),
+        failed: to_u64(count(conn, PARKED, None)?),
+    })
+}
+
+pub(crate) fn failed(conn: &mut AnyConnection, limit: u32) -> Result<Vec<FailedJob>, Error> {
+    jobs::table
+        .filter(jobs::state.eq(PARKED))
+        .order(jobs::id.desc())
+        .limit(i64::from(limit))
+        .select(JobRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|row| {
+            let last_error = row.last_error.clone();
+            let job = row.into_domain()?;
+            Ok(FailedJob {
+                id: job.id,
+                kind: job.job.kind,
+                license: job.job.license,
+                attempts: job.attempts,
+                last_error,
+            })
+        })
+        .collect()
+}
+
+/// For the REVOKE jobs of licenses being deleted: deletes their GRANT jobs never handed to
+/// Irdeto (PENDING, no attempt), and returns the licenses for which that leaves no GRANT at
+/// all: Irdeto never heard of them, so their REVOKE is not needed either. A GRANT claimed
+/// meanwhile has an attempt and stays: its REVOKE is queued behind it.
+pub(crate) fn cancel_untried_grants(
+    conn: &mut AnyConnection,
+    licenses: &[&str],
+) -> Result<HashSet<String>, Error> {
+    let mut unneeded = HashSet::new();
+    for chunk in licenses.chunks(IN_LIST_CHUNK) {
+        let cancelled: Vec<String> = diesel::delete(
+            jobs::table
+                .filter(jobs::license_id.eq_any(chunk))
+                .filter(jobs::kind.eq("GRANT"))
+                .filter(jobs::state.eq(JOB_PENDING))
+                .filter(jobs::attempts.eq(0)),
+        )
+        .returning(jobs::license_id)
+        .get_results(conn)?;
+        if cancelled.is_empty() {
+            continue;
+        }
+        let still_granted: HashSet<String> = jobs::table
+            .filter(jobs::license_id.eq_any(&cancelled))
+            .filter(jobs::kind.eq("GRANT"))
+            .select(jobs::license_id)
+            .load::<String>(conn)?
+            .into_iter()
+            .collect();
+        unneeded.extend(cancelled.into_iter().filter(|l| !still_granted.contains(l)));
+    }
+    Ok(unneeded)
+}

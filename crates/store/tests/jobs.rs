@@ -1,0 +1,254 @@
+//! The outbox of entitlement jobs (the `EntitlementJobs` port), on every backend: claiming
+//! with leases, the per-license order, settling with the license status, retries, parking,
+//! the operator's requeue, and a REVOKE cancelling a GRANT never tried.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::HashSet;
+
+use licenses_app::ports::{
+    Backlog, EntitlementJobs, JobKind, LicenseStore, NewEntitlementJob, ProductStore, StoreError,
+};
+use licenses_domain::{License, LicenseState, LicenseStatus, Requested};
+use support::*;
+
+fn processing(id: &str) -> License {
+    license(
+        id,
+        "u1",
+        "p1",
+        LicenseState::Processing {
+            requested: Requested::Active,
+        },
+        at(-60),
+        None,
+    )
+}
+
+fn job(kind: JobKind, l: &License) -> NewEntitlementJob {
+    NewEntitlementJob {
+        kind,
+        license: l.id().clone(),
+        user: l.user().clone(),
+        irdeto_product: "IRD-1".into(),
+        valid_from: l.start_date(),
+        valid_until: l.stop_date(),
+    }
+}
+
+/// Creates PROCESSING licenses, each with its GRANT job, in one change.
+async fn granted(ctx: &Ctx, ids: &[&str]) -> Vec<License> {
+    ProductStore::create(&ctx.store, &full_product("p1"), &change())
+        .await
+        .unwrap();
+    let ls: Vec<License> = ids.iter().map(|id| processing(id)).collect();
+    let jobs: Vec<NewEntitlementJob> = ls.iter().map(|l| job(JobKind::Grant, l)).collect();
+    LicenseStore::create(&ctx.store, &ls, &jobs, &change())
+        .await
+        .unwrap();
+    ls
+}
+
+async fn status(ctx: &Ctx, id: &str) -> Option<LicenseState> {
+    LicenseStore::get(&ctx.store, &lid(id))
+        .await
+        .unwrap()
+        .map(|l| l.state().clone())
+}
+
+async fn claims_lease_and_settle_with_the_license(ctx: Ctx) {
+    let s = &ctx.store;
+    granted(&ctx, &["a", "b"]).await;
+    let claimed = s.claim(NOW, 10, at(30)).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert!(
+        claimed
+            .iter()
+            .all(|j| j.attempts == 1 && j.job.kind == JobKind::Grant)
+    );
+    assert_eq!(claimed[0].job.irdeto_product, "IRD-1");
+    // Leased: nobody else gets them until the lease ends.
+    assert!(s.claim(at(29), 10, at(60)).await.unwrap().is_empty());
+    let again = s.claim(at(30), 10, at(60)).await.unwrap();
+    assert_eq!(
+        again.len(),
+        2,
+        "an ended lease (a dead worker) frees the jobs"
+    );
+    assert!(again.iter().all(|j| j.attempts == 2));
+
+    let (a, b) = (&again[0], &again[1]);
+    let confirmed = processing(a.job.license.as_str()).confirm().unwrap();
+    s.complete(a.id, Some(confirmed)).await.unwrap();
+    let failed = processing(b.job.license.as_str())
+        .fail_order("Irdeto refused the entitlement: 422")
+        .unwrap();
+    s.refuse(b.id, "PUT answered 422", Some(failed))
+        .await
+        .unwrap();
+    assert_eq!(
+        status(&ctx, a.job.license.as_str()).await,
+        Some(LicenseState::Active)
+    );
+    assert_eq!(
+        status(&ctx, b.job.license.as_str()).await,
+        Some(LicenseState::OrderError {
+            reason: "Irdeto refused the entitlement: 422".into()
+        })
+    );
+    assert_eq!(
+        s.backlog(at(60)).await.unwrap(),
+        Backlog {
+            due: 0,
+            retrying: 0,
+            failed: 1
+        }
+    );
+    let parked = s.failed(10).await.unwrap();
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].id, b.id);
+    assert_eq!(parked[0].last_error.as_deref(), Some("PUT answered 422"));
+    assert!(s.claim(at(100), 10, at(130)).await.unwrap().is_empty());
+
+    // The operator's retry: due again, attempts reset; only a parked job can be.
+    s.requeue(b.id, at(100)).await.unwrap();
+    assert_eq!(s.requeue(b.id, at(100)).await, Err(StoreError::NotFound));
+    assert_eq!(s.requeue(a.id, at(100)).await, Err(StoreError::NotFound));
+    let back = s.claim(at(100), 10, at(130)).await.unwrap();
+    assert_eq!((back.len(), back[0].attempts), (1, 1));
+    assert_eq!(s.complete(999_999, None).await, Err(StoreError::NotFound));
+}
+
+async fn a_retried_job_waits_for_its_time(ctx: Ctx) {
+    let s = &ctx.store;
+    granted(&ctx, &["a"]).await;
+    let j = s.claim(NOW, 10, at(30)).await.unwrap().remove(0);
+    s.retry(j.id, at(8), "503").await.unwrap();
+    assert_eq!(
+        s.backlog(NOW).await.unwrap(),
+        Backlog {
+            due: 0,
+            retrying: 1,
+            failed: 0
+        }
+    );
+    assert!(s.claim(at(7), 10, at(40)).await.unwrap().is_empty());
+    let j = s.claim(at(8), 10, at(40)).await.unwrap().remove(0);
+    assert_eq!(j.attempts, 2);
+    s.park(j.id, "503 ten times").await.unwrap();
+    assert_eq!(s.backlog(at(9)).await.unwrap().failed, 1);
+    assert_eq!(
+        status(&ctx, "a").await.map(|s| s.status()),
+        Some(LicenseStatus::Processing)
+    );
+}
+
+async fn a_revoke_cancels_a_grant_never_tried(ctx: Ctx) {
+    let s = &ctx.store;
+    let ls = granted(&ctx, &["a"]).await;
+    LicenseStore::delete(s, &[lid("a")], &[job(JobKind::Revoke, &ls[0])], &change())
+        .await
+        .unwrap();
+    assert!(s.claim(at(10), 10, at(40)).await.unwrap().is_empty());
+    assert_eq!(s.backlog(at(10)).await.unwrap(), Backlog::default());
+}
+
+async fn a_revoke_waits_behind_its_grant_in_flight(ctx: Ctx) {
+    let s = &ctx.store;
+    let ls = granted(&ctx, &["a", "b"]).await;
+    let grants = s.claim(NOW, 1, at(30)).await.unwrap();
+    assert_eq!(grants.len(), 1);
+    let (sent, untried) = if grants[0].job.license == *ls[0].id() {
+        (&ls[0], &ls[1])
+    } else {
+        (&ls[1], &ls[0])
+    };
+    LicenseStore::delete(
+        s,
+        &[sent.id().clone(), untried.id().clone()],
+        &[job(JobKind::Revoke, sent), job(JobKind::Revoke, untried)],
+        &change(),
+    )
+    .await
+    .unwrap();
+    // The grant in flight keeps its revoke, which waits until the grant is settled.
+    assert!(s.claim(NOW, 10, at(30)).await.unwrap().is_empty());
+    s.complete(grants[0].id, None).await.unwrap();
+    let revokes = s.claim(at(1), 10, at(30)).await.unwrap();
+    assert_eq!(revokes.len(), 1);
+    assert_eq!(revokes[0].job.kind, JobKind::Revoke);
+    assert_eq!(revokes[0].job.license, *sent.id());
+}
+
+async fn concurrent_claimers_share_the_jobs_without_overlap(ctx: Ctx) {
+    let names: Vec<String> = (0..300).map(|i| format!("l{i:03}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    granted(&ctx, &refs).await;
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let store = ctx.store.clone();
+        workers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = store.claim(NOW, 7, at(300)).await.unwrap();
+                if batch.is_empty() {
+                    break mine;
+                }
+                for j in batch {
+                    store.complete(j.id, None).await.unwrap();
+                    mine.push(j.id);
+                }
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    let unique: HashSet<i64> = all.iter().copied().collect();
+    assert_eq!(all.len(), 300, "every job claimed exactly once");
+    assert_eq!(unique.len(), 300);
+}
+
+async fn find_by_ids_reads_what_exists(ctx: Ctx) {
+    granted(&ctx, &["a", "b"]).await;
+    let found = LicenseStore::find_by_ids(&ctx.store, &[lid("b"), lid("zz"), lid("a")])
+        .await
+        .unwrap();
+    let mut ids: Vec<&str> = found.iter().map(|l| l.id().as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["a", "b"]);
+}
+
+macro_rules! backends {
+    ($($test:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let ctx = super::Ctx::new(licenses_testkit::TestDatabase::postgres()).await;
+                    super::$test(ctx).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let ctx = super::Ctx::new(licenses_testkit::TestDatabase::sqlite()).await;
+                    super::$test(ctx).await;
+                }
+            )*
+        }
+    };
+}
+
+backends!(
+    claims_lease_and_settle_with_the_license,
+    a_retried_job_waits_for_its_time,
+    a_revoke_cancels_a_grant_never_tried,
+    a_revoke_waits_behind_its_grant_in_flight,
+    concurrent_claimers_share_the_jobs_without_overlap,
+    find_by_ids_reads_what_exists,
+);
