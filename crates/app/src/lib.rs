@@ -4,6 +4,7 @@
 //! Front-ends call use cases, never a store; adapters implement the ports. Every port can be
 //! mocked with mockall behind the `mock` feature, so use cases are unit-tested without I/O.
 
+mod entitlements;
 mod error;
 mod idempotency;
 mod licenses;
@@ -14,6 +15,9 @@ mod user;
 
 use std::sync::Arc;
 
+pub use entitlements::{
+    BacklogReport, Delivery, DeliveryPolicy, DeliveryStats, Entitlements, FAILED_SHOWN,
+};
 pub use error::{AppError, Problem};
 pub use idempotency::{IdempotencyKey, KEY_RETENTION_SECONDS};
 pub use licenses::{LicenseFilter, LicensePage, MAX_BATCH, MAX_PAGE_SIZE, PageRequest};
@@ -42,11 +46,18 @@ impl std::fmt::Debug for Ports {
 #[derive(Debug, Clone)]
 pub struct App {
     ports: Ports,
+    /// The Irdeto outbox, when the integration is enabled ([`App::with_entitlements`]).
+    entitlements: Option<Entitlements>,
 }
 
 impl App {
+    /// The use cases with the Irdeto integration disabled: licenses are settled at once and
+    /// no entitlement job is queued.
     pub fn new(ports: Ports) -> Self {
-        Self { ports }
+        Self {
+            ports,
+            entitlements: None,
+        }
     }
 }
 

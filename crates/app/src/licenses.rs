@@ -191,13 +191,13 @@ impl App {
             .into_iter()
             .map(|draft| {
                 let product = draft.product_id().and_then(|id| products.get(&id));
-                let license = License::grant(
-                    self.ports.ids.license_id(),
-                    draft,
-                    product,
-                    now,
-                    Activation::Immediate,
-                )?;
+                let activation = if self.needs_entitlement(product) {
+                    Activation::AwaitEntitlement
+                } else {
+                    Activation::Immediate
+                };
+                let license =
+                    License::grant(self.ports.ids.license_id(), draft, product, now, activation)?;
                 match license.order_id() {
                     Some(order) if !orders.insert((license.user().clone(), order.clone())) => {
                         Err(Violation::new(
@@ -213,13 +213,18 @@ impl App {
             .collect())
     }
 
-    /// Stores new licenses, all or nothing, with what they queue (the outbox).
+    /// Stores new licenses, all or nothing, with what they queue (the outbox): the GRANT job
+    /// of every PROCESSING license, in the same transaction. Workers are woken once it
+    /// committed; no call to Irdeto happens here.
     pub async fn store_new_licenses(
         &self,
         licenses: &[License],
         change: &Change,
     ) -> Result<(), StoreError> {
-        self.ports.licenses.create(licenses, &[], change).await
+        let jobs = self.grant_jobs(licenses).await?;
+        self.ports.licenses.create(licenses, &jobs, change).await?;
+        self.jobs_written(jobs.len());
+        Ok(())
     }
 
     /// Deletes licenses, all or nothing: when any id is unknown, nothing is deleted and every
@@ -261,8 +266,19 @@ impl App {
             at,
             idempotency: key.as_ref().map(|k| k.record(&response, at)),
         };
-        match self.ports.licenses.delete(&ids, &[], &change).await {
-            Ok(()) => Ok(response),
+        // The REVOKE jobs need the licenses' products: read them first. A license deleted
+        // meanwhile makes the delete below refuse the whole request, as it would anyway.
+        let jobs = if self.entitlements_enabled() {
+            let doomed = self.ports.licenses.find_by_ids(&ids).await?;
+            self.revoke_jobs(&doomed).await?
+        } else {
+            Vec::new()
+        };
+        match self.ports.licenses.delete(&ids, &jobs, &change).await {
+            Ok(()) => {
+                self.jobs_written(jobs.len());
+                Ok(response)
+            }
             Err(e) => settle_conflict(idem, key.as_ref(), e, |e| deletion_refused(e, batch)).await,
         }
     }

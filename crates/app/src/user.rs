@@ -165,12 +165,17 @@ impl App {
             }),
             ..Default::default()
         };
+        let activation = if self.needs_entitlement(Some(&product)) {
+            Activation::AwaitEntitlement
+        } else {
+            Activation::Immediate
+        };
         let license = License::grant(
             self.ports.ids.license_id(),
             draft,
             Some(&product),
             now,
-            Activation::Immediate,
+            activation,
         )
         .map_err(|v| AppError::Invalid(v.into_iter().map(|v| Problem::at("/data", v)).collect()))?;
         let response = render(&license, &product, now);
