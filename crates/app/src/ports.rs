@@ -8,7 +8,9 @@
 //! failure half-way leaves nothing half-written.
 
 use async_trait::async_trait;
-use licenses_domain::{License, LicenseId, LicenseStatus, Product, ProductId, Timestamp, UserId};
+use licenses_domain::{
+    License, LicenseId, LicenseStatus, OrderId, Product, ProductId, Timestamp, UserId,
+};
 
 /// The error contract of every storage port.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -212,6 +214,12 @@ pub trait LicenseStore: Send + Sync {
         jobs: &[NewEntitlementJob],
         change: &Change,
     ) -> Result<(), StoreError>;
+
+    /// Read-only: the positions (ascending) of the `(user, order id)` pairs of `orders` that
+    /// are already stored. Writes nothing; a later [`Self::create`] checks again, so a pair
+    /// stored in between is still refused there. For dry runs of an import.
+    async fn existing_orders(&self, orders: &[(UserId, OrderId)])
+    -> Result<Vec<usize>, StoreError>;
 
     /// Deletes every license and queues every job in one transaction: all or nothing.
     /// [`StoreError::MissingItems`] with the positions of ids that do not exist;

@@ -10,7 +10,7 @@ use licenses_app::ports::{
     IdempotencyStore, JobKind, LicenseQuery, LicenseStore, NewEntitlementJob, ProductStore,
     StoreError, StoreHealth,
 };
-use licenses_domain::{License, LicenseId, Product, ProductId, Timestamp};
+use licenses_domain::{License, LicenseId, OrderId, Product, ProductId, Timestamp, UserId};
 use tokio::sync::Semaphore;
 
 use crate::config::{Backend, OpenError, StoreConfig, Target};
@@ -296,6 +296,18 @@ impl LicenseStore for Store {
             )
         })
         .await
+    }
+
+    async fn existing_orders(
+        &self,
+        orders: &[(UserId, OrderId)],
+    ) -> Result<Vec<usize>, StoreError> {
+        if orders.is_empty() {
+            return Ok(Vec::new());
+        }
+        let orders = orders.to_vec();
+        self.run(move |c| licenses::existing_orders(c, &orders))
+            .await
     }
 
     async fn delete(

@@ -1012,6 +1012,49 @@ async fn more_callers_than_connections_wait_their_turn(ctx: Ctx) {
     }
 }
 
+async fn existing_orders_names_stored_pairs_and_writes_nothing(ctx: Ctx) {
+    let s = &ctx.store;
+    with_products(&ctx, &["p1"]).await;
+    let stored = vec![
+        with_order(&active("l1", "u1", "p1"), "o-1"),
+        with_order(&active("l2", "u2", "p1"), "o-2"),
+    ];
+    LicenseStore::create(s, &stored, &[], &change())
+        .await
+        .unwrap();
+    let audit_before = audit_rows(s).await;
+    let oid = |o: &str| licenses_domain::OrderId::parse(o).unwrap();
+    // Exact pairs only: u1's o-2 and u2's o-1 are not stored, though each part is.
+    let mut asked = vec![
+        (uid("u1"), oid("o-2")),
+        (uid("u1"), oid("o-1")),
+        (uid("u2"), oid("o-1")),
+        (uid("u3"), oid("o-1")),
+        (uid("u2"), oid("o-2")),
+    ];
+    assert_eq!(
+        LicenseStore::existing_orders(s, &asked).await.unwrap(),
+        vec![1, 4]
+    );
+    // Positions stay right past the first chunk of the IN lists.
+    let mut filler: Vec<_> = (0..1_500)
+        .map(|i| (uid(&format!("x{i}")), oid("o-1")))
+        .collect();
+    filler.append(&mut asked);
+    assert_eq!(
+        LicenseStore::existing_orders(s, &filler).await.unwrap(),
+        vec![1_501, 1_504]
+    );
+    assert!(
+        LicenseStore::existing_orders(s, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(license_count(s).await, 2);
+    assert_eq!(audit_rows(s).await, audit_before);
+}
+
 macro_rules! contract {
     ($($test:ident),* $(,)?) => {
         mod postgres {
@@ -1061,4 +1104,5 @@ contract!(
     ids_and_users_are_opaque_text,
     concurrent_creates_of_one_order_let_exactly_one_in,
     more_callers_than_connections_wait_their_turn,
+    existing_orders_names_stored_pairs_and_writes_nothing,
 );

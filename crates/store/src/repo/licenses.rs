@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 use licenses_app::ports::{Conflict, LicenseQuery, StoreError};
-use licenses_domain::{License, LicenseId, LicenseStatus, Timestamp};
+use licenses_domain::{License, LicenseId, LicenseStatus, OrderId, Timestamp, UserId};
 
 use crate::connection::AnyConnection;
 use crate::error::{Error, is_foreign_key_violation, is_unique_violation, violation_mentions};
@@ -163,6 +163,37 @@ fn duplicate_orders(conn: &mut AnyConnection, batch: &[License]) -> Result<Vec<u
     }
     positions.sort_unstable();
     positions.dedup();
+    Ok(positions)
+}
+
+/// Positions (ascending) of the `(user, order id)` pairs already stored: one indexed query
+/// per chunk of [`IN_LIST_CHUNK`] pairs, reading only the two columns. Read-only.
+pub(crate) fn existing_orders(
+    conn: &mut AnyConnection,
+    orders: &[(UserId, OrderId)],
+) -> Result<Vec<usize>, Error> {
+    let mut positions = Vec::new();
+    for (n, chunk) in orders.chunks(IN_LIST_CHUNK).enumerate() {
+        let users: HashSet<&str> = chunk.iter().map(|(u, _)| u.as_str()).collect();
+        let wanted: HashSet<&str> = chunk.iter().map(|(_, o)| o.as_str()).collect();
+        // Every user × every order id of the chunk, narrowed to the exact pairs below.
+        let stored: HashSet<(String, String)> = licenses::table
+            .filter(licenses::order_id.eq_any(wanted.into_iter().collect::<Vec<_>>()))
+            .filter(licenses::user_id.eq_any(users.into_iter().collect::<Vec<_>>()))
+            .select((licenses::user_id, licenses::order_id.assume_not_null()))
+            .load::<(String, String)>(conn)?
+            .into_iter()
+            .collect();
+        if stored.is_empty() {
+            continue;
+        }
+        let offset = n * IN_LIST_CHUNK;
+        positions.extend(chunk.iter().enumerate().filter_map(|(i, (u, o))| {
+            stored
+                .contains(&(u.as_str().to_owned(), o.as_str().to_owned()))
+                .then_some(offset + i)
+        }));
+    }
     Ok(positions)
 }
 
