@@ -7,6 +7,7 @@
 mod entitlements;
 mod error;
 mod idempotency;
+mod import;
 mod licenses;
 pub mod ports;
 mod products;
@@ -20,6 +21,7 @@ pub use entitlements::{
 };
 pub use error::{AppError, Problem};
 pub use idempotency::{IdempotencyKey, KEY_RETENTION_SECONDS};
+pub use import::{ImportOutcome, RowOutcome};
 pub use licenses::{LicenseFilter, LicensePage, MAX_BATCH, MAX_PAGE_SIZE, PageRequest};
 pub use system::{SystemClock, UuidV7Ids};
 pub use user::{BILLING, PurchaseRequest};
