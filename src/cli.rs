@@ -9,6 +9,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::settings::{self, ConfigSources, Settings};
+// src/import.rs: the binary's side of `licenses import` (declared here, with the command).
+#[path = "import.rs"]
+pub mod import;
 use crate::{Application, StartError, telemetry};
 
 const ABOUT: &str = "AminoTV Licenses v4: the management API for the BSS and the user API for \
@@ -102,6 +105,58 @@ Examples:
   APP_ENV=production LICENSES__DATABASE__URL=postgres://licenses:PASSWORD@db:5432/licenses \\
     licenses migrate";
 
+const IMPORT_ABOUT: &str = "\
+Migration from legacy: imports licenses of the legacy product API from FILE, one license a
+row, with the same rules as the management API's batch_create (every row is validated by the
+domain before anything is stored). Idempotent by (user_id, order_id): a row whose order id is
+already stored for its user is skipped and counted as already present, so running the same
+command again after a crash or Ctrl-C continues where it stopped and imports nothing twice. A
+row without order_id is refused.
+
+FILE is CSV with a header (any other extension), or JSON Lines (.jsonl, .ndjson): one object a
+line with the same names as keys. Columns:
+  user_id         required
+  product_code    required: the legacy product code, mapped through --products
+  order_id        required: the legacy order id, what makes the import idempotent
+  start_date      unix seconds, 2024-01-31 or 2024-01-31T12:00:00Z (UTC); blank: now
+  stop_date       same forms; blank: the product's license duration (none: no end)
+  price_amount    minor units (cents), with currency; both blank: the product's price
+  currency        ISO 4217, e.g. EUR
+  payment_method  free text, at most 64 bytes
+  recurring       true/false (1/0, yes/no); blank: the product's auto_renew
+  status          ACTIVE (default) or SUSPENDED
+  purchase_date   same forms as start_date; blank: now
+
+--products MAPPING is CSV with the header legacy_code,product_id: one line per legacy product
+code, naming the v4 product it becomes.
+
+Rows are stored --batch N at a time, one transaction each (default 1000, at most 10000).
+Refused rows (unknown product code, bad dates, bad currency, duplicate order_id within a
+batch, malformed line, invalid UTF-8, …) never stop the import: each is written to --report
+FILE as CSV line,field,code,reason (without --report: on standard error). --dry-run writes
+nothing to the database and reports the same. Progress goes to standard error: a bar with
+rate and ETA on a terminal, a plain line every 5 seconds otherwise. The summary (read,
+imported, already present, refused) is printed on standard output. The exit status is 0 when
+the whole file was read, even with refused rows; 1 when the import stopped (database down):
+run it again.
+
+The database must be migrated (`licenses migrate`). See docs/migration.md.";
+
+const IMPORT_EXAMPLES: &str = "\
+Examples:
+  licenses import legacy.csv --products products.csv --dry-run --report refused.csv
+  licenses import legacy.csv --products products.csv --report refused.csv
+  licenses import legacy.jsonl --products products.csv --batch 5000
+  APP_ENV=production LICENSES__DATABASE__URL=postgres://licenses:PASSWORD@db:5432/licenses \\
+    licenses import legacy.csv --products products.csv --report refused.csv
+
+legacy.csv:
+  user_id,product_code,start_date,stop_date,order_id,price_amount,currency,payment_method,recurring
+  41,SVOD-SPORT,2024-01-01,2025-01-01,LEG-1001,999,EUR,card,true
+products.csv:
+  legacy_code,product_id
+  SVOD-SPORT,41";
+
 /// `licenses [--config FILE] [COMMAND]`
 #[derive(Debug, Parser)]
 #[command(
@@ -146,6 +201,36 @@ pub enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
         ttl: u64,
     },
+    /// Import licenses from the legacy system (CSV or JSON Lines), idempotently
+    #[command(long_about = IMPORT_ABOUT, after_long_help = IMPORT_EXAMPLES)]
+    Import(ImportCommand),
+}
+
+/// `licenses import …`: see [`IMPORT_ABOUT`].
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct ImportCommand {
+    /// The legacy licenses: CSV with a header, or JSON Lines (.jsonl, .ndjson)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// CSV legacy_code,product_id: the v4 product of each legacy product code
+    #[arg(long, value_name = "MAPPING")]
+    pub products: PathBuf,
+    /// Validate and count, writing nothing to the database
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Rows per transaction
+    #[arg(long, value_name = "N", default_value_t = import::DEFAULT_BATCH, value_parser = batch_size)]
+    pub batch: usize,
+    /// Write every refused row here, as CSV line,field,code,reason (default: standard error)
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+fn batch_size(n: &str) -> Result<usize, String> {
+    match n.parse::<usize>() {
+        Ok(n) if (1..=import::MAX_BATCH).contains(&n) => Ok(n),
+        _ => Err(format!("a number of rows from 1 to {}", import::MAX_BATCH)),
+    }
 }
 
 /// `licenses apikey …`
@@ -184,6 +269,8 @@ pub enum CommandError {
     Runtime(#[source] std::io::Error),
     #[error("{0}")]
     Token(String),
+    #[error(transparent)]
+    Import(#[from] import::ImportError),
 }
 
 /// The binary's `main`: parses the command line, runs the command, and turns an error into
@@ -224,6 +311,7 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         .map_err(CommandError::Runtime)?;
     match command {
         Command::Migrate => runtime.block_on(migrate(settings)),
+        Command::Import(args) => runtime.block_on(run_import(settings, args)),
         _ => runtime.block_on(serve(settings)),
     }
 }
@@ -295,6 +383,18 @@ async fn migrate(settings: Settings) -> Result<(), CommandError> {
             println!("  {name}");
         }
     }
+    Ok(())
+}
+
+async fn run_import(settings: Settings, args: ImportCommand) -> Result<(), CommandError> {
+    let args = import::ImportArgs {
+        file: args.file,
+        products: args.products,
+        dry_run: args.dry_run,
+        batch: args.batch,
+        report: args.report,
+    };
+    import::run(settings, &args).await?;
     Ok(())
 }
 
