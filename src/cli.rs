@@ -201,6 +201,9 @@ pub enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
         ttl: u64,
     },
+    /// Irdeto entitlements: resync, retry a failed job
+    #[command(subcommand)]
+    Irdeto(IrdetoCommand),
     /// Import licenses from the legacy system (CSV or JSON Lines), idempotently
     #[command(long_about = IMPORT_ABOUT, after_long_help = IMPORT_EXAMPLES)]
     Import(ImportCommand),
@@ -231,6 +234,24 @@ fn batch_size(n: &str) -> Result<usize, String> {
         Ok(n) if (1..=import::MAX_BATCH).contains(&n) => Ok(n),
         _ => Err(format!("a number of rows from 1 to {}", import::MAX_BATCH)),
     }
+}
+
+/// `licenses irdeto …`
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum IrdetoCommand {
+    /// Queue the Irdeto grants of active (and suspended) licenses again, for when the two
+    /// systems drifted apart; Irdeto takes a grant it has as success
+    Resync {
+        /// Only this user's licenses
+        #[arg(long, value_name = "ID")]
+        user: Option<String>,
+    },
+    /// Make a failed entitlement job (see GET …/irdeto/backlog) due again now
+    Retry {
+        /// The job's id
+        #[arg(value_name = "ID")]
+        job: i64,
+    },
 }
 
 /// `licenses apikey …`
@@ -311,6 +332,10 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         .map_err(CommandError::Runtime)?;
     match command {
         Command::Migrate => runtime.block_on(migrate(settings)),
+        Command::Irdeto(command) => {
+            println!("{}", runtime.block_on(crate::irdeto_command(settings, command))?);
+            Ok(())
+        }
         Command::Import(args) => runtime.block_on(run_import(settings, args)),
         _ => runtime.block_on(serve(settings)),
     }

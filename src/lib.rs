@@ -11,6 +11,7 @@ mod health;
 pub mod maintenance;
 pub mod settings;
 pub mod telemetry;
+pub mod workers;
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -23,7 +24,9 @@ use licenses_api_user::{
     Algorithm, DEFAULT_LEEWAY_SECONDS, TokenConfigError, TokenSettings, TokenVerifier,
 };
 use licenses_app::ports::StoreHealth;
-use licenses_app::{App, Ports, SystemClock, UuidV7Ids};
+use licenses_app::{App, Delivery, DeliveryPolicy, Entitlements, Ports, SystemClock, UuidV7Ids};
+use licenses_irdeto::{IrdetoConfig, IrdetoGateway};
+use tokio::sync::Notify;
 use licenses_http::ApiError;
 use licenses_store::{OpenError, Store, StoreConfig};
 use secrecy::ExposeSecret;
@@ -62,6 +65,9 @@ pub enum StartError {
     /// `auth.user_tokens` cannot verify tokens (the message names the key).
     #[error(transparent)]
     Tokens(#[from] TokenConfigError),
+    /// `irdeto.*` cannot make an Irdeto client (the message names the key).
+    #[error("{0}")]
+    Irdeto(String),
     /// The servers failed while running.
     #[error("server failed: {0}")]
     Server(#[source] std::io::Error),
@@ -81,6 +87,8 @@ pub struct Services {
     /// The user token verification of `auth.user_tokens`.
     pub tokens: TokenVerifier,
     pub settings: Arc<Settings>,
+    /// Notified when a use case wrote entitlement jobs: wakes this instance's worker.
+    pub entitlement_jobs_written: Arc<Notify>,
 }
 
 impl Services {
@@ -102,8 +110,18 @@ impl Services {
         )
         .map_err(|e| StartError::Keys(e.to_string()))?;
         let tokens = TokenVerifier::new(&token_settings(&settings.auth.user_tokens))?;
+        let entitlement_jobs_written = Arc::new(Notify::new());
+        let mut app = App::new(ports);
+        if settings.irdeto.enabled {
+            let notify = Arc::clone(&entitlement_jobs_written);
+            app = app.with_entitlements(Entitlements {
+                jobs: Arc::new(store.clone()),
+                wake: Arc::new(move || notify.notify_one()),
+            });
+        }
         Ok(Self {
-            app: App::new(ports),
+            app,
+            entitlement_jobs_written,
             health: Arc::new(store.clone()),
             management_keys,
             tokens,
@@ -176,6 +194,8 @@ pub struct Application {
     /// `None` when one listener serves both APIs.
     management_server: Option<Server>,
     store: Store,
+    /// The Irdeto delivery, when `irdeto.enabled`: started by [`Application::run_until`].
+    delivery: Option<(Delivery, Arc<Notify>)>,
 }
 
 impl std::fmt::Debug for Application {
@@ -217,6 +237,7 @@ impl Application {
         }
 
         let services = Services::new(&store, settings)?;
+        let delivery = irdeto_delivery(&store, &services)?;
         maintenance::spawn_key_pruning(services.app.clone());
         let server = &services.settings.server;
         let user_listener = bind("server.user_addr", &server.user_addr)?;
@@ -248,6 +269,7 @@ impl Application {
             user_server,
             management_server,
             store,
+            delivery,
         })
     }
 
@@ -278,6 +300,9 @@ impl Application {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
+        let worker = self
+            .delivery
+            .map(|(delivery, wake)| workers::Worker::spawn(delivery, wake));
         let user = self.user_server.handle();
         let management = self.management_server.as_ref().map(Server::handle);
         let stopper = tokio::spawn(async move {
@@ -302,11 +327,102 @@ impl Application {
         };
         let (user_result, management_result) = tokio::join!(self.user_server, management);
         stopper.abort();
+        if let Some(worker) = worker {
+            // The round in hand finishes: its jobs are delivered and settled.
+            worker.stop().await;
+        }
         user_result
             .and(management_result)
             .map_err(StartError::Server)?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The Irdeto delivery of `irdeto.*`, when enabled: the gateway, and the policy.
+fn irdeto_delivery(
+    store: &Store,
+    services: &Services,
+) -> Result<Option<(Delivery, Arc<Notify>)>, StartError> {
+    let irdeto = &services.settings.irdeto;
+    if !irdeto.enabled {
+        return Ok(None);
+    }
+    let (Some(base_url), Some(api_key)) = (&irdeto.base_url, &irdeto.api_key) else {
+        return Err(StartError::Irdeto(
+            "irdeto.base_url and irdeto.api_key are required when irdeto.enabled".into(),
+        ));
+    };
+    let base_url = base_url
+        .parse()
+        .map_err(|e| StartError::Irdeto(format!("irdeto.base_url: {e}")))?;
+    let gateway = IrdetoGateway::new(&IrdetoConfig {
+        base_url,
+        api_key: api_key.clone(),
+        timeout: irdeto.timeout(),
+    })
+    .map_err(|e| StartError::Irdeto(e.to_string()))?;
+    let delivery = Delivery {
+        jobs: Arc::new(store.clone()),
+        gateway: Arc::new(gateway),
+        licenses: Arc::new(store.clone()),
+        clock: Arc::new(SystemClock),
+        policy: delivery_policy(irdeto),
+    };
+    Ok(Some((delivery, Arc::clone(&services.entitlement_jobs_written))))
+}
+
+/// How jobs are retried: `irdeto.max_attempts` tries, backoff from 1 s doubling up to
+/// 5 minutes, and a lease long enough for one round (each call is bounded by
+/// `irdeto.timeout_ms`) so that only a dead worker's jobs are claimed again.
+pub fn delivery_policy(irdeto: &settings::IrdetoSettings) -> DeliveryPolicy {
+    DeliveryPolicy {
+        max_attempts: irdeto.max_attempts,
+        lease_seconds: 2 * irdeto.timeout_ms.div_ceil(1_000) + 5,
+        base_backoff_seconds: 1,
+        max_backoff_seconds: 300,
+    }
+}
+
+/// `licenses irdeto …`: a resync of the grants of active licenses, or the retry of a failed
+/// job; what to print.
+pub async fn irdeto_command(
+    settings: Settings,
+    command: cli::IrdetoCommand,
+) -> Result<String, StartError> {
+    settings.validate()?;
+    if !settings.irdeto.enabled {
+        return Err(StartError::Irdeto(
+            "irdeto.enabled is false here: there are no Irdeto entitlements to resync or retry"
+                .into(),
+        ));
+    }
+    let store = open_store(&settings).await?;
+    let services = Services::new(&store, settings)?;
+    let failed = |e: licenses_app::AppError| StartError::Irdeto(format!("irdeto: {e}"));
+    match command {
+        cli::IrdetoCommand::Resync { user } => {
+            let user = user
+                .map(licenses_domain::UserId::parse)
+                .transpose()
+                .map_err(|e| StartError::Irdeto(format!("--user: {e}")))?;
+            let queued = services
+                .app
+                .resync_entitlements(user)
+                .await
+                .map_err(failed)?;
+            Ok(format!(
+                "queued {queued} Irdeto grant(s); the workers of `licenses serve` deliver them"
+            ))
+        }
+        cli::IrdetoCommand::Retry { job } => {
+            services
+                .app
+                .retry_entitlement_job(job)
+                .await
+                .map_err(failed)?;
+            Ok(format!("job {job} is due again"))
+        }
     }
 }
 

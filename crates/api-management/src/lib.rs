@@ -102,9 +102,105 @@ pub fn configure(app: App, keys: ManagementKeys) -> impl FnOnce(&mut web::Servic
                         .get(user_entitlements)
                         .default_service(web::to(|| not_allowed("GET"))),
                 )
+                .service(
+                    web::resource("/irdeto/backlog")
+                        .get(irdeto_backlog)
+                        .default_service(web::to(|| not_allowed("GET"))),
+                )
+                .service(
+                    web::resource("/irdeto/jobs/{job_id}/retry")
+                        .post(irdeto_retry)
+                        .default_service(web::to(|| not_allowed("POST"))),
+                )
                 .default_service(web::to(not_found)),
         );
     }
+}
+
+/// A meta-only JSON:API document.
+#[derive(Serialize)]
+struct MetaDocument<M> {
+    meta: M,
+}
+
+#[derive(Serialize)]
+struct BacklogMeta {
+    irdeto: IrdetoBacklog,
+}
+
+#[derive(Serialize)]
+struct IrdetoBacklog {
+    enabled: bool,
+    /// PENDING jobs due now (in flight included).
+    due: u64,
+    /// PENDING jobs waiting for their next try.
+    retrying: u64,
+    /// Jobs given up on: refused for good, or failed `irdeto.max_attempts` times.
+    failed: u64,
+    /// The newest failed jobs, for `POST /irdeto/jobs/{id}/retry`.
+    failed_jobs: Vec<FailedJobMeta>,
+}
+
+#[derive(Serialize)]
+struct FailedJobMeta {
+    id: String,
+    kind: &'static str,
+    license_id: String,
+    attempts: u32,
+    last_error: Option<String>,
+}
+
+/// GET /irdeto/backlog: how many entitlement jobs are due, retrying and failed.
+async fn irdeto_backlog(app: web::Data<App>) -> Answer {
+    let report = app.entitlement_backlog().await?;
+    let doc = MetaDocument {
+        meta: BacklogMeta {
+            irdeto: IrdetoBacklog {
+                enabled: report.enabled,
+                due: report.counts.due,
+                retrying: report.counts.retrying,
+                failed: report.counts.failed,
+                failed_jobs: report
+                    .failed
+                    .into_iter()
+                    .map(|j| FailedJobMeta {
+                        id: j.id.to_string(),
+                        kind: match j.kind {
+                            licenses_app::ports::JobKind::Grant => "GRANT",
+                            licenses_app::ports::JobKind::Revoke => "REVOKE",
+                        },
+                        license_id: j.license.into_string(),
+                        attempts: j.attempts,
+                        last_error: j.last_error,
+                    })
+                    .collect(),
+            },
+        },
+    };
+    Ok(respond(StatusCode::OK, &doc))
+}
+
+#[derive(Serialize)]
+struct RetryMeta {
+    job: String,
+    state: &'static str,
+}
+
+/// POST /irdeto/jobs/{job_id}/retry: a failed job is due again now, attempts reset.
+async fn irdeto_retry(app: web::Data<App>, path: web::Path<String>) -> Answer {
+    let id: i64 = path
+        .parse()
+        .map_err(|_| ApiError::not_found("no entitlement job has this id"))?;
+    app.retry_entitlement_job(id).await?;
+    Ok(respond(
+        StatusCode::ACCEPTED,
+        &MetaDocument {
+            meta: RetryMeta {
+                job: id.to_string(),
+                state: "PENDING",
+            },
+        },
+    ))
 }
 
 type Answer = Result<HttpResponse, ApiError>;
