@@ -58,8 +58,8 @@ pub enum ImportError {
     )]
     Pending(usize),
     #[error(
-        "import stopped after line {line}: {reason}; the batches before it are stored, run \
-             the same command again to continue"
+        "import stopped in the batch from line {line}: {reason}; the batches before it are \
+         stored: run the same command again to continue"
     )]
     Store { line: u64, reason: String },
 }

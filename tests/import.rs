@@ -518,3 +518,103 @@ fn a_bad_mapping_or_header_stops_before_anything_is_read() {
     assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(err.contains("legacy_code,product_id"), "{err}");
 }
+
+#[test]
+fn help_explains_the_formats_with_examples() {
+    let output = Command::new(env!("CARGO_BIN_EXE_licenses"))
+        .args(["import", "--help"])
+        .output()
+        .expect("runs");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for needle in [
+        "legacy_code,product_id",
+        "JSON Lines",
+        "order_id",
+        "--dry-run",
+        "--batch",
+        "line,field,code,reason",
+        "Examples",
+        "docs/migration.md",
+    ] {
+        assert!(help.contains(needle), "{needle} missing from:\n{help}");
+    }
+}
+
+#[tokio::test]
+async fn with_irdeto_enabled_imported_licenses_queue_their_grants() {
+    use licenses_app::ports::EntitlementJobs;
+    use licenses_domain::LicenseStatus;
+
+    let (db, store) = database(false).await;
+    let mapped = Product::new(
+        ProductId::parse("p-drm").expect("id"),
+        ProductDraft {
+            title: Some("DRM".into()),
+            product_type: Some("CHANNEL".into()),
+            channels: [vec!["42".into()], vec![], vec![], vec![]],
+            irdeto_product_id: Some("IRD-SPORT-01".into()),
+            ..Default::default()
+        },
+    )
+    .expect("product");
+    let change = Change {
+        actor: Actor::System("test"),
+        at: Timestamp::from_unix(1_700_000_000),
+        idempotency: None,
+    };
+    ProductStore::create(&store, &mapped, &change)
+        .await
+        .expect("stored");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let products = dir.path().join("products.csv");
+    std::fs::write(
+        &products,
+        "legacy_code,product_id\nDRM,p-drm\nSPORT,p-sport\n",
+    )
+    .expect("map");
+    let legacy = dir.path().join("legacy.csv");
+    let mut file = HEADER.to_vec();
+    file.extend_from_slice(
+        b"u1,DRM,2024-01-01,2099-01-01,o-1,,,,\nu2,SPORT,2024-01-01,2099-01-01,o-2,,,,\n",
+    );
+    std::fs::write(&legacy, file).expect("file");
+    let output = run(licenses(
+        &db,
+        &[
+            "import",
+            legacy.to_str().expect("path"),
+            "--products",
+            products.to_str().expect("path"),
+        ],
+    )
+    .env("LICENSES__IRDETO__ENABLED", "true")
+    .env("LICENSES__IRDETO__BASE_URL", "http://127.0.0.1:9")
+    .env("LICENSES__IRDETO__API_KEY", "test-irdeto-key"));
+    assert_eq!(
+        stdout(&output),
+        "read 2, imported 2, already present 0, refused 0"
+    );
+    let now = Timestamp::from_unix(1_800_000_000);
+    let processing = LicenseStore::find(
+        &store,
+        &LicenseQuery {
+            user: None,
+            product: None,
+            statuses: vec![LicenseStatus::Processing],
+            active_at: None,
+            now,
+            after: None,
+            limit: 10,
+        },
+    )
+    .await
+    .expect("licenses");
+    // Only the license of the product mapped to Irdeto waits for its entitlement.
+    assert_eq!(processing.len(), 1);
+    assert_eq!(processing[0].user().as_str(), "u1");
+    let backlog = EntitlementJobs::backlog(&store, now)
+        .await
+        .expect("backlog");
+    assert_eq!(backlog.due, 1);
+}
