@@ -299,15 +299,17 @@ impl std::fmt::Debug for Delivery {
 }
 
 enum Outcome {
-    Delivered,
     Refused,
     Retried,
     Parked,
 }
 
 impl Delivery {
-    /// Claims up to `limit` due jobs and delivers them, concurrently; each is settled in its
-    /// own transaction once its call returned. Errors only when nothing could be claimed.
+    /// Claims up to `limit` due jobs and calls Irdeto for them, concurrently. The delivered
+    /// jobs of the round are settled together in one transaction (with their licenses'
+    /// status changes); a refused or failed job is settled on its own. Errors only when
+    /// nothing could be claimed, or the delivered jobs' licenses could not be read (the jobs
+    /// stay leased and are delivered again, harmlessly, when the lease ends).
     pub async fn deliver_due(&self, limit: u32) -> Result<DeliveryStats, AppError> {
         let now = self.clock.now();
         let claimed = self
@@ -318,53 +320,96 @@ impl Delivery {
             claimed: u32::try_from(claimed.len()).unwrap_or(u32::MAX),
             ..DeliveryStats::default()
         };
-        let outcomes =
-            futures_util::future::join_all(claimed.into_iter().map(|job| self.deliver(job))).await;
-        for outcome in outcomes {
-            match outcome {
-                Ok(Outcome::Delivered) => stats.delivered += 1,
-                Ok(Outcome::Refused) => stats.refused += 1,
-                Ok(Outcome::Retried) => stats.retried += 1,
-                Ok(Outcome::Parked) => stats.parked += 1,
-                Err(error) => {
-                    tracing::warn!(%error, "entitlement job settled at Irdeto but not recorded");
-                    stats.unrecorded += 1;
-                }
+        if claimed.is_empty() {
+            return Ok(stats);
+        }
+        let answers =
+            futures_util::future::join_all(claimed.iter().map(|job| self.call(job))).await;
+
+        // The licenses of the grants answered (delivered or refused), in one read.
+        let answered: Vec<licenses_domain::LicenseId> = claimed
+            .iter()
+            .zip(&answers)
+            .filter(|(job, answer)| {
+                job.job.kind == JobKind::Grant
+                    && !matches!(answer, Err(DeliveryError::Transient { .. }))
+            })
+            .map(|(job, _)| job.job.license.clone())
+            .collect();
+        let mut waiting: HashMap<licenses_domain::LicenseId, License> = if answered.is_empty() {
+            HashMap::new()
+        } else {
+            self.licenses
+                .find_by_ids(&answered)
+                .await?
+                .into_iter()
+                .filter(|l| l.state().status() == LicenseStatus::Processing)
+                .map(|l| (l.id().clone(), l))
+                .collect()
+        };
+
+        let mut done = Vec::new();
+        for (job, answer) in claimed.into_iter().zip(answers) {
+            let license = match job.job.kind {
+                JobKind::Grant => waiting.remove(&job.job.license),
+                JobKind::Revoke => None,
+            };
+            match answer {
+                // Gone (deleted meanwhile: its REVOKE follows) or settled already (a resync):
+                // nothing to settle.
+                Ok(()) => done.push((job.id, license.and_then(|l| l.confirm().ok()))),
+                Err(failure) => match self.settle_failure(&job, license, failure).await {
+                    Ok(Outcome::Refused) => stats.refused += 1,
+                    Ok(Outcome::Retried) => stats.retried += 1,
+                    Ok(Outcome::Parked) => stats.parked += 1,
+                    Err(error) => {
+                        tracing::warn!(job = job.id, %error, "entitlement job not recorded");
+                        stats.unrecorded += 1;
+                    }
+                },
+            }
+        }
+        if done.is_empty() {
+            return Ok(stats);
+        }
+        let delivered = u32::try_from(done.len()).unwrap_or(u32::MAX);
+        match self.jobs.complete_many(&done).await {
+            Ok(()) => stats.delivered = delivered,
+            Err(error) => {
+                tracing::warn!(%error, jobs = delivered, "delivered jobs not recorded; delivered again after their lease");
+                stats.unrecorded += delivered;
             }
         }
         Ok(stats)
     }
 
-    async fn deliver(&self, job: EntitlementJob) -> Result<Outcome, StoreError> {
-        let answer = match job.job.kind {
+    async fn call(&self, job: &EntitlementJob) -> Result<(), DeliveryError> {
+        match job.job.kind {
             JobKind::Grant => self.gateway.grant(&job.job).await,
             JobKind::Revoke => self.gateway.revoke(&job.job.license).await,
-        };
-        match answer {
-            Ok(()) => {
-                let settled = match job.job.kind {
-                    JobKind::Grant => self.settle(&job, License::confirm).await?,
-                    JobKind::Revoke => None,
-                };
-                self.jobs.complete(job.id, settled).await?;
-                Ok(Outcome::Delivered)
-            }
-            Err(DeliveryError::Permanent { reason }) => {
+        }
+    }
+
+    /// Settles a job Irdeto did not take: refused for good (a GRANT fails its license's order
+    /// with the reason), or to try again later, or parked after `max_attempts`.
+    async fn settle_failure(
+        &self,
+        job: &EntitlementJob,
+        license: Option<License>,
+        failure: DeliveryError,
+    ) -> Result<Outcome, StoreError> {
+        match failure {
+            DeliveryError::Permanent { reason } => {
                 tracing::warn!(job = job.id, license = %job.job.license, %reason, "Irdeto refused the job");
-                let settled = match job.job.kind {
-                    JobKind::Grant => {
-                        let why = format!("Irdeto refused the entitlement: {reason}");
-                        self.settle(&job, |l| l.fail_order(why)).await?
-                    }
-                    JobKind::Revoke => None,
-                };
+                let why = format!("Irdeto refused the entitlement: {reason}");
+                let settled = license.and_then(|l| l.fail_order(why).ok());
                 self.jobs.refuse(job.id, &reason, settled).await?;
                 Ok(Outcome::Refused)
             }
-            Err(DeliveryError::Transient {
+            DeliveryError::Transient {
                 reason,
                 retry_after,
-            }) => {
+            } => {
                 if job.attempts >= self.policy.max_attempts {
                     tracing::warn!(job = job.id, attempts = job.attempts, %reason, "entitlement job parked");
                     self.jobs.park(job.id, &reason).await?;
@@ -377,21 +422,6 @@ impl Delivery {
                 }
             }
         }
-    }
-
-    /// The license of a GRANT job after `change`, when it is still PROCESSING; `None` when it
-    /// is gone (deleted meanwhile: its REVOKE follows) or settled already (a resync).
-    async fn settle<E>(
-        &self,
-        job: &EntitlementJob,
-        change: impl FnOnce(License) -> Result<License, E>,
-    ) -> Result<Option<License>, StoreError> {
-        Ok(self
-            .licenses
-            .get(&job.job.license)
-            .await?
-            .filter(|l| l.state().status() == LicenseStatus::Processing)
-            .and_then(|l| change(l).ok()))
     }
 }
 
@@ -597,19 +627,21 @@ mod tests {
         jobs.expect_claim()
             .withf(|now, limit, lease| *now == NOW && *limit == 5 && *lease == NOW.plus_seconds(60))
             .returning(|_, _, _| Ok(vec![claimed(7, JobKind::Grant, 1)]));
-        jobs.expect_complete()
-            .withf(|id, settled| {
-                *id == 7
-                    && settled.as_ref().map(|l| l.state().clone()) == Some(LicenseState::Active)
+        jobs.expect_complete_many()
+            .withf(|done| {
+                done.len() == 1
+                    && done[0].0 == 7
+                    && done[0].1.as_ref().map(|l| l.state().clone()) == Some(LicenseState::Active)
             })
             .times(1)
-            .returning(|_, _| Ok(()));
+            .returning(|_| Ok(()));
         let mut gateway = MockEntitlementGateway::new();
         gateway.expect_grant().times(1).returning(|_| Ok(()));
         let mut licenses = MockLicenseStore::new();
         licenses
-            .expect_get()
-            .returning(|_| Ok(Some(stored("a", "mapped"))));
+            .expect_find_by_ids()
+            .times(1)
+            .returning(|_| Ok(vec![stored("a", "mapped")]));
         let stats = delivery(jobs, gateway, licenses)
             .deliver_due(5)
             .await
@@ -641,8 +673,9 @@ mod tests {
         });
         let mut licenses = MockLicenseStore::new();
         licenses
-            .expect_get()
-            .returning(|_| Ok(Some(stored("a", "mapped"))));
+            .expect_find_by_ids()
+            .times(1)
+            .returning(|_| Ok(vec![stored("a", "mapped")]));
         let stats = delivery(jobs, gateway, licenses)
             .deliver_due(5)
             .await
@@ -691,14 +724,14 @@ mod tests {
         let mut jobs = MockEntitlementJobs::new();
         jobs.expect_claim()
             .returning(|_, _, _| Ok(vec![claimed(7, JobKind::Grant, 1)]));
-        jobs.expect_complete()
-            .withf(|id, settled| *id == 7 && settled.is_none())
+        jobs.expect_complete_many()
+            .withf(|done| done == [(7, None)])
             .times(1)
-            .returning(|_, _| Ok(()));
+            .returning(|_| Ok(()));
         let mut gateway = MockEntitlementGateway::new();
         gateway.expect_grant().returning(|_| Ok(()));
         let mut licenses = MockLicenseStore::new();
-        licenses.expect_get().returning(|_| Ok(None));
+        licenses.expect_find_by_ids().returning(|_| Ok(Vec::new()));
         let stats = delivery(jobs, gateway, licenses)
             .deliver_due(5)
             .await

@@ -265,6 +265,10 @@ pub trait EntitlementJobs: Send + Sync {
     /// [`StoreError::NotFound`] if the job is gone.
     async fn complete(&self, job: i64, settled: Option<License>) -> Result<(), StoreError>;
 
+    /// [`Self::complete`] for many jobs in one transaction (a worker's round); jobs that are
+    /// gone are skipped.
+    async fn complete_many(&self, done: &[(i64, Option<License>)]) -> Result<(), StoreError>;
+
     /// A transient failure: try again at `at`.
     async fn retry(&self, job: i64, at: Timestamp, error: &str) -> Result<(), StoreError>;
 

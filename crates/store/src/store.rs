@@ -365,6 +365,14 @@ impl EntitlementJobs for Store {
             .await
     }
 
+    async fn complete_many(&self, done: &[(i64, Option<License>)]) -> Result<(), StoreError> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        let done = done.to_vec();
+        self.write(move |c| jobs::complete_many(c, &done)).await
+    }
+
     async fn retry(&self, job: i64, at: Timestamp, error: &str) -> Result<(), StoreError> {
         let error = error.to_owned();
         self.write(move |c| jobs::retry(c, job, at, &error)).await

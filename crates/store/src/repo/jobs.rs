@@ -84,7 +84,7 @@ fn claim_sql(postgres: bool) -> String {
              AND NOT EXISTS (SELECT 1 FROM entitlement_jobs e \
                              WHERE e.license_id = j.license_id AND e.state = 'PENDING' \
                                AND e.id < j.id) \
-           ORDER BY j.due_at, j.id LIMIT {p3}{}) \
+           ORDER BY j.id LIMIT {p3}{}) \
          RETURNING id, kind, license_id, user_id, irdeto_product, valid_from, valid_until, \
                    attempts, last_error",
         if postgres {
@@ -177,6 +177,26 @@ pub(crate) fn complete(
 ) -> Result<(), Error> {
     finish(conn, id, DONE, None)?;
     settled.map_or(Ok(()), |l| settle(conn, l))
+}
+
+pub(crate) fn complete_many(
+    conn: &mut AnyConnection,
+    done: &[(i64, Option<License>)],
+) -> Result<(), Error> {
+    let ids: Vec<i64> = done.iter().map(|(id, _)| *id).collect();
+    for chunk in ids.chunks(IN_LIST_CHUNK) {
+        diesel::update(jobs::table.filter(jobs::id.eq_any(chunk)))
+            .set((
+                jobs::state.eq(DONE),
+                jobs::leased_until.eq(None::<i64>),
+                jobs::last_error.eq(None::<String>),
+            ))
+            .execute(conn)?;
+    }
+    for license in done.iter().filter_map(|(_, l)| l.as_ref()) {
+        settle(conn, license)?;
+    }
+    Ok(())
 }
 
 pub(crate) fn refuse(

@@ -1,0 +1,2 @@
+DROP INDEX entitlement_jobs_pending_license_idx;
+DROP INDEX entitlement_jobs_pending_id_idx;
