@@ -166,20 +166,22 @@ fn duplicate_orders(conn: &mut AnyConnection, batch: &[License]) -> Result<Vec<u
     Ok(positions)
 }
 
-/// Positions (ascending) of the `(user, order id)` pairs already stored: one indexed query
-/// per chunk of [`IN_LIST_CHUNK`] pairs, reading only the two columns. Read-only.
+/// Positions (ascending) of the `(user, order id)` pairs already stored. Read-only: one query
+/// per chunk of [`IN_LIST_CHUNK`] pairs, on the users alone (an index scan of
+/// `(user_id, order_id)`), narrowed to the exact pairs here. Filtering on the order ids too
+/// would let PostgreSQL probe every user × order combination, or scan the table.
 pub(crate) fn existing_orders(
     conn: &mut AnyConnection,
     orders: &[(UserId, OrderId)],
 ) -> Result<Vec<usize>, Error> {
     let mut positions = Vec::new();
     for (n, chunk) in orders.chunks(IN_LIST_CHUNK).enumerate() {
-        let users: HashSet<&str> = chunk.iter().map(|(u, _)| u.as_str()).collect();
-        let wanted: HashSet<&str> = chunk.iter().map(|(_, o)| o.as_str()).collect();
-        // Every user × every order id of the chunk, narrowed to the exact pairs below.
+        let mut users: Vec<&str> = chunk.iter().map(|(u, _)| u.as_str()).collect();
+        users.sort_unstable();
+        users.dedup();
         let stored: HashSet<(String, String)> = licenses::table
-            .filter(licenses::order_id.eq_any(wanted.into_iter().collect::<Vec<_>>()))
-            .filter(licenses::user_id.eq_any(users.into_iter().collect::<Vec<_>>()))
+            .filter(licenses::user_id.eq_any(users))
+            .filter(licenses::order_id.is_not_null())
             .select((licenses::user_id, licenses::order_id.assume_not_null()))
             .load::<(String, String)>(conn)?
             .into_iter()
