@@ -60,9 +60,10 @@ impl App {
     /// Imports one batch of legacy licenses, each row to its own [`RowOutcome`]: validated and
     /// granted by [`Self::prepare_licenses`] (a row without `order_id` is refused first), then
     /// the valid ones stored in one transaction by [`Self::store_new_licenses`] as
-    /// `Actor::System("import")`. Rows whose `(user, order_id)` is already stored are dropped
-    /// from the batch and reported [`RowOutcome::AlreadyPresent`]; the rest are stored. With
-    /// `dry_run`, nothing is written: the store is only asked which orders exist.
+    /// `Actor::System("import")`. Rows whose `(user, order_id)` is already stored (asked first,
+    /// with a read; or refused by the store because another writer stored it meanwhile) are
+    /// dropped from the batch and reported [`RowOutcome::AlreadyPresent`]; the rest are
+    /// stored. With `dry_run`, nothing is written: the store is only asked which orders exist.
     ///
     /// Errors: [`AppError::Unavailable`] or [`AppError::Internal`] when the store fails, and
     /// [`AppError::Conflict`] when a product is deleted during the import. Nothing of this
@@ -99,16 +100,15 @@ impl App {
             }
         }
 
+        // Which orders are stored already: a read, so that a re-run over batches stored by an
+        // earlier run costs no write transaction. Every granted license has an order id.
+        let orders: Vec<(UserId, OrderId)> = granted
+            .iter()
+            .filter_map(|(_, l)| Some((l.user().clone(), l.order_id()?.clone())))
+            .collect();
+        let present = self.ports.licenses.existing_orders(&orders).await?;
+        drop_present(&mut granted, &mut rows, &present);
         if dry_run {
-            let orders: Vec<(UserId, OrderId)> = granted
-                .iter()
-                .filter_map(|(_, l)| Some((l.user().clone(), l.order_id()?.clone())))
-                .collect();
-            for i in self.ports.licenses.existing_orders(&orders).await? {
-                if let Some((at, _)) = granted.get(i) {
-                    rows[*at] = RowOutcome::AlreadyPresent;
-                }
-            }
             return Ok(ImportOutcome { rows });
         }
 
@@ -125,15 +125,8 @@ impl App {
                 Err(StoreError::Conflict(Conflict::DuplicateOrders(present)))
                     if !present.is_empty() =>
                 {
-                    let mut i = 0;
-                    granted.retain(|(at, _)| {
-                        let keep = present.binary_search(&i).is_err();
-                        if !keep {
-                            rows[*at] = RowOutcome::AlreadyPresent;
-                        }
-                        i += 1;
-                        keep
-                    });
+                    // Stored meanwhile by another writer.
+                    drop_present(&mut granted, &mut rows, &present);
                 }
                 Err(StoreError::Conflict(Conflict::DuplicateOrders(_))) if races < RACE_RETRIES => {
                     races += 1;
@@ -154,6 +147,20 @@ impl App {
         }
         Ok(ImportOutcome { rows })
     }
+}
+
+/// Removes the licenses at positions `present` (ascending) of `granted`, marking their rows
+/// already present.
+fn drop_present(granted: &mut Vec<(usize, License)>, rows: &mut [RowOutcome], present: &[usize]) {
+    let mut i = 0;
+    granted.retain(|(at, _)| {
+        let keep = present.binary_search(&i).is_err();
+        if !keep {
+            rows[*at] = RowOutcome::AlreadyPresent;
+        }
+        i += 1;
+        keep
+    });
 }
 
 fn order_id_required() -> Violations {
@@ -201,6 +208,12 @@ mod tests {
             .returning(|_| Ok(vec![product()]));
     }
 
+    fn none_stored(m: &mut Mocks) {
+        m.licenses
+            .expect_existing_orders()
+            .returning(|_| Ok(Vec::new()));
+    }
+
     fn codes(outcome: &RowOutcome) -> Vec<(String, &'static str)> {
         match outcome {
             RowOutcome::Refused(v) => v.iter().map(|v| (v.pointer.clone(), v.code)).collect(),
@@ -212,6 +225,7 @@ mod tests {
     async fn good_rows_are_stored_in_one_call_as_the_import_and_bad_ones_refused() {
         let mut m = Mocks::new();
         with_product(&mut m);
+        none_stored(&mut m);
         m.licenses
             .expect_create()
             .times(1)
@@ -274,6 +288,11 @@ mod tests {
     async fn stored_orders_are_dropped_and_the_rest_stored() {
         let mut m = Mocks::new();
         with_product(&mut m);
+        // o1 is stored before the batch; o3 meanwhile, by another writer.
+        m.licenses
+            .expect_existing_orders()
+            .times(1)
+            .returning(|_| Ok(vec![0]));
         let calls = Arc::new(AtomicUsize::new(0));
         let seen = Arc::clone(&calls);
         m.licenses
@@ -281,7 +300,7 @@ mod tests {
             .times(2)
             .returning(
                 move |licenses, _, _| match seen.fetch_add(1, Ordering::SeqCst) {
-                    0 => Err(StoreError::Conflict(Conflict::DuplicateOrders(vec![0, 2]))),
+                    0 => Err(StoreError::Conflict(Conflict::DuplicateOrders(vec![1]))),
                     _ => {
                         let orders: Vec<_> = licenses
                             .iter()
@@ -316,6 +335,7 @@ mod tests {
     async fn a_race_retries_the_batch_and_a_persistent_one_gives_up() {
         let mut m = Mocks::new();
         with_product(&mut m);
+        none_stored(&mut m);
         let calls = Arc::new(AtomicUsize::new(0));
         let seen = Arc::clone(&calls);
         m.licenses.expect_create().returning(move |_, _, _| {
@@ -334,6 +354,7 @@ mod tests {
 
         let mut m = Mocks::new();
         with_product(&mut m);
+        none_stored(&mut m);
         m.licenses
             .expect_create()
             .times(RACE_RETRIES + 1)
@@ -382,6 +403,7 @@ mod tests {
     async fn a_store_outage_fails_the_batch() {
         let mut m = Mocks::new();
         with_product(&mut m);
+        none_stored(&mut m);
         m.licenses
             .expect_create()
             .returning(|_, _, _| Err(StoreError::Unavailable("down".into())));
