@@ -333,7 +333,10 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
     match command {
         Command::Migrate => runtime.block_on(migrate(settings)),
         Command::Irdeto(command) => {
-            println!("{}", runtime.block_on(crate::irdeto_command(settings, command))?);
+            println!(
+                "{}",
+                runtime.block_on(crate::irdeto_command(settings, command))?
+            );
             Ok(())
         }
         Command::Import(args) => runtime.block_on(run_import(settings, args)),

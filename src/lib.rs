@@ -25,11 +25,11 @@ use licenses_api_user::{
 };
 use licenses_app::ports::StoreHealth;
 use licenses_app::{App, Delivery, DeliveryPolicy, Entitlements, Ports, SystemClock, UuidV7Ids};
-use licenses_irdeto::{IrdetoConfig, IrdetoGateway};
-use tokio::sync::Notify;
 use licenses_http::ApiError;
+use licenses_irdeto::{IrdetoConfig, IrdetoGateway};
 use licenses_store::{OpenError, Store, StoreConfig};
 use secrecy::ExposeSecret;
+use tokio::sync::Notify;
 use tracing_actix_web::TracingLogger;
 
 pub use settings::{Settings, SettingsError};
@@ -369,7 +369,10 @@ fn irdeto_delivery(
         clock: Arc::new(SystemClock),
         policy: delivery_policy(irdeto),
     };
-    Ok(Some((delivery, Arc::clone(&services.entitlement_jobs_written))))
+    Ok(Some((
+        delivery,
+        Arc::clone(&services.entitlement_jobs_written),
+    )))
 }
 
 /// How jobs are retried: `irdeto.max_attempts` tries, backoff from 1 s doubling up to
