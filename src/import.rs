@@ -142,6 +142,9 @@ async fn import(
 ) -> Result<Summary, ImportError> {
     let mut summary = Summary::default();
     let mut progress = Progress::new(source.len());
+    if let Report::Stderr(bar) = report {
+        bar.clone_from(&progress.bar);
+    }
     let batch_size = args.batch.clamp(1, MAX_BATCH);
     let mut lines = Vec::with_capacity(batch_size);
     let mut drafts = Vec::with_capacity(batch_size);
@@ -783,13 +786,14 @@ enum Report {
         path: PathBuf,
         writer: Box<csv::Writer<File>>,
     },
-    Stderr,
+    /// With the progress bar, when there is one, so that the lines do not tear it.
+    Stderr(Option<ProgressBar>),
 }
 
 impl Report {
     fn create(path: Option<&Path>) -> Result<Report, ImportError> {
         let Some(path) = path else {
-            return Ok(Report::Stderr);
+            return Ok(Report::Stderr(None));
         };
         let fail = |source: io::Error| ImportError::Report {
             path: path.to_owned(),
@@ -817,17 +821,23 @@ impl Report {
                         })?;
                 }
             }
-            Report::Stderr => {
-                let mut err = io::stderr().lock();
-                for p in problems {
-                    // Nothing better to do when standard error is gone.
-                    let _ = writeln!(
-                        err,
-                        "refused line {line}: {}: {}: {}",
-                        if p.field.is_empty() { "-" } else { &p.field },
-                        p.code,
-                        p.reason
-                    );
+            Report::Stderr(bar) => {
+                let print = || {
+                    let mut err = io::stderr().lock();
+                    for p in problems {
+                        // Nothing better to do when standard error is gone.
+                        let _ = writeln!(
+                            err,
+                            "refused line {line}: {}: {}: {}",
+                            if p.field.is_empty() { "-" } else { &p.field },
+                            p.code,
+                            p.reason
+                        );
+                    }
+                };
+                match bar {
+                    Some(bar) => bar.suspend(print),
+                    None => print(),
                 }
             }
         }
