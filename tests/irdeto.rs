@@ -442,3 +442,69 @@ async fn disabled_licenses_are_active_at_once() {
     assert_eq!(b["enabled"], false);
     assert_eq!(irdeto.counts(), Default::default());
 }
+
+/// `licenses irdeto resync --user ID` queues that user's grants again: what Irdeto lost comes
+/// back, what it has is answered 409 (success); `licenses irdeto retry` of an unknown job is
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resync_restores_what_irdeto_lost() {
+    let irdeto = StandIn::start(KEY).expect("stand-in");
+    let app = service(Backend::Postgres, &irdeto, 2_000).await;
+    let mapped = product(&app, "Sport", Some("IRD-SPORT")).await;
+    let mut mine = Vec::new();
+    for _ in 0..3 {
+        mine.push(create_one(&app, "u1", &mapped).await);
+    }
+    let other = create_one(&app, "u2", &mapped).await;
+    settled(&app, Duration::from_secs(20)).await;
+    assert!(irdeto.forget(&mine[0]) && irdeto.forget(&other));
+
+    let done = licenses::irdeto_command(
+        app.settings.clone(),
+        licenses::cli::IrdetoCommand::Resync {
+            user: Some("u1".into()),
+        },
+    )
+    .await
+    .expect("resync runs");
+    assert!(done.contains("queued 3"), "{done}");
+    wait_for("the resynced grants", Duration::from_secs(20), || {
+        irdeto.counts().duplicates == 2
+    })
+    .await;
+    settled(&app, Duration::from_secs(20)).await;
+    let held = irdeto.entitlement_ids();
+    assert!(
+        mine.iter().all(|id| held.contains(id)),
+        "u1's entitlements restored"
+    );
+    assert!(!held.contains(&other), "only the user asked for");
+    assert_eq!(irdeto.counts().created, 5);
+
+    let refused = licenses::irdeto_command(
+        app.settings.clone(),
+        licenses::cli::IrdetoCommand::Retry { job: 987_654 },
+    )
+    .await;
+    assert!(refused.is_err(), "{refused:?}");
+}
+
+/// Stopping the service lets the delivery round in hand finish: grants in flight when the
+/// stop comes are delivered, not abandoned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_finishes_the_round_in_hand() {
+    let irdeto = StandIn::start(KEY).expect("stand-in");
+    let app = service(Backend::Sqlite, &irdeto, 5_000).await;
+    let mapped = product(&app, "Sport", Some("IRD-SPORT")).await;
+    irdeto.set_delay(Duration::from_millis(1_500));
+    let ids = create_batch(&app, 0..5, &mapped).await;
+    // The worker is woken at once; its calls are now waiting for the slow stand-in.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(irdeto.counts().created, 0, "still in flight");
+    app.stop().await.expect("stops cleanly");
+    assert_eq!(irdeto.counts().created, 5, "the round in hand was finished");
+    assert_eq!(
+        irdeto.entitlement_ids(),
+        ids.into_iter().collect::<HashSet<_>>()
+    );
+}

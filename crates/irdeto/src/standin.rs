@@ -121,6 +121,11 @@ impl StandIn {
         lock(&self.state.entitlements).keys().cloned().collect()
     }
 
+    /// Loses one entitlement, as if Irdeto and the service had drifted apart.
+    pub fn forget(&self, id: &str) -> bool {
+        lock(&self.state.entitlements).remove(id).is_some()
+    }
+
     /// The body of one entitlement, as granted.
     pub fn entitlement(&self, id: &str) -> Option<serde_json::Value> {
         lock(&self.state.entitlements).get(id).cloned()

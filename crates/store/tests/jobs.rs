@@ -221,6 +221,42 @@ async fn find_by_ids_reads_what_exists(ctx: Ctx) {
     assert_eq!(ids, ["a", "b"]);
 }
 
+async fn a_round_is_settled_in_one_call_and_resync_jobs_queue_outside_a_change(ctx: Ctx) {
+    let s = &ctx.store;
+    let ls = granted(&ctx, &["a", "b", "c"]).await;
+    let claimed = s.claim(NOW, 10, at(30)).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    let done: Vec<(i64, Option<License>)> = claimed
+        .iter()
+        .map(|j| {
+            let settled = (j.job.license.as_str() != "c")
+                .then(|| processing(j.job.license.as_str()).confirm().unwrap());
+            (j.id, settled)
+        })
+        .collect();
+    s.complete_many(&done).await.unwrap();
+    assert_eq!(status(&ctx, "a").await, Some(LicenseState::Active));
+    assert_eq!(status(&ctx, "b").await, Some(LicenseState::Active));
+    // Settled with nothing: the license keeps its state.
+    assert_eq!(
+        status(&ctx, "c").await.map(|s| s.status()),
+        Some(LicenseStatus::Processing)
+    );
+    assert_eq!(s.backlog(at(31)).await.unwrap(), Backlog::default());
+    assert!(s.claim(at(31), 10, at(60)).await.unwrap().is_empty());
+
+    s.enqueue(&[job(JobKind::Grant, &ls[0])], at(40))
+        .await
+        .unwrap();
+    assert!(
+        s.claim(at(39), 10, at(60)).await.unwrap().is_empty(),
+        "due at its time"
+    );
+    let again = s.claim(at(40), 10, at(60)).await.unwrap();
+    assert_eq!((again.len(), again[0].attempts), (1, 1));
+    assert_eq!(again[0].job.license, *ls[0].id());
+}
+
 macro_rules! backends {
     ($($test:ident),* $(,)?) => {
         mod postgres {
@@ -251,4 +287,5 @@ backends!(
     a_revoke_waits_behind_its_grant_in_flight,
     concurrent_claimers_share_the_jobs_without_overlap,
     find_by_ids_reads_what_exists,
+    a_round_is_settled_in_one_call_and_resync_jobs_queue_outside_a_change,
 );
