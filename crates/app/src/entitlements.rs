@@ -323,40 +323,40 @@ impl Delivery {
         if claimed.is_empty() {
             return Ok(stats);
         }
-        let answers =
-            futures_util::future::join_all(claimed.iter().map(|job| self.call(job))).await;
-
-        // The licenses of the grants answered (delivered or refused), in one read.
-        let answered: Vec<licenses_domain::LicenseId> = claimed
+        // The licenses of the grants, in one read, before calling: a grant whose license is
+        // gone (deleted meanwhile, or after an operator's retry) is not sent at all.
+        let grants: Vec<licenses_domain::LicenseId> = claimed
             .iter()
-            .zip(&answers)
-            .filter(|(job, answer)| {
-                job.job.kind == JobKind::Grant
-                    && !matches!(answer, Err(DeliveryError::Transient { .. }))
-            })
-            .map(|(job, _)| job.job.license.clone())
+            .filter(|job| job.job.kind == JobKind::Grant)
+            .map(|job| job.job.license.clone())
             .collect();
-        let mut waiting: HashMap<licenses_domain::LicenseId, License> = if answered.is_empty() {
+        let mut existing: HashMap<licenses_domain::LicenseId, License> = if grants.is_empty() {
             HashMap::new()
         } else {
             self.licenses
-                .find_by_ids(&answered)
+                .find_by_ids(&grants)
                 .await?
                 .into_iter()
-                .filter(|l| l.state().status() == LicenseStatus::Processing)
                 .map(|l| (l.id().clone(), l))
                 .collect()
         };
+        let answers = futures_util::future::join_all(claimed.iter().map(|job| {
+            let gone = job.job.kind == JobKind::Grant && !existing.contains_key(&job.job.license);
+            async move { if gone { Ok(()) } else { self.call(job).await } }
+        }))
+        .await;
 
         let mut done = Vec::new();
         for (job, answer) in claimed.into_iter().zip(answers) {
+            // Only a PROCESSING license changes status; one settled already (a resync's
+            // grant) or gone (nothing was sent) has nothing to settle.
             let license = match job.job.kind {
-                JobKind::Grant => waiting.remove(&job.job.license),
+                JobKind::Grant => existing
+                    .remove(&job.job.license)
+                    .filter(|l| l.state().status() == LicenseStatus::Processing),
                 JobKind::Revoke => None,
             };
             match answer {
-                // Gone (deleted meanwhile: its REVOKE follows) or settled already (a resync):
-                // nothing to settle.
                 Ok(()) => done.push((job.id, license.and_then(|l| l.confirm().ok()))),
                 Err(failure) => match self.settle_failure(&job, license, failure).await {
                     Ok(Outcome::Refused) => stats.refused += 1,
@@ -720,7 +720,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_grant_for_a_license_deleted_meanwhile_settles_nothing() {
+    async fn a_grant_for_a_license_deleted_meanwhile_is_not_sent() {
         let mut jobs = MockEntitlementJobs::new();
         jobs.expect_claim()
             .returning(|_, _, _| Ok(vec![claimed(7, JobKind::Grant, 1)]));
@@ -728,8 +728,8 @@ mod tests {
             .withf(|done| done == [(7, None)])
             .times(1)
             .returning(|_| Ok(()));
-        let mut gateway = MockEntitlementGateway::new();
-        gateway.expect_grant().returning(|_| Ok(()));
+        // No call expected: a grant whose license is gone is not sent.
+        let gateway = MockEntitlementGateway::new();
         let mut licenses = MockLicenseStore::new();
         licenses.expect_find_by_ids().returning(|_| Ok(Vec::new()));
         let stats = delivery(jobs, gateway, licenses)
