@@ -75,12 +75,21 @@ async fn bench(backend: Backend) {
         deletes.push(started.elapsed());
         assert_eq!(status, 200, "{body}");
     }
-    println!("{backend:?}: batch_create of {BATCH}: {}", summary(&mut creates));
-    println!("{backend:?}: batch_delete of {BATCH}: {}", summary(&mut deletes));
+    println!(
+        "{backend:?}: batch_create of {BATCH}: {}",
+        summary(&mut creates)
+    );
+    println!(
+        "{backend:?}: batch_delete of {BATCH}: {}",
+        summary(&mut deletes)
+    );
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async {
         bench(Backend::Postgres).await;
         bench(Backend::Sqlite).await;

@@ -9,10 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::settings::{self, ConfigSources, Settings};
-// src/import.rs: the binary's side of `licenses import` (declared here, with the command).
-#[path = "import.rs"]
-pub mod import;
-use crate::{Application, StartError, telemetry};
+use crate::{Application, StartError, import, telemetry};
 
 const ABOUT: &str = "AminoTV Licenses v4: the management API for the BSS and the user API for \
                      client apps, in one service";

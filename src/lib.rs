@@ -8,6 +8,7 @@
 
 pub mod cli;
 mod health;
+pub mod import;
 pub mod maintenance;
 pub mod settings;
 pub mod telemetry;
