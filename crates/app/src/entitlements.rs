@@ -41,6 +41,9 @@ impl std::fmt::Debug for Entitlements {
     }
 }
 
+/// How long delivered jobs are kept, for an operator looking back at what was sent.
+pub const DELIVERED_JOB_RETENTION_SECONDS: u64 = 7 * 24 * 60 * 60;
+
 /// Licenses a resync reads per page.
 const RESYNC_PAGE: u32 = 500;
 /// Parked jobs the backlog shows.
@@ -61,6 +64,19 @@ impl App {
     pub fn with_entitlements(mut self, outbox: Entitlements) -> Self {
         self.entitlements = Some(outbox);
         self
+    }
+
+    /// Deletes the jobs delivered more than [`DELIVERED_JOB_RETENTION_SECONDS`] ago, so that
+    /// the outbox does not grow with every license ever changed; how many.
+    pub async fn prune_delivered_jobs(&self) -> Result<u64, AppError> {
+        let Some(outbox) = &self.entitlements else {
+            return Ok(0);
+        };
+        let keep = i64::try_from(DELIVERED_JOB_RETENTION_SECONDS).unwrap_or(i64::MAX);
+        let before = licenses_domain::Timestamp::from_unix(
+            self.ports.clock.now().unix().saturating_sub(keep),
+        );
+        Ok(outbox.jobs.prune_delivered(before).await?)
     }
 
     /// Whether the Irdeto integration is on.
@@ -737,6 +753,21 @@ mod tests {
             .await
             .expect("settled");
         assert_eq!(stats.delivered, 1);
+    }
+
+    #[tokio::test]
+    async fn delivered_jobs_are_kept_a_week_and_only_with_the_integration_on() {
+        assert_eq!(Mocks::new().app().prune_delivered_jobs().await, Ok(0));
+        let mut jobs = MockEntitlementJobs::new();
+        jobs.expect_prune_delivered()
+            .withf(|before| before.unix() == NOW.unix() - 7 * 86_400)
+            .times(1)
+            .returning(|_| Ok(4));
+        let app = Mocks::new().app().with_entitlements(Entitlements {
+            jobs: Arc::new(jobs),
+            wake: Arc::new(|| {}),
+        });
+        assert_eq!(app.prune_delivered_jobs().await, Ok(4));
     }
 
     #[test]

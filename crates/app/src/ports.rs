@@ -296,6 +296,10 @@ pub trait EntitlementJobs: Send + Sync {
 
     /// Parked jobs, newest first, at most `limit`: what the operator may retry.
     async fn failed(&self, limit: u32) -> Result<Vec<FailedJob>, StoreError>;
+
+    /// Deletes the delivered (DONE) jobs last due before `before`; how many. Pending and
+    /// parked jobs are kept whatever their age.
+    async fn prune_delivered(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
 
 /// A job given up on, for the operator.

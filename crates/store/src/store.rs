@@ -421,6 +421,10 @@ impl EntitlementJobs for Store {
     async fn failed(&self, limit: u32) -> Result<Vec<FailedJob>, StoreError> {
         self.run(move |c| jobs::failed(c, limit)).await
     }
+
+    async fn prune_delivered(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.write(move |c| jobs::prune_delivered(c, before)).await
+    }
 }
 
 #[async_trait]

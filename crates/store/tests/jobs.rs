@@ -257,6 +257,33 @@ async fn a_round_is_settled_in_one_call_and_resync_jobs_queue_outside_a_change(c
     assert_eq!(again[0].job.license, *ls[0].id());
 }
 
+async fn delivered_jobs_are_pruned_and_the_others_kept(ctx: Ctx) {
+    let s = &ctx.store;
+    granted(&ctx, &["a", "b", "c"]).await;
+    let claimed = s.claim(NOW, 10, at(30)).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    s.complete(claimed[0].id, None).await.unwrap();
+    s.park(claimed[1].id, "refused").await.unwrap();
+    // The third stays PENDING, leased.
+    assert_eq!(
+        s.prune_delivered(NOW).await.unwrap(),
+        0,
+        "not due before NOW"
+    );
+    assert_eq!(
+        s.prune_delivered(at(1)).await.unwrap(),
+        1,
+        "the delivered one"
+    );
+    assert_eq!(s.prune_delivered(at(1)).await.unwrap(), 0);
+    let left = s.backlog(at(60)).await.unwrap();
+    assert_eq!(
+        (left.failed, left.due),
+        (1, 1),
+        "parked and pending jobs are kept"
+    );
+}
+
 macro_rules! backends {
     ($($test:ident),* $(,)?) => {
         mod postgres {
@@ -288,4 +315,5 @@ backends!(
     concurrent_claimers_share_the_jobs_without_overlap,
     find_by_ids_reads_what_exists,
     a_round_is_settled_in_one_call_and_resync_jobs_queue_outside_a_change,
+    delivered_jobs_are_pruned_and_the_others_kept,
 );

@@ -170,6 +170,17 @@ fn settle(conn: &mut AnyConnection, license: &License) -> Result<(), Error> {
     Ok(())
 }
 
+/// Deletes the DONE jobs last due before `before`; how many.
+pub(crate) fn prune_delivered(conn: &mut AnyConnection, before: Timestamp) -> Result<u64, Error> {
+    let n = diesel::delete(
+        jobs::table
+            .filter(jobs::state.eq(DONE))
+            .filter(jobs::due_at.lt(before.unix())),
+    )
+    .execute(conn)?;
+    Ok(u64::try_from(n).unwrap_or(u64::MAX))
+}
+
 pub(crate) fn complete(
     conn: &mut AnyConnection,
     id: i64,
