@@ -18,7 +18,7 @@ use licenses_http::{
     ApiError, Audience, Document, DocumentLinks, Links, Query, entitlements_document,
     idempotency_key, license_filter, license_resource, page_request, product_resource,
     read_batch_delete, read_body, read_license_batch, read_license_create, read_product_create,
-    read_product_patch, require_jsonapi, respond, stored, to_stored,
+    read_product_patch, require_jsonapi, resource, respond, stored, to_stored,
 };
 use serde::Serialize;
 
@@ -57,61 +57,33 @@ pub fn configure(app: App, keys: ManagementKeys) -> impl FnOnce(&mut web::Servic
                 .app_data(web::Data::new(keys))
                 .wrap(from_fn(auth::require_key))
                 .service(
-                    web::resource("/products")
+                    resource("/products", "GET, POST")
                         .get(list_products)
-                        .post(create_product)
-                        .default_service(web::to(|| not_allowed("GET, POST"))),
+                        .post(create_product),
                 )
                 .service(
-                    web::resource("/products/{product_id}")
+                    resource("/products/{product_id}", "GET, PATCH, DELETE")
                         .get(get_product)
                         .patch(update_product)
-                        .delete(delete_product)
-                        .default_service(web::to(|| not_allowed("GET, PATCH, DELETE"))),
+                        .delete(delete_product),
                 )
                 .service(
-                    web::resource("/licenses")
+                    resource("/licenses", "GET, POST")
                         .get(list_licenses)
-                        .post(create_license)
-                        .default_service(web::to(|| not_allowed("GET, POST"))),
+                        .post(create_license),
                 )
-                .service(
-                    web::resource("/licenses/batch_create")
-                        .post(batch_create)
-                        .default_service(web::to(|| not_allowed("POST"))),
-                )
-                .service(
-                    web::resource("/licenses/batch_delete")
-                        .post(batch_delete)
-                        .default_service(web::to(|| not_allowed("POST"))),
-                )
+                .service(resource("/licenses/batch_create", "POST").post(batch_create))
+                .service(resource("/licenses/batch_delete", "POST").post(batch_delete))
                 .service(
                     // Licenses are immutable: no PATCH or PUT, ever (seed 000).
-                    web::resource("/licenses/{license_id}")
+                    resource("/licenses/{license_id}", "GET, DELETE")
                         .get(get_license)
-                        .delete(delete_license)
-                        .default_service(web::to(|| not_allowed("GET, DELETE"))),
+                        .delete(delete_license),
                 )
-                .service(
-                    web::resource("/users/{user_id}/licenses")
-                        .get(user_licenses)
-                        .default_service(web::to(|| not_allowed("GET"))),
-                )
-                .service(
-                    web::resource("/users/{user_id}/entitlements")
-                        .get(user_entitlements)
-                        .default_service(web::to(|| not_allowed("GET"))),
-                )
-                .service(
-                    web::resource("/irdeto/backlog")
-                        .get(irdeto_backlog)
-                        .default_service(web::to(|| not_allowed("GET"))),
-                )
-                .service(
-                    web::resource("/irdeto/jobs/{job_id}/retry")
-                        .post(irdeto_retry)
-                        .default_service(web::to(|| not_allowed("POST"))),
-                )
+                .service(resource("/users/{user_id}/licenses", "GET").get(user_licenses))
+                .service(resource("/users/{user_id}/entitlements", "GET").get(user_entitlements))
+                .service(resource("/irdeto/backlog", "GET").get(irdeto_backlog))
+                .service(resource("/irdeto/jobs/{job_id}/retry", "POST").post(irdeto_retry))
                 .default_service(web::to(not_found)),
         );
     }
@@ -204,10 +176,6 @@ async fn irdeto_retry(app: web::Data<App>, path: web::Path<String>) -> Answer {
 }
 
 type Answer = Result<HttpResponse, ApiError>;
-
-async fn not_allowed(allow: &'static str) -> Answer {
-    Err(ApiError::method_not_allowed(allow))
-}
 
 async fn not_found() -> Answer {
     Err(ApiError::not_found(

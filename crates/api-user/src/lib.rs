@@ -20,7 +20,7 @@ use licenses_domain::{License, LicenseId, Product, Timestamp, UserId};
 use licenses_http::{
     ApiError, Audience, Document, DocumentLinks, LicenseResource, Links, ProductResource, Query,
     entitlements_document, idempotency_key, license_filter, license_resource, product_resource,
-    read_body, read_purchase, require_jsonapi, respond, stored, to_stored,
+    read_body, read_purchase, require_jsonapi, resource, respond, stored, to_stored,
 };
 
 pub use token::{
@@ -56,31 +56,20 @@ pub fn configure(
                     cors::cors(&cors_origins),
                 ))
                 .wrap(from_fn(cors::refusals_as_jsonapi))
-                .service(
-                    web::resource("/products")
-                        .get(catalogue)
-                        .default_service(web::to(|| not_allowed("GET"))),
-                )
+                .service(resource("/products", "GET").get(catalogue))
                 .service(
                     web::scope("/users/{user_id}")
                         .wrap(from_fn(auth::require_owner))
                         .service(
-                            web::resource("/licenses")
+                            resource("/licenses", "GET, POST")
                                 .get(user_licenses)
-                                .post(purchase)
-                                .default_service(web::to(|| not_allowed("GET, POST"))),
+                                .post(purchase),
                         )
                         .service(
                             // Licenses are immutable (seed 000): nothing but GET, ever.
-                            web::resource("/licenses/{license_id}")
-                                .get(user_license)
-                                .default_service(web::to(|| not_allowed("GET"))),
+                            resource("/licenses/{license_id}", "GET").get(user_license),
                         )
-                        .service(
-                            web::resource("/entitlements")
-                                .get(entitlements)
-                                .default_service(web::to(|| not_allowed("GET"))),
-                        )
+                        .service(resource("/entitlements", "GET").get(entitlements))
                         // A nested scope falls back to the application's default, not ours.
                         .default_service(web::to(not_found)),
                 )
@@ -90,10 +79,6 @@ pub fn configure(
 }
 
 type Answer = Result<HttpResponse, ApiError>;
-
-async fn not_allowed(allow: &'static str) -> Answer {
-    Err(ApiError::method_not_allowed(allow))
-}
 
 async fn not_found() -> Answer {
     Err(ApiError::not_found("no such endpoint in the user API"))

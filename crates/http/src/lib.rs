@@ -7,6 +7,7 @@ mod query;
 mod read;
 mod render;
 mod request;
+mod routes;
 
 pub use error::{ApiError, ErrorObject};
 pub use query::{Query, license_filter, page_request};
@@ -19,3 +20,4 @@ pub use render::{
     entitlements_document, license_resource, product_resource, respond, stored, to_stored,
 };
 pub use request::{JSONAPI, idempotency_key, read_body, require_jsonapi};
+pub use routes::resource;
