@@ -82,21 +82,22 @@ impl Bss {
         r.json["data"].clone()
     }
 
+    /// `GET` an absolute URL of the API, such as a `links.next`.
+    async fn get_url(&self, url: &str) -> Reply {
+        let req = self
+            .app
+            .client
+            .get(url)
+            .header("Authorization", format!("Apikey {MANAGEMENT_KEY}"));
+        Reply::read(req.send().await.expect("an answer")).await
+    }
+
     /// Ids of every license listed at `path`, walking its pages.
     async fn walk(&self, path: &str) -> Vec<String> {
         let mut ids = Vec::new();
         let mut next = Some(self.url(path));
         while let Some(url) = next {
-            let r = Reply::read(
-                self.app
-                    .client
-                    .get(&url)
-                    .header("Authorization", format!("Apikey {MANAGEMENT_KEY}"))
-                    .send()
-                    .await
-                    .expect("an answer"),
-            )
-            .await;
+            let r = self.get_url(&url).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.json);
             ids.extend(
                 r.json["data"]
@@ -585,16 +586,7 @@ async fn listing_filters_and_pages(backend: Backend) {
     let mut next = Some(bss.url("/licenses?page[size]=2"));
     while let Some(url) = next {
         bss.license("u3", &sport, json!({})).await;
-        let r = Reply::read(
-            bss.app
-                .client
-                .get(&url)
-                .header("Authorization", format!("Apikey {MANAGEMENT_KEY}"))
-                .send()
-                .await
-                .expect("answer"),
-        )
-        .await;
+        let r = bss.get_url(&url).await;
         seen.extend(ids(&r));
         next = r.json["links"]["next"].as_str().map(str::to_owned);
         if seen.len() > 50 {

@@ -289,14 +289,14 @@ fn escape(name: &str) -> String {
     name.replace('~', "~0").replace('/', "~1")
 }
 
-/// The id of a to-one relationship `{"data": {"type": kind, "id": …}}`.
-fn to_one(
-    rels: Option<&Map<String, Value>>,
+/// The `data` member of relationship `name` and its pointer: `None` when the relationship is
+/// absent, or (reported) when it is not an object with `data`.
+fn relationship_data<'a>(
+    rels: Option<&'a Map<String, Value>>,
     name: &str,
-    kind: &str,
     at: &str,
     p: &mut DocumentProblems,
-) -> Option<String> {
+) -> Option<(&'a Value, String)> {
     let at = format!("{at}/{name}");
     let rel = match member(rels, name) {
         Member::Absent => return None,
@@ -306,15 +306,35 @@ fn to_one(
         }
         Member::Present(v) => v,
     };
-    let Some(data) = rel.get("data") else {
-        p.structure(&format!("{at}/data"), "a relationship needs its data");
-        return None;
-    };
-    let identifier = resource(data, &format!("{at}/data"), kind, p)?;
+    let data_at = format!("{at}/data");
+    match rel.get("data") {
+        Some(data) => Some((data, data_at)),
+        None => {
+            p.structure(&data_at, "a relationship needs its data");
+            None
+        }
+    }
+}
+
+/// The id of a resource identifier `{"type": kind, "id": …}` at `at`.
+fn identifier_id(v: &Value, at: &str, kind: &str, p: &mut DocumentProblems) -> Option<String> {
+    let identifier = resource(v, at, kind, p)?;
     if identifier.id.is_none() {
-        p.structure(&format!("{at}/data/id"), format!("the {kind} needs its id"));
+        p.structure(&format!("{at}/id"), format!("the {kind} needs its id"));
     }
     identifier.id.map(str::to_owned)
+}
+
+/// The id of a to-one relationship `{"data": {"type": kind, "id": …}}`.
+fn to_one(
+    rels: Option<&Map<String, Value>>,
+    name: &str,
+    kind: &str,
+    at: &str,
+    p: &mut DocumentProblems,
+) -> Option<String> {
+    let (data, data_at) = relationship_data(rels, name, at, p)?;
+    identifier_id(data, &data_at, kind, p)
 }
 
 /// The ids of a to-many relationship `{"data": [{"type": kind, "id": …}, …]}`.
@@ -325,33 +345,21 @@ fn to_many(
     at: &str,
     p: &mut DocumentProblems,
 ) -> Option<Vec<String>> {
-    let at = format!("{at}/{name}");
-    let rel = match member(rels, name) {
-        Member::Absent => return None,
-        Member::Null => {
-            p.structure(&at, "a relationship is an object with a data member");
-            return None;
-        }
-        Member::Present(v) => v,
-    };
-    let Some(Value::Array(items)) = rel.get("data") else {
+    let (data, data_at) = relationship_data(rels, name, at, p)?;
+    let Value::Array(items) = data else {
         p.structure(
-            &format!("{at}/data"),
+            &data_at,
             format!("{name} is a to-many relationship: its data is an array"),
         );
         return None;
     };
-    let mut ids = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let item_at = format!("{at}/data/{i}");
-        if let Some(r) = resource(item, &item_at, kind, p) {
-            match r.id {
-                Some(id) => ids.push(id.to_owned()),
-                None => p.structure(&format!("{item_at}/id"), format!("the {kind} needs its id")),
-            }
-        }
-    }
-    Some(ids)
+    Some(
+        items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| identifier_id(item, &format!("{data_at}/{i}"), kind, p))
+            .collect(),
+    )
 }
 
 fn price(
