@@ -15,10 +15,10 @@ use licenses_app::ports::{Actor, StoredResponse};
 use licenses_app::{App, IdempotencyKey};
 use licenses_domain::{License, LicenseId, Product, ProductId, Timestamp, UserId};
 use licenses_http::{
-    ApiError, Audience, Document, DocumentLinks, Links, Query, entitlements_document,
-    idempotency_key, license_filter, license_resource, page_request, product_resource,
-    read_batch_delete, read_body, read_license_batch, read_license_create, read_product_create,
-    read_product_patch, require_jsonapi, resource, respond, stored, to_stored,
+    ApiError, Audience, Document, DocumentLinks, Endpoint, Links, Query, Routes,
+    entitlements_document, idempotency_key, license_filter, license_resource, page_request,
+    product_resource, read_batch_delete, read_body, read_license_batch, read_license_create,
+    read_product_create, read_product_patch, require_jsonapi, respond, stored, to_stored,
 };
 use serde::Serialize;
 
@@ -48,44 +48,45 @@ const USER_LIST_PARAMS: &[&str] = &[
     "page[after]",
 ];
 
+/// Every route of the management API, declared once: [`configure`] mounts them, [`endpoints`]
+/// lists them.
+fn routes() -> Routes {
+    Routes::new()
+        .get("/products", list_products)
+        .post("/products", create_product)
+        .get("/products/{product_id}", get_product)
+        .patch("/products/{product_id}", update_product)
+        .delete("/products/{product_id}", delete_product)
+        .get("/licenses", list_licenses)
+        .post("/licenses", create_license)
+        .post("/licenses/batch_create", batch_create)
+        .post("/licenses/batch_delete", batch_delete)
+        // Licenses are immutable: no PATCH or PUT, ever (seed 000).
+        .get("/licenses/{license_id}", get_license)
+        .delete("/licenses/{license_id}", delete_license)
+        .get("/users/{user_id}/licenses", user_licenses)
+        .get("/users/{user_id}/entitlements", user_entitlements)
+        .get("/irdeto/backlog", irdeto_backlog)
+        .post("/irdeto/jobs/{job_id}/retry", irdeto_retry)
+}
+
+/// Every route the management API answers, with its full path. All of them require a key.
+pub fn endpoints() -> Vec<Endpoint> {
+    routes().endpoints(PREFIX)
+}
+
 /// Mounts the management API. `app` runs the use cases; `keys` are the accepted API keys.
 pub fn configure(app: App, keys: ManagementKeys) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.service(
-            web::scope(PREFIX)
-                .app_data(web::Data::new(app))
-                .app_data(web::Data::new(keys))
-                .wrap(from_fn(auth::require_key))
-                .service(
-                    resource("/products", "GET, POST")
-                        .get(list_products)
-                        .post(create_product),
-                )
-                .service(
-                    resource("/products/{product_id}", "GET, PATCH, DELETE")
-                        .get(get_product)
-                        .patch(update_product)
-                        .delete(delete_product),
-                )
-                .service(
-                    resource("/licenses", "GET, POST")
-                        .get(list_licenses)
-                        .post(create_license),
-                )
-                .service(resource("/licenses/batch_create", "POST").post(batch_create))
-                .service(resource("/licenses/batch_delete", "POST").post(batch_delete))
-                .service(
-                    // Licenses are immutable: no PATCH or PUT, ever (seed 000).
-                    resource("/licenses/{license_id}", "GET, DELETE")
-                        .get(get_license)
-                        .delete(delete_license),
-                )
-                .service(resource("/users/{user_id}/licenses", "GET").get(user_licenses))
-                .service(resource("/users/{user_id}/entitlements", "GET").get(user_entitlements))
-                .service(resource("/irdeto/backlog", "GET").get(irdeto_backlog))
-                .service(resource("/irdeto/jobs/{job_id}/retry", "POST").post(irdeto_retry))
-                .default_service(web::to(not_found)),
-        );
+        let scope = web::scope(PREFIX)
+            .app_data(web::Data::new(app))
+            .app_data(web::Data::new(keys))
+            .wrap(from_fn(auth::require_key));
+        let scope = routes()
+            .into_resources()
+            .into_iter()
+            .fold(scope, |scope, resource| scope.service(resource));
+        cfg.service(scope.default_service(web::to(not_found)));
     }
 }
 

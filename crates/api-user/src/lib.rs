@@ -18,9 +18,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use licenses_app::{App, PurchaseRequest};
 use licenses_domain::{License, LicenseId, Product, Timestamp, UserId};
 use licenses_http::{
-    ApiError, Audience, Document, DocumentLinks, LicenseResource, Links, ProductResource, Query,
-    entitlements_document, idempotency_key, license_filter, license_resource, product_resource,
-    read_body, read_purchase, require_jsonapi, resource, respond, stored, to_stored,
+    ApiError, Audience, Document, DocumentLinks, Endpoint, LicenseResource, Links, ProductResource,
+    Query, Routes, entitlements_document, idempotency_key, license_filter, license_resource,
+    product_resource, read_body, read_purchase, require_jsonapi, respond, stored, to_stored,
 };
 
 pub use token::{
@@ -35,6 +35,32 @@ pub const PREFIX: &str = "/api/license/v4";
 /// not one, and is refused (413) before it is read further.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// The routes of the user API outside a user's own paths: the catalogue.
+fn public_routes() -> Routes {
+    Routes::new().get("/products", catalogue)
+}
+
+/// Where a user's own routes live: only that user's token may call them.
+const OWNED: &str = "/users/{user_id}";
+
+/// The routes under [`OWNED`].
+fn owned_routes() -> Routes {
+    // Licenses are immutable (seed 000): nothing but GET on one, ever.
+    Routes::new()
+        .get("/licenses", user_licenses)
+        .post("/licenses", purchase)
+        .get("/licenses/{license_id}", user_license)
+        .get("/entitlements", entitlements)
+}
+
+/// Every route the user API answers, with its full path. All of them require a token; those
+/// under `/users/{user_id}` require that user's.
+pub fn endpoints() -> Vec<Endpoint> {
+    let mut all = public_routes().endpoints(PREFIX);
+    all.extend(owned_routes().endpoints(&format!("{PREFIX}{OWNED}")));
+    all
+}
+
 /// Mounts the user API. `app` runs the use cases; `tokens` verifies user tokens;
 /// `cors_origins` are the browser origins allowed to call it (none: no CORS headers at all).
 pub fn configure(
@@ -43,38 +69,32 @@ pub fn configure(
     cors_origins: Vec<String>,
 ) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.service(
-            web::scope(PREFIX)
-                .app_data(web::Data::new(app))
-                .app_data(web::Data::new(tokens))
-                // Innermost first: the token, then CORS outside it, so that a preflight (which
-                // carries no token) is answered and every answer, errors included, gets the
-                // CORS headers.
-                .wrap(from_fn(auth::require_token))
-                .wrap(Condition::new(
-                    !cors_origins.is_empty(),
-                    cors::cors(&cors_origins),
-                ))
-                .wrap(from_fn(cors::refusals_as_jsonapi))
-                .service(resource("/products", "GET").get(catalogue))
-                .service(
-                    web::scope("/users/{user_id}")
-                        .wrap(from_fn(auth::require_owner))
-                        .service(
-                            resource("/licenses", "GET, POST")
-                                .get(user_licenses)
-                                .post(purchase),
-                        )
-                        .service(
-                            // Licenses are immutable (seed 000): nothing but GET, ever.
-                            resource("/licenses/{license_id}", "GET").get(user_license),
-                        )
-                        .service(resource("/entitlements", "GET").get(entitlements))
-                        // A nested scope falls back to the application's default, not ours.
-                        .default_service(web::to(not_found)),
-                )
-                .default_service(web::to(not_found)),
-        );
+        let owned = owned_routes()
+            .into_resources()
+            .into_iter()
+            .fold(
+                web::scope(OWNED).wrap(from_fn(auth::require_owner)),
+                |scope, resource| scope.service(resource),
+            )
+            // A nested scope falls back to the application's default, not ours.
+            .default_service(web::to(not_found));
+        let scope = web::scope(PREFIX)
+            .app_data(web::Data::new(app))
+            .app_data(web::Data::new(tokens))
+            // Innermost first: the token, then CORS outside it, so that a preflight (which
+            // carries no token) is answered and every answer, errors included, gets the
+            // CORS headers.
+            .wrap(from_fn(auth::require_token))
+            .wrap(Condition::new(
+                !cors_origins.is_empty(),
+                cors::cors(&cors_origins),
+            ))
+            .wrap(from_fn(cors::refusals_as_jsonapi));
+        let scope = public_routes()
+            .into_resources()
+            .into_iter()
+            .fold(scope, |scope, resource| scope.service(resource));
+        cfg.service(scope.service(owned).default_service(web::to(not_found)));
     }
 }
 

@@ -107,13 +107,16 @@ impl ApiError {
     }
 
     /// 405, with the methods the resource does answer.
-    pub fn method_not_allowed(allow: &'static str) -> Self {
+    pub fn method_not_allowed(allow: &str) -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             format!("this resource answers {allow} only"),
         )
-        .with_header(header::ALLOW, HeaderValue::from_static(allow))
+        .with_header(
+            header::ALLOW,
+            HeaderValue::from_str(allow).unwrap_or(HeaderValue::from_static("")),
+        )
     }
 
     /// 503 with `Retry-After`.

@@ -20,4 +20,4 @@ pub use render::{
     entitlements_document, license_resource, product_resource, respond, stored, to_stored,
 };
 pub use request::{JSONAPI, idempotency_key, read_body, require_jsonapi};
-pub use routes::resource;
+pub use routes::{Endpoint, Routes};
