@@ -128,17 +128,20 @@ impl App {
                 ));
             }
         }
-        let Some(product_id) = request
-            .product
-            .as_deref()
-            .and_then(|p| ProductId::parse(p).ok())
-        else {
+        let Some(product) = request.product.as_deref() else {
             return Err(AppError::invalid(
                 "/data/relationships/product",
                 "required",
                 "a purchase names the product it buys",
             ));
         };
+        let product_id = ProductId::parse(product).map_err(|e| {
+            AppError::invalid(
+                "/data/relationships/product/data/id",
+                "invalid_id",
+                format!("product id {e}"),
+            )
+        })?;
         let product = self.ports.products.get(&product_id).await?.ok_or_else(|| {
             AppError::NotFound(Problem::new(
                 Some("/data/relationships/product".to_owned()),
@@ -341,6 +344,22 @@ mod tests {
             .purchase(request("a"), key("k", "f"), |_, _, _| response(201, ""))
             .await;
         assert!(matches!(err, Err(AppError::Conflict(p)) if p[0].code == "order_id_taken"));
+    }
+
+    #[tokio::test]
+    async fn a_malformed_product_id_is_pointed_at_and_never_looked_up() {
+        let mut m = Mocks::new();
+        no_key_yet(&mut m);
+        // No expectation on the product store: looking the id up would fail the test.
+        let err = m
+            .app()
+            .purchase(request("has space"), key("k", "f"), |_, _, _| {
+                response(201, "")
+            })
+            .await;
+        assert!(matches!(err, Err(AppError::Invalid(p))
+            if p[0].code == "invalid_id"
+                && p[0].pointer.as_deref() == Some("/data/relationships/product/data/id")));
     }
 
     #[tokio::test]
