@@ -340,6 +340,7 @@ async fn a_database_outage_is_answered_503_and_recovered_from() {
             t.clone(),
         );
         requests.push(tokio::spawn(async move {
+            let started = Instant::now();
             let order = format!("o-{n}");
             let sent = match n % 3 {
                 0 => {
@@ -366,12 +367,15 @@ async fn a_database_outage_is_answered_503_and_recovered_from() {
                         .await
                 }
             };
-            outcome(sent).await
+            (outcome(sent).await, started.elapsed())
         }));
     }
     let mut outcomes = Vec::new();
+    let mut slowest = Duration::ZERO;
     for r in requests {
-        outcomes.push(r.await.expect("a request"));
+        let (got, took) = r.await.expect("a request");
+        outcomes.push(got);
+        slowest = slowest.max(took);
     }
     let unavailable = outcomes
         .iter()
@@ -379,8 +383,9 @@ async fn a_database_outage_is_answered_503_and_recovered_from() {
         .count();
     println!(
         "outage: {} requests while the database was down, {unavailable} answered 503 with \
-         Retry-After",
-        outcomes.len()
+         Retry-After, the slowest in {} ms (checkout_timeout_ms 1000)",
+        outcomes.len(),
+        slowest.as_millis()
     );
     assert!(
         outcomes.iter().all(|o| *o == Outcome::Unavailable),
@@ -582,7 +587,8 @@ async fn a_batch_killed_midway_is_stored_whole_or_not_at_all() {
         let body = batch(run);
         let started = Instant::now();
         let request = tokio::spawn(send(&client, &service.management, body));
-        let committed = format!("SELECT 1 FROM licenses WHERE order_id = 'k{run}-0'");
+        let committed =
+            format!("SELECT 1 FROM licenses WHERE user_id = 'r{run}u0' AND order_id = 'k{run}-0'");
         let awaited = match moment {
             Moment::After(fraction) => {
                 tokio::time::sleep(whole.mul_f64(*fraction)).await;

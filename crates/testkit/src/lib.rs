@@ -490,8 +490,8 @@ impl Drop for PrivateCluster {
 /// # Panics
 /// When the database does not answer or the query fails.
 pub fn wait_for_row(url: &str, sql: &str, within: Duration) -> bool {
-    let mut conn = PgConnection::establish(url)
-        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+    let mut conn =
+        PgConnection::establish(url).unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
         let rows = diesel::sql_query(sql)
