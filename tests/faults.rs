@@ -6,7 +6,8 @@
 //!   restarting the service;
 //! - the service (the real binary) killed with SIGKILL in the middle of a 10,000-license batch;
 //! - SIGTERM during load: the requests in flight complete, new connections are refused, the
-//!   process exits within `server.shutdown_grace_secs`.
+//!   process exits within `server.shutdown_grace_secs`; with more work in flight than the
+//!   grace period allows, it exits anyway and each cut batch is stored whole or not at all.
 //!
 //! The database outages use a [`PrivateCluster`] of their own, never the shared server. Each
 //! test prints its figures (`cargo test --test faults -- --nocapture`).
@@ -811,4 +812,88 @@ fn client_without_keep_alive() -> reqwest::Client {
         .no_proxy()
         .build()
         .expect("an HTTP client")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_past_the_grace_period_exits_anyway_and_stores_whole_batches() {
+    let db = tokio::task::spawn_blocking(TestDatabase::postgres)
+        .await
+        .expect("a database");
+    let grace: u64 = 1;
+    let mut service = Service::start(
+        db.url(),
+        &[("LICENSES__SERVER__SHUTDOWN_GRACE_SECS", &grace.to_string())],
+    )
+    .await;
+    let client = client();
+    let product = create_product(&client, &service.management).await;
+
+    // More work in flight than the grace period lets finish.
+    let (batches, size) = (4, 10_000);
+    let mut in_flight = Vec::new();
+    for b in 0..batches {
+        let data: Vec<Value> = (0..size)
+            .map(|i| license_resource(&format!("g{b}u{i}"), &product, &format!("g{b}-{i}")))
+            .collect();
+        let fresh = client_without_keep_alive();
+        let request = management_post(
+            &fresh,
+            &service.management,
+            "/licenses/batch_create",
+            &json!({"data": data}),
+        );
+        in_flight.push(tokio::spawn(async move { request.send().await }));
+    }
+    let writing = "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() \
+                   AND backend_xid IS NOT NULL AND query LIKE 'INSERT%'";
+    assert!(
+        poll(db.url(), writing, Duration::from_secs(60)).await,
+        "no batch was written within a minute"
+    );
+    let signalled = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-TERM", &service.pid()])
+        .status()
+        .expect("kill runs");
+    assert!(kill.success());
+    let deadline = signalled + Duration::from_secs(grace + 20);
+    let status = loop {
+        if let Some(status) = service.child.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running {} s after SIGTERM with a grace of {grace} s",
+            grace + 20
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let exited_after = signalled.elapsed();
+    let mut report = Vec::new();
+    for (b, request) in in_flight.into_iter().enumerate() {
+        let answered = request
+            .await
+            .expect("a request task")
+            .ok()
+            .map(|r| r.status());
+        let url = db.url().to_owned();
+        let stored =
+            tokio::task::spawn_blocking(move || stored_orders(&url, &format!("g{b}-%")).len())
+                .await
+                .expect("a count");
+        assert!(
+            stored == 0 || stored == size,
+            "batch {b}: {stored} of {size} stored"
+        );
+        if answered == Some(StatusCode::CREATED) {
+            assert_eq!(stored, size, "batch {b} answered 201 yet not stored");
+        }
+        report.push(format!("{answered:?}/{stored}"));
+    }
+    println!(
+        "SIGTERM past the grace: exited {} ms after the signal (grace {grace} s, status \
+         {status}); batches (answer/stored): {}",
+        exited_after.as_millis(),
+        report.join(", ")
+    );
 }
