@@ -289,6 +289,31 @@ async fn a_database_restart_loses_and_duplicates_nothing() {
         rows.len(),
         rows.len() - distinct.len()
     );
+    // The same, by kind of request (the worker's number in the order id says which).
+    for (kind, name) in [(0, "purchases"), (1, "creates"), (2, "batches")] {
+        let of_kind = |o: &Outcome| {
+            let mut requests: BTreeSet<&str> = BTreeSet::new();
+            for (order, got) in &answered {
+                let mut parts = order.split('-');
+                let worker: usize = parts.nth(1).and_then(|w| w.parse().ok()).unwrap_or(99);
+                if worker % 3 == kind && got == o {
+                    // A batch's licenses share "f-W-N": count requests, not licenses.
+                    requests.insert(
+                        &order[..order
+                            .match_indices('-')
+                            .nth(2)
+                            .map_or(order.len(), |(i, _)| i)],
+                    );
+                }
+            }
+            requests.len()
+        };
+        println!(
+            "  {name}: {} requests answered 201, {} answered 503",
+            of_kind(&Outcome::Stored),
+            of_kind(&Outcome::Unavailable)
+        );
+    }
     assert!(
         failures.is_empty(),
         "answers other than 201/503: {failures:?}"
