@@ -36,9 +36,6 @@ use tracing_actix_web::TracingLogger;
 pub use settings::{Settings, SettingsError};
 use settings::{TokenAlgorithm, UserTokenSettings};
 
-/// How long a stopping server waits for requests in flight before closing their connections.
-pub const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
-
 /// Why the service could not start. Every message is one line that names the configuration key
 /// at fault and never shows a password.
 #[derive(Debug, thiserror::Error)]
@@ -197,6 +194,8 @@ pub struct Application {
     store: Store,
     /// The Irdeto delivery, when `irdeto.enabled`: started by [`Application::run_until`].
     delivery: Option<(Delivery, Arc<Notify>)>,
+    /// `server.shutdown_grace_secs`.
+    shutdown_grace_secs: u64,
 }
 
 impl std::fmt::Debug for Application {
@@ -257,6 +256,7 @@ impl Application {
             let management = http_server(management_listener, Serves::Management, &services)?;
             (user, Some(management), management_port)
         };
+        let shutdown_grace_secs = server.shutdown_grace_secs;
         tracing::info!(
             user_api = %format_args!("{}:{user_port}", host_of(&server.user_addr)),
             management_api = %format_args!("{}:{management_port}", host_of(&server.management_addr)),
@@ -271,6 +271,7 @@ impl Application {
             management_server,
             store,
             delivery,
+            shutdown_grace_secs,
         })
     }
 
@@ -296,7 +297,7 @@ impl Application {
     }
 
     /// Serves until `stop` completes, then stops gracefully: the listeners stop accepting,
-    /// requests in flight finish (for at most [`SHUTDOWN_TIMEOUT_SECS`]), and this returns.
+    /// requests in flight finish (for at most `server.shutdown_grace_secs`), and this returns.
     pub async fn run_until(
         self,
         stop: impl Future<Output = ()> + Send + 'static,
@@ -306,10 +307,11 @@ impl Application {
             .map(|(delivery, wake)| workers::Worker::spawn(delivery, wake));
         let user = self.user_server.handle();
         let management = self.management_server.as_ref().map(Server::handle);
+        let grace_secs = self.shutdown_grace_secs;
         let stopper = tokio::spawn(async move {
             stop.await;
             tracing::info!(
-                timeout_secs = SHUTDOWN_TIMEOUT_SECS,
+                grace_secs,
                 "stopping: no new connections, finishing the requests in flight"
             );
             let management = async {
@@ -499,6 +501,7 @@ fn http_server(
         Serves::Management => "server.management_addr",
         Serves::User | Serves::Both => "server.user_addr",
     };
+    let grace_secs = services.settings.server.shutdown_grace_secs;
     let blocking_threads = usize::try_from(services.settings.database.pool_size)
         .unwrap_or(usize::MAX)
         .max(1);
@@ -520,7 +523,7 @@ fn http_server(
     // The store runs each query on the blocking pool, at most `pool_size` at once: more
     // threads would only wait for a connection.
     .worker_max_blocking_threads(blocking_threads)
-    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+    .shutdown_timeout(grace_secs)
     .disable_signals()
     .listen(listener)
     .map_err(|source| StartError::Listen { key, addr, source })?;

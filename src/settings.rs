@@ -116,6 +116,9 @@ pub struct ServerSettings {
     /// string (as an environment variable gives it).
     #[serde(deserialize_with = "list_or_comma_separated")]
     pub cors_origins: Vec<String>,
+    /// How long a stopping server lets the requests in flight finish, in seconds, before it
+    /// closes their connections.
+    pub shutdown_grace_secs: u64,
 }
 
 impl ServerSettings {
@@ -446,6 +449,12 @@ impl Settings {
                 problems.push(Problem::new(key, message));
             }
         }
+        if self.server.shutdown_grace_secs == 0 {
+            problems.push(Problem::new(
+                "server.shutdown_grace_secs",
+                "must be at least 1",
+            ));
+        }
         for origin in &self.server.cors_origins {
             if let Err(message) = check_origin(origin) {
                 problems.push(Problem::new("server.cors_origins", message));
@@ -756,6 +765,7 @@ mod tests {
         assert_eq!(s.server.user_addr, "127.0.0.1:8080");
         assert_eq!(s.server.management_addr, "127.0.0.1:8081");
         assert!(s.server.cors_origins.is_empty());
+        assert_eq!(s.server.shutdown_grace_secs, 30);
         assert_eq!(
             s.auth.management_keys,
             vec![ManagementKey::for_key("dev", DEV_MANAGEMENT_KEY)]
@@ -910,6 +920,11 @@ mod tests {
                 "LICENSES__SERVER__CORS_ORIGINS",
                 "https://a.example/path",
                 "server.cors_origins",
+            ),
+            (
+                "LICENSES__SERVER__SHUTDOWN_GRACE_SECS",
+                "0",
+                "server.shutdown_grace_secs",
             ),
             (
                 "LICENSES__AUTH__MANAGEMENT_KEYS",

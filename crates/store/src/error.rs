@@ -92,3 +92,45 @@ pub(crate) fn violation_mentions(e: &DieselError, column: &str) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+    use licenses_testkit::TestDatabase;
+
+    use super::*;
+
+    #[test]
+    fn a_session_ended_by_the_server_is_unavailable_not_internal() {
+        let db = TestDatabase::postgres();
+        let mut victim = PgConnection::establish(db.url()).expect("a session");
+        #[derive(diesel::QueryableByName)]
+        struct Pid {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            pid: i32,
+        }
+        let pid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+            .get_result::<Pid>(&mut victim)
+            .expect("its pid")
+            .pid;
+        let url = db.url().to_owned();
+        // What a fast shutdown or restart sends every session: 57P01, admin_shutdown. diesel
+        // drains the results before it looks at the connection, so it sees the socket closed
+        // and reports ClosedConnection rather than an unknown error.
+        let terminator = std::thread::spawn(move || {
+            let mut admin = PgConnection::establish(&url).expect("another session");
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            diesel::sql_query(format!("SELECT pg_terminate_backend({pid})"))
+                .execute(&mut admin)
+                .expect("terminated");
+        });
+        let cut = diesel::sql_query("SELECT pg_sleep(30)")
+            .execute(&mut victim)
+            .expect_err("the session is ended meanwhile");
+        terminator.join().expect("the terminator");
+        assert!(
+            matches!(translate(cut), StoreError::Unavailable(_)),
+            "a session ended by the server"
+        );
+    }
+}
