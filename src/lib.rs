@@ -385,7 +385,10 @@ fn irdeto_delivery(
     .map_err(|e| StartError::Irdeto(e.to_string()))?;
     let delivery = Delivery {
         jobs: Arc::new(store.clone()),
-        gateway: Arc::new(gateway),
+        gateway: Arc::new(metrics::MeteredGateway::new(
+            Arc::new(gateway),
+            Arc::clone(&services.metrics),
+        )),
         licenses: Arc::new(store.clone()),
         clock: Arc::new(SystemClock),
         policy: delivery_policy(irdeto),

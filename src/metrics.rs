@@ -10,6 +10,7 @@
 //! Each [`Application`](crate::Application) has a registry of its own (the `prometheus`
 //! crate, no global recorder), so that several in one process, as in the tests, do not mix.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -18,7 +19,10 @@ use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 use licenses_app::SystemClock;
-use licenses_app::ports::{Clock, EntitlementJobs};
+use licenses_app::ports::{
+    Clock, DeliveryError, EntitlementGateway, EntitlementJobs, NewEntitlementJob,
+};
+use licenses_domain::LicenseId;
 use licenses_store::Store;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
@@ -43,6 +47,7 @@ pub struct Metrics {
     pool_waiting: IntGauge,
     store_calls: IntGaugeVec,
     outbox_jobs: IntGaugeVec,
+    irdeto_calls: IntCounterVec,
     store: Store,
     outbox: bool,
 }
@@ -107,6 +112,14 @@ impl Metrics {
             ),
             &["state"],
         )?;
+        let irdeto_calls = IntCounterVec::new(
+            Opts::new(
+                "licenses_irdeto_calls_total",
+                "Calls to Irdeto by call (grant, revoke) and outcome (ok, transient: retried \
+                 later, permanent: refused for good)",
+            ),
+            &["call", "outcome"],
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
@@ -115,6 +128,7 @@ impl Metrics {
         registry.register(Box::new(store_calls.clone()))?;
         if outbox {
             registry.register(Box::new(outbox_jobs.clone()))?;
+            registry.register(Box::new(irdeto_calls.clone()))?;
         }
         Ok(Self {
             registry,
@@ -125,6 +139,7 @@ impl Metrics {
             pool_waiting,
             store_calls,
             outbox_jobs,
+            irdeto_calls,
             store,
             outbox,
         })
@@ -237,4 +252,49 @@ pub(crate) async fn record(
         );
     }
     Ok(response)
+}
+
+/// The Irdeto gateway, counting each call's outcome in `licenses_irdeto_calls_total`.
+pub struct MeteredGateway {
+    inner: Arc<dyn EntitlementGateway>,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for MeteredGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeteredGateway").finish_non_exhaustive()
+    }
+}
+
+impl MeteredGateway {
+    pub fn new(inner: Arc<dyn EntitlementGateway>, metrics: Arc<Metrics>) -> Self {
+        Self { inner, metrics }
+    }
+
+    fn count(&self, call: &str, result: &Result<(), DeliveryError>) {
+        let outcome = match result {
+            Ok(()) => "ok",
+            Err(DeliveryError::Transient { .. }) => "transient",
+            Err(DeliveryError::Permanent { .. }) => "permanent",
+        };
+        self.metrics
+            .irdeto_calls
+            .with_label_values(&[call, outcome])
+            .inc();
+    }
+}
+
+#[async_trait::async_trait]
+impl EntitlementGateway for MeteredGateway {
+    async fn grant(&self, job: &NewEntitlementJob) -> Result<(), DeliveryError> {
+        let result = self.inner.grant(job).await;
+        self.count("grant", &result);
+        result
+    }
+
+    async fn revoke(&self, license: &LicenseId) -> Result<(), DeliveryError> {
+        let result = self.inner.revoke(license).await;
+        self.count("revoke", &result);
+        result
+    }
 }

@@ -268,6 +268,7 @@ async fn metrics_count_requests_by_route_pattern_and_status() {
     assert!(sample(&text, "licenses_db_pool_waiting", &[]).is_some());
     // Irdeto is off: no outbox series.
     assert!(samples(&text, "licenses_irdeto_outbox_jobs").is_empty());
+    assert!(samples(&text, "licenses_irdeto_calls_total").is_empty());
 
     // A second scrape counts the first one.
     let again = scrape(&app).await;
@@ -350,6 +351,25 @@ async fn metrics_show_the_irdeto_outbox() {
         after.iter().sum::<f64>(),
         1.0,
         "one job, undelivered: {after:?}"
+    );
+
+    // The worker's call fails (nobody listens): counted as transient. Bounded wait for the
+    // worker's first round, which the license's creation wakes.
+    let transient = ["call=\"grant\"", "outcome=\"transient\""];
+    let mut text = scrape(&app).await;
+    for _ in 0..100 {
+        if sample(&text, "licenses_irdeto_calls_total", &transient).is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        text = scrape(&app).await;
+    }
+    let calls = sample(&text, "licenses_irdeto_calls_total", &transient);
+    assert!(calls.is_some_and(|n| n >= 1.0), "{text}");
+    assert_eq!(
+        sample(&text, "licenses_irdeto_calls_total", &["outcome=\"ok\""]),
+        None,
+        "{text}"
     );
 }
 
