@@ -9,6 +9,7 @@
 pub mod cli;
 mod health;
 pub mod import;
+mod limits;
 pub mod maintenance;
 pub mod metrics;
 pub mod settings;
@@ -532,6 +533,8 @@ fn http_server(
         actix_web::App::new()
             .app_data(web::Data::from(Arc::clone(&services.metrics)))
             .app_data(web::Data::new(services.rate_limits.clone()))
+            .app_data(web::Data::new(limits::BodyIdleTimeout(client_timeout)))
+            .wrap(from_fn(limits::body_idle_timeout))
             .wrap(TracingLogger::<telemetry::RequestSpans>::new())
             .wrap(from_fn(metrics::record))
             .wrap(from_fn(telemetry::request_id))
@@ -548,7 +551,7 @@ fn http_server(
             .default_service(web::to(no_such_endpoint))
     })
     // Slow clients: the request head within `server.client_timeout_ms` (else 408), and idle
-    // keep-alive connections closed after as long.
+    // keep-alive connections closed after as long (a body's chunks: `limits`).
     .client_request_timeout(client_timeout)
     .client_disconnect_timeout(client_timeout)
     .keep_alive(client_timeout)

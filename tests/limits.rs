@@ -307,6 +307,42 @@ async fn a_client_that_sends_half_a_request_is_answered_408_or_closed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_sending_its_body_is_answered_408() {
+    let app = spawn_app_with(Backend::Sqlite, |s| s.server.client_timeout_ms = 300).await;
+    let port: u16 = app
+        .management_url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // Bounds the test: a server that never answers fails it after 10 s.
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let head = format!(
+        "POST {MANAGEMENT}/licenses/batch_create HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Authorization: Apikey {MANAGEMENT_KEY}\r\nContent-Type: {JSONAPI}\r\n\
+         Content-Length: 1000\r\n\r\n{{\"data\": ["
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !complete(&answer) {
+        let n = stream.read(&mut buffer).unwrap();
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buffer[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let doc: Value = serde_json::from_str(answer.split_once("\r\n\r\n").unwrap().1).unwrap();
+    assert_eq!(doc["errors"][0]["code"], "body_timeout", "{doc}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exhausted_pool_answers_503_within_the_checkout_timeout() {
     let database = tokio::task::spawn_blocking(TestDatabase::sqlite)
         .await
