@@ -319,6 +319,7 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         return Err(CommandError::Token(DEV_TOKENS_OFF.to_owned()));
     }
     let settings = settings::load(&sources)?;
+    telemetry::set_format(settings.log.format);
     if let Command::Token { user, flags, ttl } = &command {
         println!("{}", dev_token(&settings, user, flags, *ttl)?);
         return Ok(());

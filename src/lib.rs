@@ -9,7 +9,9 @@
 pub mod cli;
 mod health;
 pub mod import;
+mod limits;
 pub mod maintenance;
+pub mod metrics;
 pub mod settings;
 pub mod telemetry;
 pub mod workers;
@@ -19,6 +21,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{HttpServer, web};
 use licenses_api_management::ManagementKeys;
 use licenses_api_user::{
@@ -26,7 +29,7 @@ use licenses_api_user::{
 };
 use licenses_app::ports::StoreHealth;
 use licenses_app::{App, Delivery, DeliveryPolicy, Entitlements, Ports, SystemClock, UuidV7Ids};
-use licenses_http::ApiError;
+use licenses_http::{ApiError, RateLimiter, RateLimits};
 use licenses_irdeto::{IrdetoConfig, IrdetoGateway};
 use licenses_store::{OpenError, Store, StoreConfig};
 use secrecy::ExposeSecret;
@@ -87,6 +90,10 @@ pub struct Services {
     pub settings: Arc<Settings>,
     /// Notified when a use case wrote entitlement jobs: wakes this instance's worker.
     pub entitlement_jobs_written: Arc<Notify>,
+    /// What `GET /metrics` exports.
+    pub metrics: Arc<metrics::Metrics>,
+    /// The rate limits of `limits.*`.
+    pub rate_limits: RateLimits,
 }
 
 impl Services {
@@ -117,9 +124,23 @@ impl Services {
                 wake: Arc::new(move || notify.notify_one()),
             });
         }
+        let metrics = metrics::Metrics::new(store.clone(), settings.irdeto.enabled)
+            .map_err(|e| StartError::Server(std::io::Error::other(e)))?;
+        let limits = &settings.limits;
+        let rate_limits = RateLimits {
+            user: RateLimiter::new(limits.user_requests_per_second, limits.user_burst)
+                .map(Arc::new),
+            management: RateLimiter::new(
+                limits.management_requests_per_second,
+                limits.management_burst,
+            )
+            .map(Arc::new),
+        };
         Ok(Self {
             app,
             entitlement_jobs_written,
+            metrics: Arc::new(metrics),
+            rate_limits,
             health: Arc::new(store.clone()),
             management_keys,
             tokens,
@@ -367,7 +388,10 @@ fn irdeto_delivery(
     .map_err(|e| StartError::Irdeto(e.to_string()))?;
     let delivery = Delivery {
         jobs: Arc::new(store.clone()),
-        gateway: Arc::new(gateway),
+        gateway: Arc::new(metrics::MeteredGateway::new(
+            Arc::new(gateway),
+            Arc::clone(&services.metrics),
+        )),
         licenses: Arc::new(store.clone()),
         clock: Arc::new(SystemClock),
         policy: delivery_policy(irdeto),
@@ -487,8 +511,9 @@ fn host_of(addr: &str) -> &str {
     addr.rsplit_once(':').map_or(addr, |(host, _)| host)
 }
 
-/// One actix-web server on `listener`: request logging, the health endpoints, and the APIs it
-/// serves. It ignores signals: [`Application::run_until`] stops every server at once.
+/// One actix-web server on `listener`: request ids, logging and metrics, the health endpoints,
+/// the APIs it serves, and `GET /metrics` where the management API is. It ignores signals:
+/// [`Application::run_until`] stops every server at once.
 fn http_server(
     listener: TcpListener,
     serves: Serves,
@@ -505,21 +530,34 @@ fn http_server(
     let blocking_threads = usize::try_from(services.settings.database.pool_size)
         .unwrap_or(usize::MAX)
         .max(1);
+    let client_timeout = services.settings.server.client_timeout();
     let services = services.clone();
     let server = HttpServer::new(move || {
         actix_web::App::new()
+            .app_data(web::Data::from(Arc::clone(&services.metrics)))
+            .app_data(web::Data::new(services.rate_limits.clone()))
+            .app_data(web::Data::new(limits::BodyIdleTimeout(client_timeout)))
+            .wrap(from_fn(limits::body_idle_timeout))
             .wrap(TracingLogger::<telemetry::RequestSpans>::new())
+            .wrap(from_fn(metrics::record))
+            .wrap(from_fn(telemetry::request_id))
             .configure(|cfg| health::routes(cfg, Arc::clone(&services.health)))
             .configure(|cfg| {
                 if serves != Serves::Management {
                     user_routes(cfg, &services);
                 }
                 if serves != Serves::User {
+                    metrics::routes(cfg);
                     management_routes(cfg, &services);
                 }
             })
             .default_service(web::to(no_such_endpoint))
     })
+    // Slow clients: the request head within `server.client_timeout_ms` (else 408), and idle
+    // keep-alive connections closed after as long (a body's chunks: `limits`).
+    .client_request_timeout(client_timeout)
+    .client_disconnect_timeout(client_timeout)
+    .keep_alive(client_timeout)
     // The store runs each query on the blocking pool, at most `pool_size` at once: more
     // threads would only wait for a connection.
     .worker_max_blocking_threads(blocking_threads)

@@ -58,6 +58,8 @@ pub struct Settings {
     pub server: ServerSettings,
     pub auth: AuthSettings,
     pub irdeto: IrdetoSettings,
+    pub log: LogSettings,
+    pub limits: LimitsSettings,
 }
 
 fn default_app_env() -> String {
@@ -112,6 +114,10 @@ pub struct ServerSettings {
     /// The management API listener; when equal to `user_addr` (and not port 0), one listener
     /// serves both APIs.
     pub management_addr: String,
+    /// How long a client has to send a request's head, and to close after the answer,
+    /// before it is answered 408 or disconnected; also how long an idle keep-alive
+    /// connection stays open.
+    pub client_timeout_ms: u64,
     /// Origins allowed to call the user API from a browser: a list, or one comma-separated
     /// string (as an environment variable gives it).
     #[serde(deserialize_with = "list_or_comma_separated")]
@@ -122,6 +128,10 @@ pub struct ServerSettings {
 }
 
 impl ServerSettings {
+    pub fn client_timeout(&self) -> Duration {
+        Duration::from_millis(self.client_timeout_ms)
+    }
+
     /// Whether one listener serves both APIs.
     pub fn shared_listener(&self) -> bool {
         self.user_addr.trim() == self.management_addr.trim() && !self.user_addr.ends_with(":0")
@@ -276,6 +286,48 @@ impl IrdetoSettings {
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
     }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` (human-readable) or `json` (one object a line; production's default).
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl TryFrom<String> for LogFormat {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.trim() {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err(format!("expected text or json, got {value:?}")),
+        }
+    }
+}
+
+/// `[limits]`: rate limits per caller (0 requests a second: no limit).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSettings {
+    /// Requests a second each user (a token's `sub`) may sustain on the user API.
+    pub user_requests_per_second: u32,
+    /// Requests a user may send at once above that rate.
+    pub user_burst: u32,
+    /// Requests a second each management key may sustain on the management API.
+    pub management_requests_per_second: u32,
+    /// Requests a key may send at once above that rate.
+    pub management_burst: u32,
 }
 
 /// Where the layers come from.
@@ -510,6 +562,32 @@ impl Settings {
         }
         if irdeto.max_attempts == 0 {
             problems.push(Problem::new("irdeto.max_attempts", "must be at least 1"));
+        }
+        if self.server.client_timeout_ms == 0 {
+            problems.push(Problem::new(
+                "server.client_timeout_ms",
+                "must be at least 1",
+            ));
+        }
+        let limits = &self.limits;
+        for (rate, burst, key) in [
+            (
+                limits.user_requests_per_second,
+                limits.user_burst,
+                "limits.user_burst",
+            ),
+            (
+                limits.management_requests_per_second,
+                limits.management_burst,
+                "limits.management_burst",
+            ),
+        ] {
+            if rate > 0 && burst == 0 {
+                problems.push(Problem::new(
+                    key,
+                    "must be at least 1 while its requests_per_second is set",
+                ));
+            }
         }
         into_result(problems)
     }
@@ -943,6 +1021,17 @@ mod tests {
             ),
             ("LICENSES__IRDETO__BASE_URL", "ftp://x", "irdeto.base_url"),
             ("LICENSES__DATABASE__URLL", "x", "urll"),
+            ("LICENSES__LOG__FORMAT", "xml", "log.format"),
+            (
+                "LICENSES__SERVER__CLIENT_TIMEOUT_MS",
+                "0",
+                "server.client_timeout_ms",
+            ),
+            (
+                "LICENSES__LIMITS__MANAGEMENT_REQUESTS_PER_SECOND",
+                "-1",
+                "limits.management_requests_per_second",
+            ),
         ];
         for (var, value, key) in cases {
             let m = message(load(&with_vars("local", &[(var, value)])));
@@ -1049,6 +1138,57 @@ mod tests {
         let m = s.check_for_serving().expect_err("no endpoint").to_string();
         assert!(m.contains("irdeto.base_url"), "{m}");
         assert!(m.contains("irdeto.api_key"), "{m}");
+    }
+
+    #[test]
+    fn logs_and_limits_default_per_environment() {
+        let local = load(&sources("local")).expect("loads");
+        assert_eq!(local.log.format, LogFormat::Text);
+        assert_eq!(local.limits.user_requests_per_second, 0);
+        assert_eq!(local.limits.management_requests_per_second, 0);
+        assert_eq!(local.server.client_timeout_ms, 5000);
+        let test = load(&sources("test")).expect("loads");
+        assert_eq!(test.limits.user_requests_per_second, 0);
+        assert_eq!(test.limits.management_requests_per_second, 0);
+        let production = load(&with_vars(
+            "production",
+            &[("LICENSES__DATABASE__URL", "postgres://db/licenses")],
+        ))
+        .expect("loads");
+        assert_eq!(production.log.format, LogFormat::Json);
+        let limits = &production.limits;
+        assert_eq!(
+            (limits.user_requests_per_second, limits.user_burst),
+            (10, 20)
+        );
+        assert_eq!(
+            (
+                limits.management_requests_per_second,
+                limits.management_burst
+            ),
+            (100, 200)
+        );
+    }
+
+    #[test]
+    fn a_rate_needs_a_burst() {
+        let m = message(load(&with_vars(
+            "local",
+            &[
+                ("LICENSES__LIMITS__USER_REQUESTS_PER_SECOND", "5"),
+                ("LICENSES__LIMITS__USER_BURST", "0"),
+            ],
+        )));
+        assert_eq!(
+            m,
+            "limits.user_burst: must be at least 1 while its requests_per_second is set"
+        );
+        let s = load(&with_vars(
+            "local",
+            &[("LICENSES__LIMITS__USER_BURST", "0")],
+        ))
+        .expect("no rate, no burst needed");
+        assert_eq!(s.limits.user_burst, 0);
     }
 
     #[test]

@@ -1,39 +1,121 @@
-//! Logging: `tracing` to standard output, human-readable, filtered by `RUST_LOG` (default
-//! `info`), and one line per HTTP request.
+//! Logging: `tracing` to standard output, filtered by `RUST_LOG` (default `info`), one line
+//! per HTTP request; human-readable text, or JSON lines (`log.format`, `json` under
+//! `APP_ENV=production`). Every request carries a request id: the caller's `X-Request-Id` when
+//! it is sane, else a new one; it is in the request's span (so in every line logged for it)
+//! and in the `X-Request-Id` header of the answer.
 //!
 //! Standard error is kept for the one-line error a failed command ends with, so that scripts
 //! can read it alone.
 
 use std::io::IsTerminal;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use actix_web::HttpMessage;
-use actix_web::body::MessageBody;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
 use tracing::Span;
-use tracing_actix_web::{RequestId, RootSpanBuilder};
-use tracing_subscriber::EnvFilter;
+use tracing_actix_web::RootSpanBuilder;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
+
+use crate::settings::LogFormat;
 
 /// The filter when `RUST_LOG` is unset or does not parse.
 pub const DEFAULT_FILTER: &str = "info,actix_server=warn";
 
-/// Installs the global subscriber (and the bridge from the `log` crate, which actix uses).
-/// A second call does nothing.
+/// The header a request id comes in and goes out with.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The longest request id taken from a caller.
+pub const REQUEST_ID_MAX: usize = 128;
+
+type Filtered = tracing_subscriber::layer::Layered<EnvFilter, Registry>;
+type Output = Box<dyn Layer<Filtered> + Send + Sync>;
+
+/// Switches the output format of the subscriber [`init`] installed.
+static FORMAT: OnceLock<reload::Handle<Output, Filtered>> = OnceLock::new();
+
+/// Installs the global subscriber, writing text until [`set_format`] says otherwise (and the
+/// bridge from the `log` crate, which actix uses). A second call does nothing.
 pub fn init() {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let (output, handle) = reload::Layer::new(output(LogFormat::Text));
     // Fails only when a subscriber is already installed, e.g. by a test harness: keep that one.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_writer(std::io::stdout)
-        .try_init();
+    if tracing_subscriber::registry()
+        .with(filter)
+        .with(output)
+        .try_init()
+        .is_ok()
+    {
+        let _ = FORMAT.set(handle);
+    }
+}
+
+/// Writes the logs in `format` from now on (`log.format`, once the settings are loaded).
+/// Does nothing unless [`init`] installed the subscriber.
+pub fn set_format(format: LogFormat) {
+    if let Some(handle) = FORMAT.get()
+        && let Err(error) = handle.reload(output(format))
+    {
+        tracing::warn!(%error, "cannot switch the log format");
+    }
+}
+
+fn output(format: LogFormat) -> Output {
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stdout);
+    match format {
+        LogFormat::Text => Box::new(layer.with_ansi(std::io::stdout().is_terminal())),
+        // One object a line: the event's fields, and the request span's (request_id, method,
+        // path) under `span`.
+        LogFormat::Json => Box::new(layer.json().with_current_span(true).with_span_list(false)),
+    }
+}
+
+/// The id of a request, in its extensions: the caller's `X-Request-Id` or a new UUID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+/// The caller's id when sane: 1 to [`REQUEST_ID_MAX`] visible ASCII characters (so it can
+/// neither forge a log line nor bloat one).
+pub fn sane_request_id(value: &HeaderValue) -> Option<&str> {
+    let id = value.to_str().ok()?;
+    (!id.is_empty() && id.len() <= REQUEST_ID_MAX && id.bytes().all(|b| b.is_ascii_graphic()))
+        .then_some(id)
+}
+
+/// Middleware, outermost: gives the request its id (before [`RequestSpans`] opens its span)
+/// and returns it in `X-Request-Id` on every answer, errors included.
+pub(crate) async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(sane_request_id)
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    // Inside, errors are answered as responses (handlers and middleware alike), so every
+    // answer passes here. (The request cannot be kept aside to answer an `Err`: a clone
+    // would stop the router from recording its match.)
+    let mut response = next.call(req).await?.map_into_boxed_body();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    Ok(response)
 }
 
 /// The span of each request: method, path (without the query) and request id, and an event
 /// when the response is ready with its status and duration (at debug level for a successful
-/// health probe, info otherwise). Headers are never recorded, so an
-/// `Authorization` header cannot reach the logs.
+/// health probe or metrics scrape, info otherwise). Headers other than `X-Request-Id` are never
+/// recorded, so an `Authorization` header cannot reach the logs.
 #[derive(Debug)]
 pub(crate) struct RequestSpans;
 
@@ -44,12 +126,12 @@ struct Arrived(Instant);
 impl RootSpanBuilder for RequestSpans {
     fn on_request_start(request: &ServiceRequest) -> Span {
         request.extensions_mut().insert(Arrived(Instant::now()));
-        let request_id = request.extensions().get::<RequestId>().copied();
+        let request_id = request.extensions().get::<RequestId>().cloned();
         tracing::info_span!(
             "request",
             method = %request.method(),
             path = %request.path(),
-            request_id = request_id.map(tracing::field::display),
+            request_id = request_id.map(|id| tracing::field::display(id.0)),
         )
     }
 
@@ -67,12 +149,13 @@ impl RootSpanBuilder for RequestSpans {
                     .get::<Arrived>()
                     .map(|arrived| arrived.0.elapsed().as_secs_f64() * 1000.0);
                 let elapsed_ms = elapsed_ms.map(|ms| format!("{ms:.1}"));
-                let probe = response.request().path().starts_with("/health/");
+                let path = response.request().path();
+                let probe = path.starts_with("/health/") || path == "/metrics";
                 match response.response().error() {
                     Some(error) if status >= 500 => {
                         tracing::error!(status, elapsed_ms, %error, "answered");
                     }
-                    // Probes come every few seconds: only their failures are news.
+                    // Probes and scrapes come every few seconds: only their failures are news.
                     _ if probe && status < 300 => {
                         tracing::debug!(status, elapsed_ms, "answered");
                     }

@@ -9,7 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
-use licenses_http::ApiError;
+use licenses_http::{ApiError, RateLimits};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -84,8 +84,9 @@ fn unauthorized(detail: &str) -> ApiError {
         .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Apikey"))
 }
 
-/// Middleware: refuses a request without a valid `Authorization: Apikey KEY` (401), and
-/// records the key's name for the handlers (audit trail, idempotency scope).
+/// Middleware: refuses a request without a valid `Authorization: Apikey KEY` (401), or over
+/// its key's rate limit (429, when the application has [`RateLimits`]), and records the key's
+/// name for the handlers (audit trail, idempotency scope).
 pub async fn require_key<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: Next<B>,
@@ -110,6 +111,14 @@ pub async fn require_key<B: MessageBody + 'static>(
     let Some(name) = name else {
         return Ok(refuse(req, "the API key is not valid"));
     };
+    let limited = req
+        .app_data::<web::Data<RateLimits>>()
+        .map_or(Ok(()), |limits| limits.check_management(&name));
+    if let Err(error) = limited {
+        return Ok(req
+            .into_response(error.error_response())
+            .map_into_right_body());
+    }
     req.extensions_mut().insert(KeyName(name));
     Ok(next.call(req).await?.map_into_left_body())
 }

@@ -9,7 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, ResponseError, web};
-use licenses_http::ApiError;
+use licenses_http::{ApiError, RateLimits};
 
 use crate::token::{Claims, TokenError, TokenVerifier};
 
@@ -44,7 +44,8 @@ fn bearer(req: &ServiceRequest) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("Bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Middleware: refuses a request without a valid user token (401) and records its claims.
+/// Middleware: refuses a request without a valid user token (401), or over its user's rate
+/// limit (429, when the application has [`RateLimits`]), and records its claims.
 pub(crate) async fn require_token<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: Next<B>,
@@ -58,6 +59,12 @@ pub(crate) async fn require_token<B: MessageBody + 'static>(
     };
     match verifier.verify(token) {
         Ok(claims) => {
+            let limited = req
+                .app_data::<web::Data<RateLimits>>()
+                .map_or(Ok(()), |limits| limits.check_user(claims.user.as_str()));
+            if let Err(error) = limited {
+                return Ok(refuse(req, error));
+            }
             req.extensions_mut().insert(claims);
             Ok(next.call(req).await?.map_into_left_body())
         }

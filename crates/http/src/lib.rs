@@ -4,6 +4,7 @@
 
 mod error;
 mod query;
+mod rate;
 mod read;
 mod render;
 mod request;
@@ -11,6 +12,7 @@ mod routes;
 
 pub use error::{ApiError, ErrorObject};
 pub use query::{Query, license_filter, page_request};
+pub use rate::{RateLimiter, RateLimits, too_many_requests};
 pub use read::{
     DocumentProblems, PurchaseDocument, read_batch_delete, read_license_batch, read_license_create,
     read_product_create, read_product_patch, read_purchase,

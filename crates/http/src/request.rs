@@ -1,4 +1,5 @@
 use actix_web::HttpRequest;
+use actix_web::error::PayloadError;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::web::{Bytes, BytesMut, Payload};
@@ -31,16 +32,23 @@ pub fn require_jsonapi(req: &HttpRequest) -> Result<(), ApiError> {
     }
 }
 
-/// Reads the request body, refusing more than `limit` bytes with 413 as soon as they arrive.
+/// Reads the request body, refusing more than `limit` bytes with 413 as soon as they arrive,
+/// and a body whose client stopped sending it (the payload ends with a `TimedOut` error) with
+/// 408.
 pub async fn read_body(mut payload: Payload, limit: usize) -> Result<Bytes, ApiError> {
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| {
-            ApiError::new(
+        let chunk = chunk.map_err(|error| match error {
+            PayloadError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "the request body did not arrive in time",
+            ),
+            _ => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "unreadable_body",
                 "the request body could not be read",
-            )
+            ),
         })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::new(

@@ -30,4 +30,4 @@ mod store;
 pub use config::{Backend, OpenError, StoreConfig};
 pub use connection::AnyConnection;
 pub use migrate::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
-pub use store::Store;
+pub use store::{PoolState, Store};

@@ -1,6 +1,7 @@
 //! The store: a connection pool, the bounded road to the blocking pool, and the ports.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -39,6 +40,8 @@ pub struct Store {
 struct Inner {
     pool: r2d2::Pool<Manager>,
     permits: Arc<Semaphore>,
+    /// Calls waiting for a permit: the queue in front of the blocking pool.
+    waiting: AtomicUsize,
     checkout_timeout: Duration,
     backend: Backend,
     shown: String,
@@ -98,6 +101,7 @@ impl Store {
             inner: Arc::new(Inner {
                 pool,
                 permits: Arc::new(Semaphore::new(permits.min(Semaphore::MAX_PERMITS))),
+                waiting: AtomicUsize::new(0),
                 checkout_timeout: config.checkout_timeout,
                 backend,
                 shown,
@@ -107,6 +111,20 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.inner.backend
+    }
+
+    /// The pool and the road to the blocking pool, now: for the metrics. Reads counters only,
+    /// never the database.
+    pub fn pool_state(&self) -> PoolState {
+        let pool = self.inner.pool.state();
+        let max_calls = usize::try_from(self.inner.pool.max_size()).unwrap_or(usize::MAX);
+        PoolState {
+            max_connections: self.inner.pool.max_size(),
+            connections: pool.connections,
+            idle: pool.idle_connections,
+            calls_running: max_calls.saturating_sub(self.inner.permits.available_permits()),
+            calls_waiting: self.inner.waiting.load(Ordering::Relaxed),
+        }
     }
 
     /// Applies the pending migrations and returns their names. On PostgreSQL it holds a
@@ -148,10 +166,13 @@ impl Store {
                 budget.as_millis()
             ))
         };
-        let permit = tokio::time::timeout(budget, Arc::clone(&self.inner.permits).acquire_owned())
-            .await
-            .map_err(|_| busy())?
-            .map_err(|_| StoreError::Internal("the store is closed".into()))?;
+        let permit = {
+            let _waiting = Waiting::new(&self.inner.waiting);
+            tokio::time::timeout(budget, Arc::clone(&self.inner.permits).acquire_owned())
+                .await
+                .map_err(|_| busy())?
+                .map_err(|_| StoreError::Internal("the store is closed".into()))?
+        };
         let remaining = budget
             .saturating_sub(started.elapsed())
             .max(Duration::from_millis(1));
@@ -179,6 +200,45 @@ impl Store {
         T: Send + 'static,
     {
         self.run(move |conn| write_transaction(conn, f)).await
+    }
+}
+
+/// What [`Store::pool_state`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    /// `pool_size`.
+    pub max_connections: u32,
+    /// Connections open, idle or in use.
+    pub connections: u32,
+    /// Open connections nobody uses.
+    pub idle: u32,
+    /// Calls holding a permit: on the blocking pool, with or waiting for a connection.
+    pub calls_running: usize,
+    /// Calls waiting for a permit (at most `checkout_timeout` each, then 503).
+    pub calls_waiting: usize,
+}
+
+impl PoolState {
+    /// Connections checked out.
+    pub fn in_use(&self) -> u32 {
+        self.connections.saturating_sub(self.idle)
+    }
+}
+
+/// Counts a call among the waiting ones for as long as it lives (dropped, too, when the call
+/// is cancelled).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
