@@ -138,6 +138,22 @@ fn each_document_is_valid_openapi_3_1() {
     }
 }
 
+/// The check above can fail: the schema refuses a document with a parameter in no place, or
+/// a response to a status that is none.
+#[test]
+fn the_openapi_schema_refuses_broken_documents() {
+    let doc = generated(OpenapiApi::Management);
+    let mut bad_parameter = doc.clone();
+    bad_parameter["paths"]["/api/license/management/v4/products/{product_id}"]["get"]["parameters"]
+        [0]["in"] = Value::from("body");
+    assert!(!OAS_31.is_valid(&bad_parameter));
+    let mut bad_status = doc.clone();
+    bad_status["paths"]["/api/license/management/v4/products"]["get"]["responses"]["2000"] =
+        serde_json::json!({"description": "not a status"});
+    assert!(!OAS_31.is_valid(&bad_status));
+    assert!(OAS_31.is_valid(&doc));
+}
+
 /// `#/components/schemas/X` as `#/schemas/X`, for a schema compiled out of its document.
 fn rewrite_refs(node: Value) -> Value {
     match node {

@@ -383,7 +383,7 @@ async fn list_products(state: web::Data<App>, req: HttpRequest) -> Answer {
 #[utoipa::path(
     get,
     path = "/api/license/management/v4/products/{product_id}",
-    operation_id = "GetProduct",
+    operation_id = "GetProductById",
     tag = "Products",
     params(("product_id" = String, Path, description = "The product.", min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41")),
     responses(
@@ -481,7 +481,7 @@ async fn update_product(
 #[utoipa::path(
     delete,
     path = "/api/license/management/v4/products/{product_id}",
-    operation_id = "DeleteProduct",
+    operation_id = "DeleteProductById",
     tag = "Products",
     params(("product_id" = String, Path, description = "The product.", min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41")),
     responses(
@@ -568,7 +568,7 @@ async fn license_listing(
 #[utoipa::path(
     get,
     path = "/api/license/management/v4/licenses",
-    operation_id = "GetAllLicenses",
+    operation_id = "GetLicenses",
     tag = "Licenses",
     params(UserFilter, LicenseListParams),
     responses(
@@ -587,7 +587,7 @@ async fn list_licenses(state: web::Data<App>, req: HttpRequest) -> Answer {
 #[utoipa::path(
     get,
     path = "/api/license/management/v4/users/{user_id}/licenses",
-    operation_id = "GetUserLicenses",
+    operation_id = "GetLicensesByUser",
     tag = "Licenses",
     params(("user_id" = String, Path, description = "The user.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41"), LicenseListParams),
     responses(
@@ -641,7 +641,7 @@ async fn user_entitlements(
 #[utoipa::path(
     get,
     path = "/api/license/management/v4/licenses/{license_id}",
-    operation_id = "GetLicense",
+    operation_id = "GetLicenseById",
     tag = "Licenses",
     params(("license_id" = String, Path, description = "The license.", min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "42"), IncludeParam),
     responses(
@@ -838,7 +838,7 @@ async fn batch_delete(state: web::Data<App>, req: HttpRequest, payload: web::Pay
 #[utoipa::path(
     delete,
     path = "/api/license/management/v4/licenses/{license_id}",
-    operation_id = "DeleteLicense",
+    operation_id = "DeleteLicenseById",
     tag = "Licenses",
     params(("license_id" = String, Path, description = "The license.", min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "42")),
     responses(
