@@ -253,3 +253,25 @@ async fn the_service_serves_its_documents_and_docs_without_credentials() {
     }
     app.stop().await.expect("stops");
 }
+
+#[test]
+fn the_openapi_command_prints_the_document() {
+    for (api, name) in APIS {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_licenses"))
+            .args(["openapi", name])
+            .env_remove("APP_ENV")
+            .output()
+            .expect("licenses runs");
+        assert!(output.status.success(), "{name}: {output:?}");
+        assert_eq!(String::from_utf8_lossy(&output.stdout), openapi_json(api));
+    }
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_licenses"))
+        .args(["openapi", "--help"])
+        .output()
+        .expect("licenses runs");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("docs/openapi/user.json") && help.contains("management"),
+        "{help}"
+    );
+}
