@@ -426,6 +426,10 @@ pub struct LicenseIdentifier {
 #[serde(deny_unknown_fields)]
 pub struct ChannelsRelationship {
     pub data: Vec<ChannelIdentifier>,
+    /// Free-form; ignored.
+    pub meta: Option<serde_json::Value>,
+    /// Free-form; ignored.
+    pub links: Option<serde_json::Value>,
 }
 
 /// The user of a license.
@@ -433,6 +437,10 @@ pub struct ChannelsRelationship {
 #[serde(deny_unknown_fields)]
 pub struct UserRelationship {
     pub data: UserIdentifier,
+    /// Free-form; ignored.
+    pub meta: Option<serde_json::Value>,
+    /// Free-form; ignored.
+    pub links: Option<serde_json::Value>,
 }
 
 /// The product of a license.
@@ -440,6 +448,10 @@ pub struct UserRelationship {
 #[serde(deny_unknown_fields)]
 pub struct ProductRelationship {
     pub data: ProductIdentifier,
+    /// Free-form; ignored.
+    pub meta: Option<serde_json::Value>,
+    /// Free-form; ignored.
+    pub links: Option<serde_json::Value>,
 }
 
 /// The channel of an entitlement.
