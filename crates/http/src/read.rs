@@ -306,6 +306,16 @@ fn relationship_data<'a>(
         }
         Member::Present(v) => v,
     };
+    if let Some(members) = rel.as_object() {
+        for name in members.keys() {
+            if !["data", "meta", "links"].contains(&name.as_str()) {
+                p.structure(
+                    &format!("{at}/{}", escape(name)),
+                    format!("a relationship object has no member {name:?}"),
+                );
+            }
+        }
+    }
     let data_at = format!("{at}/data");
     match rel.get("data") {
         Some(data) => Some((data, data_at)),
@@ -316,9 +326,23 @@ fn relationship_data<'a>(
     }
 }
 
+/// Reports the members a resource identifier object cannot have (it has `type`, `id` and
+/// maybe `meta`; [`resource`] reports the members no resource object has).
+fn only_identifier_members(v: &Value, at: &str, p: &mut DocumentProblems) {
+    for name in ["attributes", "relationships", "links"] {
+        if v.get(name).is_some() {
+            p.structure(
+                &format!("{at}/{name}"),
+                format!("a resource identifier has no member {name:?}"),
+            );
+        }
+    }
+}
+
 /// The id of a resource identifier `{"type": kind, "id": …}` at `at`.
 fn identifier_id(v: &Value, at: &str, kind: &str, p: &mut DocumentProblems) -> Option<String> {
     let identifier = resource(v, at, kind, p)?;
+    only_identifier_members(v, at, p);
     if identifier.id.is_none() {
         p.structure(&format!("{at}/id"), format!("the {kind} needs its id"));
     }
@@ -592,6 +616,7 @@ pub fn read_batch_delete(body: &[u8]) -> Result<Vec<LicenseId>, ApiError> {
         let Some(r) = resource(v, &at, "License", &mut p) else {
             continue;
         };
+        only_identifier_members(v, &at, &mut p);
         match r.id.map(LicenseId::parse) {
             None => p.structure(&format!("{at}/id"), "each license is named by its id"),
             Some(Err(e)) => p.invalid(&format!("{at}/id"), "invalid_id", format!("license id {e}")),
@@ -806,6 +831,44 @@ mod tests {
                     "unknown_relationship"
                 )
             ]
+        );
+    }
+
+    #[test]
+    fn relationships_and_identifiers_have_only_their_own_members() {
+        let e = read_license_create(&bytes(
+            json!({"data": {"type": "License", "relationships": {
+            "user": {"data": {"type": "User", "id": "41"}, "x": {}},
+            "product": {"data": {"type": "Product", "id": "41", "attributes": {}}}}}}),
+        ))
+        .expect_err("extra members");
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            errors(&e),
+            [
+                ("/data/relationships/user/x".to_owned(), "invalid_document"),
+                (
+                    "/data/relationships/product/data/attributes".to_owned(),
+                    "invalid_document"
+                ),
+            ]
+        );
+        let e = read_batch_delete(&bytes(
+            json!({"data": [{"type": "License", "id": "1", "links": {}}]}),
+        ))
+        .expect_err("links");
+        assert_eq!(
+            errors(&e),
+            [("/data/0/links".to_owned(), "invalid_document")]
+        );
+        // meta and links are a relationship's own members, meta an identifier's.
+        assert!(
+            read_license_create(&bytes(
+                json!({"data": {"type": "License", "relationships": {
+                "user": {"data": {"type": "User", "id": "41", "meta": {}}, "meta": {}, "links": {}},
+                "product": {"data": {"type": "Product", "id": "41"}}}}})
+            ))
+            .is_ok()
         );
     }
 
