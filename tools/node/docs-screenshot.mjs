@@ -1,7 +1,8 @@
 // The docs screenshot check (scripts/docs-screenshot.sh starts the server and calls this):
 // opens each API's Swagger UI page in headless Chromium, waits for the operations to render,
-// asserts that as many operations are rendered as the API's served OpenAPI document has, and
-// saves a full-page PNG screenshot. Requests to any other host than the server are blocked,
+// asserts that the operations rendered are those of the API's served OpenAPI document (as
+// many, and the same METHOD /path; one under two tags counts once), and saves a full-page PNG
+// screenshot. Requests to any other host than the server are blocked,
 // so the pages are proved to work without the internet.
 //
 //   node tools/node/docs-screenshot.mjs USER_URL MANAGEMENT_URL OUT_DIR
@@ -25,11 +26,23 @@ const apis = [
 const METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 const TIMEOUT_MS = 30_000;
 
+// "METHOD /path" of every operation of an OpenAPI document.
 function operationsOf(spec) {
-  return Object.values(spec.paths ?? {}).reduce(
-    (n, item) => n + METHODS.filter((m) => item && item[m]).length,
-    0,
+  return Object.entries(spec.paths ?? {}).flatMap(([path, item]) =>
+    METHODS.filter((m) => item && item[m]).map((m) => `${m.toUpperCase()} ${path}`),
   );
+}
+
+// "METHOD /path" of every operation Swagger UI rendered, each once (an operation with two
+// tags is rendered under both).
+function renderedOperations() {
+  const ops = [...document.querySelectorAll(".opblock")].map((block) => {
+    const method = block.querySelector(".opblock-summary-method")?.textContent.trim();
+    const pathElement = block.querySelector(".opblock-summary-path");
+    const path = pathElement?.getAttribute("data-path") || pathElement?.textContent.trim();
+    return `${method} ${path}`.replace(/\u200b/g, "");
+  });
+  return [...new Set(ops)];
 }
 
 mkdirSync(outDir, { recursive: true });
@@ -70,31 +83,32 @@ try {
     }
     // Swagger UI renders one .opblock per operation, inside its tag's section; open the
     // sections that are closed (docExpansion "none") so that every operation is rendered.
-    let rendered = 0;
     try {
       await page.waitForSelector(".opblock-tag-section, .opblock", { timeout: TIMEOUT_MS });
       for (const tag of await page.$$(".opblock-tag-section:not(.is-open) .opblock-tag")) {
         await tag.click();
       }
-      await page.waitForFunction(
-        (n) => document.querySelectorAll(".opblock").length >= n,
-        expected,
-        { timeout: TIMEOUT_MS },
-      );
+      await page.waitForFunction(`(${renderedOperations})().length >= ${expected.length}`, null, {
+        timeout: TIMEOUT_MS,
+      });
     } catch (e) {
-      errors.push(`waiting for ${expected} operations: ${e.message.split("\n")[0]}`);
+      errors.push(`waiting for ${expected.length} operations: ${e.message.split("\n")[0]}`);
     }
-    // Let rendering settle, then count.
+    // Let rendering settle, then compare what is shown with the document.
     await page.waitForTimeout(500);
-    rendered = await page.$$eval(".opblock", (blocks) => blocks.length);
+    const rendered = await page.evaluate(renderedOperations);
+    const missing = expected.filter((op) => !rendered.includes(op));
+    const extra = rendered.filter((op) => !expected.includes(op));
     const title = await page.title();
     const file = join(outDir, `docs-${api.name}.png`);
     await page.screenshot({ path: file, fullPage: true });
-    const ok = rendered === expected && expected > 0;
+    const ok = expected.length > 0 && rendered.length === expected.length && !missing.length && !extra.length;
     console.log(
-      `${api.name}: ${docsUrl} (${title}): ${rendered} operations rendered, ${expected} in ${specUrl}: ` +
-        `${ok ? "OK" : "MISMATCH"}; screenshot ${file}`,
+      `${api.name}: ${docsUrl} (${title}): ${rendered.length} operations rendered, ` +
+        `${expected.length} in ${specUrl}: ${ok ? "OK" : "MISMATCH"}; screenshot ${file}`,
     );
+    if (missing.length) console.log(`  not rendered: ${missing.join(", ")}`);
+    if (extra.length) console.log(`  rendered, not in the document: ${extra.join(", ")}`);
     if (blocked.length) {
       console.log(`  requests to other hosts, blocked (the page must not need them): ${blocked.join(", ")}`);
     }
