@@ -204,6 +204,49 @@ pub enum Command {
     /// Import licenses from the legacy system (CSV or JSON Lines), idempotently
     #[command(long_about = IMPORT_ABOUT, after_long_help = IMPORT_EXAMPLES)]
     Import(ImportCommand),
+    /// Print an API's OpenAPI 3.1 document (JSON), as the service serves it
+    #[command(long_about = OPENAPI_ABOUT, after_long_help = OPENAPI_EXAMPLES)]
+    Openapi {
+        /// Which API: user (client apps) or management (the BSS)
+        #[arg(value_enum)]
+        api: OpenapiApi,
+    },
+}
+
+/// The APIs `licenses openapi` describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OpenapiApi {
+    /// The user API, /api/license/v4
+    User,
+    /// The management API, /api/license/management/v4
+    Management,
+}
+
+const OPENAPI_ABOUT: &str = "\
+Print the OpenAPI 3.1 document of the user or the management API, as pretty JSON, to standard
+output. It is generated from the handlers and document types, and is the document the service
+serves, without authentication, at /api/license/v4/openapi.json and
+/api/license/management/v4/openapi.json (Swagger UI at .../docs). Needs no configuration nor
+database.
+
+docs/openapi/user.json and docs/openapi/management.json are this command's output; a test
+fails when they differ from what the code generates.";
+
+const OPENAPI_EXAMPLES: &str = "\
+Examples:
+  licenses openapi user > docs/openapi/user.json
+  licenses openapi management > docs/openapi/management.json";
+
+/// The OpenAPI document of `api`, as pretty JSON with a final newline (the form committed
+/// under docs/openapi/).
+pub fn openapi_json(api: OpenapiApi) -> String {
+    let doc = match api {
+        OpenapiApi::User => licenses_api_user::openapi(),
+        OpenapiApi::Management => licenses_api_management::openapi(),
+    };
+    let mut json = doc.to_pretty_json().unwrap_or_default();
+    json.push('\n');
+    json
 }
 
 /// `licenses import …`: see [`IMPORT_ABOUT`].
@@ -312,6 +355,11 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
     if let Command::Apikey(ApikeyCommand::New { name }) = &command {
         // Needs no configuration: it makes a key for one.
         print!("{}", new_api_key(name));
+        return Ok(());
+    }
+    if let Command::Openapi { api } = &command {
+        // Needs no configuration: the document is the code's.
+        print!("{}", openapi_json(*api));
         return Ok(());
     }
     let sources = ConfigSources::from_process(cli.config);

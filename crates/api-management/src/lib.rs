@@ -14,6 +14,14 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use licenses_app::ports::{Actor, StoredResponse};
 use licenses_app::{App, IdempotencyKey};
 use licenses_domain::{License, LicenseId, Product, ProductId, Timestamp, UserId};
+use licenses_http::openapi::{
+    BadRequest, Conflict, CreatedLicenseDocument, CreatedLicensesDocument, DeletedDocument,
+    EntitlementsDocument, ErrorDocument, ForbiddenClientId, IdempotencyKeyHeader, IncludeParam,
+    LicenseBatchDocument, LicenseCreateDocument, LicenseDeleteBatchDocument, LicenseDocument,
+    LicenseListParams, LicensesDocument, NotFound, PayloadTooLarge, ProductCreateDocument,
+    ProductDocument, ProductPatchDocument, ProductsDocument, ServiceUnavailable,
+    UnauthorizedApikey, UnprocessableEntity, UnsupportedMediaType, UserFilter, add_apikey_scheme,
+};
 use licenses_http::{
     ApiError, Audience, Document, DocumentLinks, Endpoint, Links, Query, Routes,
     entitlements_document, idempotency_key, license_filter, license_resource, page_request,
@@ -21,6 +29,7 @@ use licenses_http::{
     read_product_create, read_product_patch, require_jsonapi, respond, stored, to_stored,
 };
 use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
 
 pub use auth::{BadKeyHash, KeyName, ManagementKeys, new_key};
 
@@ -78,6 +87,8 @@ pub fn endpoints() -> Vec<Endpoint> {
 /// Mounts the management API. `app` runs the use cases; `keys` are the accepted API keys.
 pub fn configure(app: App, keys: ManagementKeys) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
+        // Before the API's scope, whose middleware would ask for a key.
+        licenses_http::docs::configure(cfg, PREFIX, openapi());
         let scope = web::scope(PREFIX)
             .app_data(web::Data::new(app))
             .app_data(web::Data::new(keys))
@@ -96,12 +107,26 @@ struct MetaDocument<M> {
     meta: M,
 }
 
-#[derive(Serialize)]
+/// GetIrdetoBacklog's answer.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct BacklogDocument {
+    meta: BacklogMeta,
+}
+
+/// RetryIrdetoJob's answer.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct RetryDocument {
+    meta: RetryMeta,
+}
+
+#[derive(Serialize, ToSchema)]
 struct BacklogMeta {
     irdeto: IrdetoBacklog,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct IrdetoBacklog {
     enabled: bool,
     /// PENDING jobs due now (in flight included).
@@ -114,9 +139,10 @@ struct IrdetoBacklog {
     failed_jobs: Vec<FailedJobMeta>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct FailedJobMeta {
     id: String,
+    #[schema(value_type = JobKind)]
     kind: &'static str,
     license_id: String,
     attempts: u32,
@@ -124,6 +150,18 @@ struct FailedJobMeta {
 }
 
 /// GET /irdeto/backlog: how many entitlement jobs are due, retrying and failed.
+#[utoipa::path(
+    get,
+    path = "/api/license/management/v4/irdeto/backlog",
+    operation_id = "GetIrdetoBacklog",
+    tag = "Irdeto",
+    responses(
+        (status = 200, description = "The entitlement jobs due, retrying and failed.",
+            body = BacklogDocument, content_type = "application/vnd.api+json"),
+        (status = 401, response = UnauthorizedApikey),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 async fn irdeto_backlog(app: web::Data<App>) -> Answer {
     let report = app.entitlement_backlog().await?;
     let doc = MetaDocument {
@@ -153,13 +191,43 @@ async fn irdeto_backlog(app: web::Data<App>) -> Answer {
     Ok(respond(StatusCode::OK, &doc))
 }
 
-#[derive(Serialize)]
+/// GRANT or REVOKE.
+#[derive(ToSchema)]
+#[allow(dead_code, clippy::upper_case_acronyms)]
+enum JobKind {
+    GRANT,
+    REVOKE,
+}
+
+/// The state of a job retried: PENDING.
+#[derive(ToSchema)]
+#[allow(dead_code, clippy::upper_case_acronyms)]
+enum RetriedState {
+    PENDING,
+}
+
+#[derive(Serialize, ToSchema)]
 struct RetryMeta {
     job: String,
+    #[schema(value_type = RetriedState)]
     state: &'static str,
 }
 
 /// POST /irdeto/jobs/{job_id}/retry: a failed job is due again now, attempts reset.
+#[utoipa::path(
+    post,
+    path = "/api/license/management/v4/irdeto/jobs/{job_id}/retry",
+    operation_id = "RetryIrdetoJob",
+    tag = "Irdeto",
+    params(("job_id" = String, Path, description = "The entitlement job, as `meta.irdeto.failed_jobs[].id` gives it.", example = "1")),
+    responses(
+        (status = 202, description = "The failed job is due again now, its attempts reset.",
+            body = RetryDocument, content_type = "application/vnd.api+json"),
+        (status = 401, response = UnauthorizedApikey),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 async fn irdeto_retry(app: web::Data<App>, path: web::Path<String>) -> Answer {
     let id: i64 = path
         .parse()
@@ -177,6 +245,44 @@ async fn irdeto_retry(app: web::Data<App>, path: web::Path<String>) -> Answer {
 }
 
 type Answer = Result<HttpResponse, ApiError>;
+
+/// The management API's OpenAPI document: every route of [`endpoints`], from the handlers.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "AminoTV Licenses v4: management API",
+        description = "Products and licenses for the BSS, a user's entitlements for the \
+            platform's other services, and the Irdeto outbox. Every request carries \
+            `Authorization: Apikey KEY`. Documents are JSON:API (`application/vnd.api+json`); \
+            errors are JSON:API error documents with a stable `code`. A method a path does not \
+            answer gets 405 with `Allow`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    paths(list_products, create_product, get_product, update_product, delete_product,
+        list_licenses, create_license, batch_create, batch_delete, get_license, delete_license,
+        user_licenses, user_entitlements, irdeto_backlog, irdeto_retry),
+    components(
+        schemas(ErrorDocument),
+        responses(BadRequest, UnauthorizedApikey, ForbiddenClientId, NotFound, Conflict,
+            PayloadTooLarge, UnsupportedMediaType, UnprocessableEntity, ServiceUnavailable),
+    ),
+    security(("Apikey" = [])),
+    tags(
+        (name = "Products", description = "The catalogue, as the BSS manages it."),
+        (name = "Licenses", description = "Licenses: grant, list, revoke."),
+        (name = "Entitlements", description = "What a user may watch."),
+        (name = "Irdeto", description = "The outbox of entitlement jobs to Irdeto."),
+    ),
+)]
+struct ManagementApi;
+
+/// The management API's OpenAPI 3.1 document, as served at
+/// `/api/license/management/v4/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = ManagementApi::openapi();
+    add_apikey_scheme(&mut doc);
+    doc
+}
 
 async fn not_found() -> Answer {
     Err(ApiError::not_found(
@@ -236,6 +342,19 @@ fn license_self(links: &Links, l: &License) -> Option<String> {
     Some(links.url(&format!("/licenses/{}", l.id())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/license/management/v4/products",
+    operation_id = "GetAllProducts",
+    tag = "Products",
+    responses(
+        (status = 200, description = "Every product, with the management attributes.",
+            body = ProductsDocument, content_type = "application/vnd.api+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = UnauthorizedApikey),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 async fn list_products(state: web::Data<App>, req: HttpRequest) -> Answer {
     no_params(&req)?;
     let products = state.list_products().await?;
@@ -261,6 +380,21 @@ async fn list_products(state: web::Data<App>, req: HttpRequest) -> Answer {
     Ok(respond(StatusCode::OK, &doc))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/license/management/v4/products/{product_id}",
+    operation_id = "GetProduct",
+    tag = "Products",
+    params(("product_id" = String, Path, description = "The product.", min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41")),
+    responses(
+        (status = 200, description = "The product.",
+            body = ProductDocument, content_type = "application/vnd.api+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = UnauthorizedApikey),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 async fn get_product(state: web::Data<App>, req: HttpRequest, path: web::Path<String>) -> Answer {
     no_params(&req)?;
     let product = state.get_product(&product_id(&path)?).await?;
@@ -270,6 +404,27 @@ async fn get_product(state: web::Data<App>, req: HttpRequest, path: web::Path<St
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/license/management/v4/products",
+    operation_id = "CreateProduct",
+    tag = "Products",
+    params(IdempotencyKeyHeader),
+    request_body(content = ProductCreateDocument, content_type = "application/vnd.api+json",
+        description = "The new product: `title` and `type` are required; the type must fit the channels."),
+    responses(
+        (status = 201, description = "The new product; a retry with the same `Idempotency-Key` gets the same answer.",
+            body = ProductDocument, content_type = "application/vnd.api+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = UnauthorizedApikey),
+        (status = 403, response = ForbiddenClientId),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = UnprocessableEntity),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 async fn create_product(state: web::Data<App>, req: HttpRequest, payload: web::Payload) -> Answer {
     no_params(&req)?;
     let (body, key, actor) = post_body(&req, payload).await?;
@@ -283,6 +438,27 @@ async fn create_product(state: web::Data<App>, req: HttpRequest, payload: web::P
     Ok(stored(answer))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/license/management/v4/products/{product_id}",
+    operation_id = "UpdateProduct",
+    tag = "Products",
+    params(("product_id" = String, Path, description = "The product.", min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41")),
+    request_body(content = ProductPatchDocument, content_type = "application/vnd.api+json",
+        description = "The members to change; the rules are checked on the whole product."),
+    responses(
+        (status = 200, description = "The product as changed.",
+            body = ProductDocument, content_type = "application/vnd.api+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = UnauthorizedApikey),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = UnprocessableEntity),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 async fn update_product(
     state: web::Data<App>,
     req: HttpRequest,
@@ -302,6 +478,21 @@ async fn update_product(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/license/management/v4/products/{product_id}",
+    operation_id = "DeleteProduct",
+    tag = "Products",
+    params(("product_id" = String, Path, description = "The product.", min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, response = BadRequest),
+        (status = 401, response = UnauthorizedApikey),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 async fn delete_product(
     state: web::Data<App>,
     req: HttpRequest,
@@ -374,11 +565,40 @@ async fn license_listing(
     Ok(respond(StatusCode::OK, &doc))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/license/management/v4/licenses",
+    operation_id = "GetAllLicenses",
+    tag = "Licenses",
+    params(UserFilter, LicenseListParams),
+    responses(
+        (status = 200, description = "A page of licenses, `links.next` when there are more.",
+            body = LicensesDocument, content_type = "application/vnd.api+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = UnauthorizedApikey),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 async fn list_licenses(state: web::Data<App>, req: HttpRequest) -> Answer {
     let query = Query::parse(req.query_string(), LIST_PARAMS)?;
     license_listing(&state, &req, &query, "/licenses", None).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/license/management/v4/users/{user_id}/licenses",
+    operation_id = "GetUserLicenses",
+    tag = "Licenses",
+    params(("user_id" = String, Path, description = "The user.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41"), LicenseListParams),
+    responses(
+        (status = 200, description = "A page of the user's licenses, `links.next` when there are more.",
+            body = LicensesDocument, content_type = "application/vnd.api+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = UnauthorizedApikey),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 async fn user_licenses(state: web::Data<App>, req: HttpRequest, path: web::Path<String>) -> Answer {
     let query = Query::parse(req.query_string(), USER_LIST_PARAMS)?;
     let user =
@@ -388,6 +608,21 @@ async fn user_licenses(state: web::Data<App>, req: HttpRequest, path: web::Path<
 }
 
 /// What the user may watch now, for the platform's other services.
+#[utoipa::path(
+    get,
+    path = "/api/license/management/v4/users/{user_id}/entitlements",
+    operation_id = "GetUserEntitlements",
+    tag = "Entitlements",
+    params(("user_id" = String, Path, description = "The user.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41")),
+    responses(
+        (status = 200, description = "What the user may watch now, per channel.",
+            body = EntitlementsDocument, content_type = "application/vnd.api+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = UnauthorizedApikey),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 async fn user_entitlements(
     state: web::Data<App>,
     req: HttpRequest,
@@ -403,6 +638,21 @@ async fn user_entitlements(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/license/management/v4/licenses/{license_id}",
+    operation_id = "GetLicense",
+    tag = "Licenses",
+    params(("license_id" = String, Path, description = "The license.", min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "42"), IncludeParam),
+    responses(
+        (status = 200, description = "The license, with its product when `include=product`.",
+            body = LicenseDocument, content_type = "application/vnd.api+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = UnauthorizedApikey),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 async fn get_license(state: web::Data<App>, req: HttpRequest, path: web::Path<String>) -> Answer {
     let query = Query::parse(req.query_string(), &["include"])?;
     let (license, now) = state.get_license(&license_id(&path)?).await?;
@@ -470,6 +720,27 @@ fn licenses_answer(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/license/management/v4/licenses",
+    operation_id = "CreateLicense",
+    tag = "Licenses",
+    params(IdempotencyKeyHeader),
+    request_body(content = LicenseCreateDocument, content_type = "application/vnd.api+json",
+        description = "The license to grant: its user and product; every attribute has a default."),
+    responses(
+        (status = 201, description = "The new license; a retry with the same `Idempotency-Key` gets the same answer.",
+            body = CreatedLicenseDocument, content_type = "application/vnd.api+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = UnauthorizedApikey),
+        (status = 403, response = ForbiddenClientId),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = UnprocessableEntity),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 async fn create_license(state: web::Data<App>, req: HttpRequest, payload: web::Payload) -> Answer {
     no_params(&req)?;
     let (body, key, actor) = post_body(&req, payload).await?;
@@ -483,6 +754,27 @@ async fn create_license(state: web::Data<App>, req: HttpRequest, payload: web::P
     Ok(stored(answer))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/license/management/v4/licenses/batch_create",
+    operation_id = "BatchCreateLicenses",
+    tag = "Licenses",
+    params(IdempotencyKeyHeader),
+    request_body(content = LicenseBatchDocument, content_type = "application/vnd.api+json",
+        description = "1 to 10,000 licenses: all are created, or none and every problem is reported with its pointer."),
+    responses(
+        (status = 201, description = "The new licenses, in the order of the request.",
+            body = CreatedLicensesDocument, content_type = "application/vnd.api+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = UnauthorizedApikey),
+        (status = 403, response = ForbiddenClientId),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = UnprocessableEntity),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 async fn batch_create(state: web::Data<App>, req: HttpRequest, payload: web::Payload) -> Answer {
     no_params(&req)?;
     let (body, key, actor) = post_body(&req, payload).await?;
@@ -506,6 +798,26 @@ struct Deleted {
     deleted: usize,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/license/management/v4/licenses/batch_delete",
+    operation_id = "BatchDeleteLicenses",
+    tag = "Licenses",
+    params(IdempotencyKeyHeader),
+    request_body(content = LicenseDeleteBatchDocument, content_type = "application/vnd.api+json",
+        description = "1 to 10,000 distinct licenses: all are deleted, or none."),
+    responses(
+        (status = 200, description = "How many licenses were deleted.",
+            body = DeletedDocument, content_type = "application/vnd.api+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = UnauthorizedApikey),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = UnprocessableEntity),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 async fn batch_delete(state: web::Data<App>, req: HttpRequest, payload: web::Payload) -> Answer {
     no_params(&req)?;
     let (body, key, actor) = post_body(&req, payload).await?;
@@ -523,6 +835,21 @@ async fn batch_delete(state: web::Data<App>, req: HttpRequest, payload: web::Pay
     Ok(stored(answer))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/license/management/v4/licenses/{license_id}",
+    operation_id = "DeleteLicense",
+    tag = "Licenses",
+    params(("license_id" = String, Path, description = "The license.", min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "42")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, response = BadRequest),
+        (status = 401, response = UnauthorizedApikey),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 async fn delete_license(
     state: web::Data<App>,
     req: HttpRequest,

@@ -17,11 +17,19 @@ use actix_web::middleware::{Condition, from_fn};
 use actix_web::{HttpRequest, HttpResponse, web};
 use licenses_app::{App, PurchaseRequest};
 use licenses_domain::{License, LicenseId, Product, Timestamp, UserId};
+use licenses_http::openapi::{
+    BadRequest, CatalogueDocument, Conflict, EntitlementsDocument, ErrorDocument, ForbiddenOwner,
+    ForbiddenPurchase, IfNoneMatchHeader, NotFound, PayloadTooLarge, PurchaseDocument,
+    RequiredIdempotencyKeyHeader, ServiceUnavailable, StatusFilter, UnauthorizedBearer,
+    UnprocessableEntity, UnsupportedMediaType, UserLicenseDocument, UserLicensesDocument,
+    add_bearer_scheme,
+};
 use licenses_http::{
     ApiError, Audience, Document, DocumentLinks, Endpoint, LicenseResource, Links, ProductResource,
     Query, Routes, entitlements_document, idempotency_key, license_filter, license_resource,
     product_resource, read_body, read_purchase, require_jsonapi, respond, stored, to_stored,
 };
+use utoipa::OpenApi;
 
 pub use token::{
     Algorithm, Claims, DEFAULT_LEEWAY_SECONDS, MIN_SECRET_BYTES, MintError, PURCHASE_RESTRICTED,
@@ -69,6 +77,8 @@ pub fn configure(
     cors_origins: Vec<String>,
 ) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
+        // Before the API's scope, whose middleware would ask for a token.
+        licenses_http::docs::configure(cfg, PREFIX, openapi());
         let owned = owned_routes()
             .into_resources()
             .into_iter()
@@ -99,6 +109,41 @@ pub fn configure(
 }
 
 type Answer = Result<HttpResponse, ApiError>;
+
+/// The user API's OpenAPI document: every route of [`endpoints`], from the handlers.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "AminoTV Licenses v4: user API",
+        description = "The catalogue, a user's licenses, purchases and entitlements, for client \
+            apps. Every request carries `Authorization: Bearer TOKEN`, a JWT whose `sub` is the \
+            user; paths under `/users/{user_id}` answer only that user's token. Documents are \
+            JSON:API (`application/vnd.api+json`); errors are JSON:API error documents with a \
+            stable `code`. A method a path does not answer gets 405 with `Allow`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    paths(catalogue, user_licenses, purchase, user_license, entitlements),
+    components(
+        schemas(ErrorDocument),
+        responses(BadRequest, UnauthorizedBearer, ForbiddenOwner, ForbiddenPurchase, NotFound,
+            Conflict, PayloadTooLarge, UnsupportedMediaType, UnprocessableEntity,
+            ServiceUnavailable),
+    ),
+    security(("Bearer" = [])),
+    tags(
+        (name = "Products", description = "The catalogue."),
+        (name = "Licenses", description = "A user's licenses and purchases."),
+        (name = "Entitlements", description = "What a user may watch."),
+    ),
+)]
+struct UserApi;
+
+/// The user API's OpenAPI 3.1 document, as served at `/api/license/v4/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = UserApi::openapi();
+    add_bearer_scheme(&mut doc);
+    doc
+}
 
 async fn not_found() -> Answer {
     Err(ApiError::not_found("no such endpoint in the user API"))
@@ -131,6 +176,30 @@ fn product(p: &Product) -> ProductResource<'_> {
     product_resource(p, Audience::User, None)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/license/v4/products",
+    operation_id = "GetAllProducts",
+    tag = "Products",
+    params(IfNoneMatchHeader),
+    responses(
+        (status = 200, description = "The products a client app may show, with their channels.",
+            body = CatalogueDocument, content_type = "application/vnd.api+json",
+            headers(
+                ("ETag" = String, description = "Strong tag of the body, for `If-None-Match`."),
+                ("Cache-Control" = String, description = "`private, max-age=60`."),
+            )),
+        (status = 304, description = "`If-None-Match` names the current tag: the catalogue has \
+            not changed.",
+            headers(
+                ("ETag" = String, description = "The current tag."),
+                ("Cache-Control" = String, description = "`private, max-age=60`."),
+            )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = UnauthorizedBearer),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 /// GetAllProducts: the user-visible catalogue, cacheable and revalidated by its `ETag`.
 async fn catalogue(state: web::Data<App>, req: HttpRequest) -> Answer {
     no_params(&req)?;
@@ -147,6 +216,22 @@ async fn catalogue(state: web::Data<App>, req: HttpRequest) -> Answer {
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/license/v4/users/{user_id}/licenses",
+    operation_id = "GetUserLicenses",
+    tag = "Licenses",
+    params(("user_id" = String, Path, description = "The user, as in the token's `sub`.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41"), StatusFilter),
+    responses(
+        (status = 200, description = "The user's licenses, each product once in `included`.",
+            body = UserLicensesDocument, content_type = "application/vnd.api+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = UnauthorizedBearer),
+        (status = 403, response = ForbiddenOwner),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 /// GetUserLicenses: every license of the user (or those of `filter[status]`), each product
 /// once in `included`.
 async fn user_licenses(state: web::Data<App>, req: HttpRequest, path: web::Path<String>) -> Answer {
@@ -173,6 +258,22 @@ async fn user_licenses(state: web::Data<App>, req: HttpRequest, path: web::Path<
     Ok(respond(StatusCode::OK, &doc))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/license/v4/users/{user_id}/licenses/{license_id}",
+    operation_id = "GetUserLicense",
+    tag = "Licenses",
+    params(("user_id" = String, Path, description = "The user, as in the token's `sub`.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41"), ("license_id" = String, Path, description = "The license.", min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "42")),
+    responses(
+        (status = 200, description = "The license, with its product in `included`.",
+            body = UserLicenseDocument, content_type = "application/vnd.api+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = UnauthorizedBearer),
+        (status = 403, response = ForbiddenOwner),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 /// One license of the user (its `links.self`), with its product; 404 if it is not theirs.
 async fn user_license(
     state: web::Data<App>,
@@ -205,6 +306,29 @@ fn key_required() -> ApiError {
     )
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/license/v4/users/{user_id}/licenses",
+    operation_id = "PurchaseUserLicense",
+    tag = "Licenses",
+    params(("user_id" = String, Path, description = "The user, as in the token's `sub`.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41"), RequiredIdempotencyKeyHeader),
+    request_body(content = PurchaseDocument, content_type = "application/vnd.api+json",
+        description = "The product to buy, and how it is paid."),
+    responses(
+        (status = 201, description = "The new license, with its product in `included`; a \
+            retry with the same `Idempotency-Key` gets the same answer.",
+            body = UserLicenseDocument, content_type = "application/vnd.api+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = UnauthorizedBearer),
+        (status = 403, response = ForbiddenPurchase),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = UnprocessableEntity),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 /// PurchaseUserLicense: 201 with the license and its product; a retry with the same
 /// `Idempotency-Key` gets the same bytes back.
 async fn purchase(
@@ -240,6 +364,22 @@ async fn purchase(
     Ok(stored(answer))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/license/v4/users/{user_id}/entitlements",
+    operation_id = "GetUserEntitlements",
+    tag = "Entitlements",
+    params(("user_id" = String, Path, description = "The user, as in the token's `sub`.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41")),
+    responses(
+        (status = 200, description = "What the user may watch now, per channel.",
+            body = EntitlementsDocument, content_type = "application/vnd.api+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = UnauthorizedBearer),
+        (status = 403, response = ForbiddenOwner),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 /// What the user may watch now.
 async fn entitlements(state: web::Data<App>, req: HttpRequest, path: web::Path<String>) -> Answer {
     no_params(&req)?;

@@ -2,7 +2,9 @@
 //! documents read into domain drafts with a precise pointer for every problem, query
 //! parameters, and the rendering of products and licenses.
 
+pub mod docs;
 mod error;
+pub mod openapi;
 mod query;
 mod read;
 mod render;

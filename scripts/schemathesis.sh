@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Schema fuzzing of both APIs with schemathesis (from PyPI): starts `licenses serve` on a
+# temporary SQLite database and free ports, and runs schemathesis against each API's served
+# OpenAPI document with authentication, a fixed seed and these checks:
+#   not_a_server_error, status_code_conformance, content_type_conformance,
+#   response_schema_conformance, negative_data_rejection (accepted bad input).
+# Exits non-zero on any failure; prints the number of generated cases per API.
+#
+#   scripts/schemathesis.sh                 # both APIs
+#   ST_MAX_EXAMPLES=50 scripts/schemathesis.sh   # more cases per operation
+#
+# Needs python3 (with venv) and PyPI; schemathesis is installed once into
+# target/ci-tools/schemathesis-VERSION.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+ST_VERSION=4.32.5
+SEED=${ST_SEED:-20261123}
+MAX_EXAMPLES=${ST_MAX_EXAMPLES:-30}
+CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection
+USER_ID=41
+MANAGEMENT_KEY=dev-management-key-change-me
+
+# The newest CPython at hand: 3.11 before 3.11.8 can fail inside `ast` while Hypothesis
+# describes a strategy ("AST constructor recursion depth mismatch"), which schemathesis then
+# reports as an error of the run. ST_PYTHON chooses another interpreter.
+python=${ST_PYTHON:-}
+if [ -z "$python" ]; then
+    for candidate in python3.13 python3.12 /root/.pyenv/versions/3.13*/bin/python3 \
+        /root/.pyenv/versions/3.12*/bin/python3 python3; do
+        if "$candidate" -c 'import sys, venv; sys.exit(sys.version_info < (3, 11, 8))' 2>/dev/null \
+            || [ "$candidate" = python3 ]; then
+            python=$candidate
+            break
+        fi
+    done
+fi
+py_version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+venv="target/ci-tools/schemathesis-$ST_VERSION-py$py_version"
+if [ ! -x "$venv/bin/st" ]; then
+    echo "schemathesis: installing schemathesis==$ST_VERSION into $venv ($python)"
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$ST_VERSION"
+fi
+st="$venv/bin/st"
+
+echo "schemathesis: building target/debug/licenses"
+cargo build --quiet --bin licenses
+bin=target/debug/licenses
+
+work=$(mktemp -d)
+server_pid=""
+cleanup() {
+    if [ -n "$server_pid" ]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+user_port=$(free_port)
+management_port=$(free_port)
+while [ "$management_port" = "$user_port" ]; do management_port=$(free_port); done
+
+export APP_ENV=test
+export LICENSES__DATABASE__URL="sqlite://$work/licenses.db"
+export LICENSES__SERVER__USER_ADDR="127.0.0.1:$user_port"
+export LICENSES__SERVER__MANAGEMENT_ADDR="127.0.0.1:$management_port"
+export RUST_LOG=${RUST_LOG:-warn}
+
+"$bin" serve >"$work/server.log" 2>&1 &
+server_pid=$!
+
+user_spec="http://127.0.0.1:$user_port/api/license/v4/openapi.json"
+management_spec="http://127.0.0.1:$management_port/api/license/management/v4/openapi.json"
+for _ in $(seq 1 100); do
+    if python3 -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=1)" \
+        "$management_spec" 2>/dev/null; then
+        break
+    fi
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+        echo "schemathesis: the server exited:" >&2
+        cat "$work/server.log" >&2
+        exit 1
+    fi
+    sleep 0.2
+done
+
+token=$("$bin" token --user "$USER_ID" --ttl 3600)
+
+# A product and a license of it for the user, for the operations that read one resource:
+# without them every such case is a 404, which tells nothing about the handlers.
+read -r product_id license_id < <("$python" scripts/schemathesis_seed.py \
+    "http://127.0.0.1:$management_port/api/license/management/v4" "$MANAGEMENT_KEY" "$USER_ID")
+echo "schemathesis: seeded product $product_id and license $license_id of user $USER_ID"
+
+# Paths under /users/{user_id} of the user API answer only the token's user: fuzz them as
+# that user (any other user is a 403, which tells nothing about the handlers).
+# No state kept between runs (schemathesis' cache, Hypothesis' database): the same seed gives
+# the same cases.
+common='[cache]
+enabled = false
+'
+cat >"$work/user.toml" <<EOF
+$common
+[parameters]
+"path.user_id" = "$USER_ID"
+
+[[operations]]
+include-operation-id = "GetUserLicense"
+parameters = { "path.license_id" = "$license_id" }
+EOF
+{
+    printf '%s\n' "$common"
+    for op in GetProduct UpdateProduct DeleteProduct; do
+        printf '[[operations]]\ninclude-operation-id = "%s"\nparameters = { "path.product_id" = "%s" }\n\n' "$op" "$product_id"
+    done
+    printf '[[operations]]\ninclude-operation-id = "GetLicense"\nparameters = { "path.license_id" = "%s" }\n\n' "$license_id"
+    for op in GetUserLicenses GetUserEntitlements; do
+        printf '[[operations]]\ninclude-operation-id = "%s"\nparameters = { "path.user_id" = "%s" }\n\n' "$op" "$USER_ID"
+    done
+} >"$work/management.toml"
+
+# The reports stay after the run, for a look at the cases and failures.
+reports=target/schemathesis
+mkdir -p "$reports"
+failed=0
+summary=""
+run() {
+    local name=$1 spec=$2 config=$3 auth=$4
+    local report="$reports/$name.ndjson"
+    echo
+    echo "schemathesis: $name API, $spec"
+    set +e
+    "$st" --config-file "$config" run "$spec" \
+        --checks "$CHECKS" \
+        --seed "$SEED" \
+        --max-examples "$MAX_EXAMPLES" \
+        --workers 2 \
+        --phases examples,coverage,fuzzing \
+        --generation-database none \
+        --header "Authorization: $auth" \
+        --report ndjson --report-ndjson-path "$report" \
+        --no-color
+    local status=$?
+    set -e
+    local cases
+    cases=$(python3 - "$report" <<'PY'
+import json, sys
+n = 0
+with open(sys.argv[1]) as f:
+    for line in f:
+        event = json.loads(line)
+        (kind, body), = event.items()
+        if kind == "ScenarioFinished":
+            n += len((body.get("recorder") or {}).get("cases") or {})
+print(n)
+PY
+)
+    summary="$summary$name API: $cases cases, exit status $status"$'\n'
+    if [ "$status" -ne 0 ]; then failed=1; fi
+}
+
+run management "$management_spec" "$work/management.toml" "Apikey $MANAGEMENT_KEY"
+run user "$user_spec" "$work/user.toml" "Bearer $token"
+
+echo
+echo "schemathesis: seed $SEED, $MAX_EXAMPLES examples per operation and phase"
+printf '%s' "$summary"
+if [ "$failed" -ne 0 ]; then
+    echo "schemathesis: FAILED (server log: below)" >&2
+    tail -n 50 "$work/server.log" >&2
+    exit 1
+fi
+echo "schemathesis: passed"
