@@ -22,7 +22,8 @@ if [[ ! -x $CHROMIUM ]]; then
     apt-get update -q
     apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core
 fi
-"$CHROMIUM" --version
+# (Debian's wrapper script complains on standard error about nothing that matters here.)
+"$CHROMIUM" --version 2>/dev/null
 
 node_tools
 start_server

@@ -26,6 +26,7 @@ start_server() {
     cargo build --quiet --bin licenses
     SERVER_DIR=$(mktemp -d)
     SERVER_LOG=$SERVER_DIR/licenses.log
+    : >"$SERVER_LOG"
     # Port 0: the system picks a free port; the log says which.
     APP_ENV=local \
         LICENSES__DATABASE__URL="sqlite://$SERVER_DIR/licenses.db" \
