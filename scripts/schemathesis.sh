@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 
 ST_VERSION=4.32.5
 SEED=${ST_SEED:-20261123}
-MAX_EXAMPLES=${ST_MAX_EXAMPLES:-30}
+MAX_EXAMPLES=${ST_MAX_EXAMPLES:-60}
 CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection
 USER_ID=41
 MANAGEMENT_KEY=dev-management-key-change-me
@@ -118,11 +118,11 @@ parameters = { "path.license_id" = "$license_id" }
 EOF
 {
     printf '%s\n' "$common"
-    for op in GetProduct UpdateProduct DeleteProduct; do
+    for op in GetProductById UpdateProduct DeleteProductById; do
         printf '[[operations]]\ninclude-operation-id = "%s"\nparameters = { "path.product_id" = "%s" }\n\n' "$op" "$product_id"
     done
-    printf '[[operations]]\ninclude-operation-id = "GetLicense"\nparameters = { "path.license_id" = "%s" }\n\n' "$license_id"
-    for op in GetUserLicenses GetUserEntitlements; do
+    printf '[[operations]]\ninclude-operation-id = "GetLicenseById"\nparameters = { "path.license_id" = "%s" }\n\n' "$license_id"
+    for op in GetLicensesByUser GetUserEntitlements; do
         printf '[[operations]]\ninclude-operation-id = "%s"\nparameters = { "path.user_id" = "%s" }\n\n' "$op" "$USER_ID"
     done
 } >"$work/management.toml"

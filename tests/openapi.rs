@@ -138,6 +138,22 @@ fn each_document_is_valid_openapi_3_1() {
     }
 }
 
+/// The check above can fail: the schema refuses a document with a parameter in no place, or
+/// a response to a status that is none.
+#[test]
+fn the_openapi_schema_refuses_broken_documents() {
+    let doc = generated(OpenapiApi::Management);
+    let mut bad_parameter = doc.clone();
+    bad_parameter["paths"]["/api/license/management/v4/products/{product_id}"]["get"]["parameters"]
+        [0]["in"] = Value::from("body");
+    assert!(!OAS_31.is_valid(&bad_parameter));
+    let mut bad_status = doc.clone();
+    bad_status["paths"]["/api/license/management/v4/products"]["get"]["responses"]["2000"] =
+        serde_json::json!({"description": "not a status"});
+    assert!(!OAS_31.is_valid(&bad_status));
+    assert!(OAS_31.is_valid(&doc));
+}
+
 /// `#/components/schemas/X` as `#/schemas/X`, for a schema compiled out of its document.
 fn rewrite_refs(node: Value) -> Value {
     match node {
@@ -236,4 +252,26 @@ async fn the_service_serves_its_documents_and_docs_without_credentials() {
         );
     }
     app.stop().await.expect("stops");
+}
+
+#[test]
+fn the_openapi_command_prints_the_document() {
+    for (api, name) in APIS {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_licenses"))
+            .args(["openapi", name])
+            .env_remove("APP_ENV")
+            .output()
+            .expect("licenses runs");
+        assert!(output.status.success(), "{name}: {output:?}");
+        assert_eq!(String::from_utf8_lossy(&output.stdout), openapi_json(api));
+    }
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_licenses"))
+        .args(["openapi", "--help"])
+        .output()
+        .expect("licenses runs");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("docs/openapi/user.json") && help.contains("management"),
+        "{help}"
+    );
 }

@@ -154,6 +154,7 @@ struct FailedJobMeta {
     get,
     path = "/api/license/management/v4/irdeto/backlog",
     operation_id = "GetIrdetoBacklog",
+    summary = "The Irdeto outbox: jobs due, retrying and failed",
     tag = "Irdeto",
     responses(
         (status = 200, description = "The entitlement jobs due, retrying and failed.",
@@ -218,6 +219,7 @@ struct RetryMeta {
     post,
     path = "/api/license/management/v4/irdeto/jobs/{job_id}/retry",
     operation_id = "RetryIrdetoJob",
+    summary = "Make a failed Irdeto job due again",
     tag = "Irdeto",
     params(("job_id" = String, Path, description = "The entitlement job, as `meta.irdeto.failed_jobs[].id` gives it.", example = "1")),
     responses(
@@ -346,6 +348,7 @@ fn license_self(links: &Links, l: &License) -> Option<String> {
     get,
     path = "/api/license/management/v4/products",
     operation_id = "GetAllProducts",
+    summary = "Every product",
     tag = "Products",
     responses(
         (status = 200, description = "Every product, with the management attributes.",
@@ -383,7 +386,8 @@ async fn list_products(state: web::Data<App>, req: HttpRequest) -> Answer {
 #[utoipa::path(
     get,
     path = "/api/license/management/v4/products/{product_id}",
-    operation_id = "GetProduct",
+    operation_id = "GetProductById",
+    summary = "One product",
     tag = "Products",
     params(("product_id" = String, Path, description = "The product.", min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41")),
     responses(
@@ -408,6 +412,7 @@ async fn get_product(state: web::Data<App>, req: HttpRequest, path: web::Path<St
     post,
     path = "/api/license/management/v4/products",
     operation_id = "CreateProduct",
+    summary = "Create a product",
     tag = "Products",
     params(IdempotencyKeyHeader),
     request_body(content = ProductCreateDocument, content_type = "application/vnd.api+json",
@@ -442,6 +447,7 @@ async fn create_product(state: web::Data<App>, req: HttpRequest, payload: web::P
     patch,
     path = "/api/license/management/v4/products/{product_id}",
     operation_id = "UpdateProduct",
+    summary = "Change a product",
     tag = "Products",
     params(("product_id" = String, Path, description = "The product.", min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41")),
     request_body(content = ProductPatchDocument, content_type = "application/vnd.api+json",
@@ -481,7 +487,8 @@ async fn update_product(
 #[utoipa::path(
     delete,
     path = "/api/license/management/v4/products/{product_id}",
-    operation_id = "DeleteProduct",
+    operation_id = "DeleteProductById",
+    summary = "Delete a product no license refers to",
     tag = "Products",
     params(("product_id" = String, Path, description = "The product.", min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41")),
     responses(
@@ -568,7 +575,8 @@ async fn license_listing(
 #[utoipa::path(
     get,
     path = "/api/license/management/v4/licenses",
-    operation_id = "GetAllLicenses",
+    operation_id = "GetLicenses",
+    summary = "Licenses, filtered and paged",
     tag = "Licenses",
     params(UserFilter, LicenseListParams),
     responses(
@@ -587,7 +595,8 @@ async fn list_licenses(state: web::Data<App>, req: HttpRequest) -> Answer {
 #[utoipa::path(
     get,
     path = "/api/license/management/v4/users/{user_id}/licenses",
-    operation_id = "GetUserLicenses",
+    operation_id = "GetLicensesByUser",
+    summary = "A user's licenses, filtered and paged",
     tag = "Licenses",
     params(("user_id" = String, Path, description = "The user.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41"), LicenseListParams),
     responses(
@@ -612,6 +621,7 @@ async fn user_licenses(state: web::Data<App>, req: HttpRequest, path: web::Path<
     get,
     path = "/api/license/management/v4/users/{user_id}/entitlements",
     operation_id = "GetUserEntitlements",
+    summary = "What a user may watch now",
     tag = "Entitlements",
     params(("user_id" = String, Path, description = "The user.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41")),
     responses(
@@ -641,7 +651,8 @@ async fn user_entitlements(
 #[utoipa::path(
     get,
     path = "/api/license/management/v4/licenses/{license_id}",
-    operation_id = "GetLicense",
+    operation_id = "GetLicenseById",
+    summary = "One license",
     tag = "Licenses",
     params(("license_id" = String, Path, description = "The license.", min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "42"), IncludeParam),
     responses(
@@ -724,6 +735,7 @@ fn licenses_answer(
     post,
     path = "/api/license/management/v4/licenses",
     operation_id = "CreateLicense",
+    summary = "Grant a license",
     tag = "Licenses",
     params(IdempotencyKeyHeader),
     request_body(content = LicenseCreateDocument, content_type = "application/vnd.api+json",
@@ -758,6 +770,7 @@ async fn create_license(state: web::Data<App>, req: HttpRequest, payload: web::P
     post,
     path = "/api/license/management/v4/licenses/batch_create",
     operation_id = "BatchCreateLicenses",
+    summary = "Grant up to 10,000 licenses at once",
     tag = "Licenses",
     params(IdempotencyKeyHeader),
     request_body(content = LicenseBatchDocument, content_type = "application/vnd.api+json",
@@ -802,6 +815,7 @@ struct Deleted {
     post,
     path = "/api/license/management/v4/licenses/batch_delete",
     operation_id = "BatchDeleteLicenses",
+    summary = "Delete up to 10,000 licenses at once",
     tag = "Licenses",
     params(IdempotencyKeyHeader),
     request_body(content = LicenseDeleteBatchDocument, content_type = "application/vnd.api+json",
@@ -838,7 +852,8 @@ async fn batch_delete(state: web::Data<App>, req: HttpRequest, payload: web::Pay
 #[utoipa::path(
     delete,
     path = "/api/license/management/v4/licenses/{license_id}",
-    operation_id = "DeleteLicense",
+    operation_id = "DeleteLicenseById",
+    summary = "Delete (revoke) a license",
     tag = "Licenses",
     params(("license_id" = String, Path, description = "The license.", min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "42")),
     responses(

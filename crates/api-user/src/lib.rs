@@ -180,6 +180,7 @@ fn product(p: &Product) -> ProductResource<'_> {
     get,
     path = "/api/license/v4/products",
     operation_id = "GetAllProducts",
+    summary = "The catalogue",
     tag = "Products",
     params(IfNoneMatchHeader),
     responses(
@@ -220,6 +221,7 @@ async fn catalogue(state: web::Data<App>, req: HttpRequest) -> Answer {
     get,
     path = "/api/license/v4/users/{user_id}/licenses",
     operation_id = "GetUserLicenses",
+    summary = "The user's licenses",
     tag = "Licenses",
     params(("user_id" = String, Path, description = "The user, as in the token's `sub`.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41"), StatusFilter),
     responses(
@@ -262,6 +264,7 @@ async fn user_licenses(state: web::Data<App>, req: HttpRequest, path: web::Path<
     get,
     path = "/api/license/v4/users/{user_id}/licenses/{license_id}",
     operation_id = "GetUserLicense",
+    summary = "One license of the user",
     tag = "Licenses",
     params(("user_id" = String, Path, description = "The user, as in the token's `sub`.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41"), ("license_id" = String, Path, description = "The license.", min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "42")),
     responses(
@@ -310,6 +313,7 @@ fn key_required() -> ApiError {
     post,
     path = "/api/license/v4/users/{user_id}/licenses",
     operation_id = "PurchaseUserLicense",
+    summary = "Purchase a product",
     tag = "Licenses",
     params(("user_id" = String, Path, description = "The user, as in the token's `sub`.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41"), RequiredIdempotencyKeyHeader),
     request_body(content = PurchaseDocument, content_type = "application/vnd.api+json",
@@ -368,6 +372,7 @@ async fn purchase(
     get,
     path = "/api/license/v4/users/{user_id}/entitlements",
     operation_id = "GetUserEntitlements",
+    summary = "What the user may watch now",
     tag = "Entitlements",
     params(("user_id" = String, Path, description = "The user, as in the token's `sub`.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41")),
     responses(

@@ -143,7 +143,8 @@ error_responses! {
         (`source.pointer`), or a missing or invalid `Idempotency-Key`.";
     /// 401 of the management API.
     UnauthorizedApikey => "No `Authorization: Apikey KEY` header, or a key that is not \
-        configured (`unauthorized`).";
+        configured (`unauthorized`).",
+        header "WWW-Authenticate" => "The challenge: `Apikey`.";
     /// 401 of the user API.
     UnauthorizedBearer => "No `Authorization: Bearer TOKEN` header (`unauthorized`), or a token \
         that is expired or not valid (`invalid_token`).",
@@ -161,8 +162,8 @@ error_responses! {
     NotFound => "No resource has this id, or the path is not one of the API (`not_found`).";
     /// 409.
     Conflict => "A resource of the wrong type (`wrong_resource_type`), an id that is not the \
-        path's (`id_mismatch`), a state that forbids the change, or an `Idempotency-Key` reused \
-        with another request.";
+        path's (`id_mismatch`), or a state that forbids the change (a product licenses refer \
+        to, an `order_id` the user already has).";
     /// 413.
     PayloadTooLarge => "The request body is larger than the API accepts (`body_too_large`).";
     /// 415.
@@ -170,7 +171,9 @@ error_responses! {
         `Content-Type: application/vnd.api+json` (without media type parameters).";
     /// 422.
     UnprocessableEntity => "Members of the document have the wrong JSON type, are unknown, \
-        or break a rule of the resource; each problem has its `source.pointer` and `code`.";
+        or break a rule of the resource; each problem has its `source.pointer` and `code`. \
+        Also an `Idempotency-Key` used before with another request \
+        (`idempotency_key_reused`).";
     /// 503.
     ServiceUnavailable => "The service cannot reach its database; retry after the \
         `Retry-After` seconds (`unavailable`).",
