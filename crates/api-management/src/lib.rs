@@ -21,6 +21,7 @@ use licenses_http::openapi::{
     LicenseListParams, LicensesDocument, NotFound, PayloadTooLarge, ProductCreateDocument,
     ProductDocument, ProductPatchDocument, ProductsDocument, ServiceUnavailable,
     UnauthorizedApikey, UnprocessableEntity, UnsupportedMediaType, UserFilter, add_apikey_scheme,
+    add_limit_responses,
 };
 use licenses_http::{
     ApiError, Audience, Document, DocumentLinks, Endpoint, Links, Query, Routes,
@@ -283,6 +284,7 @@ struct ManagementApi;
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ManagementApi::openapi();
     add_apikey_scheme(&mut doc);
+    add_limit_responses(&mut doc);
     doc
 }
 

@@ -22,7 +22,7 @@ use licenses_http::openapi::{
     ForbiddenPurchase, IfNoneMatchHeader, NotFound, PayloadTooLarge, PurchaseDocument,
     RequiredIdempotencyKeyHeader, ServiceUnavailable, StatusFilter, UnauthorizedBearer,
     UnprocessableEntity, UnsupportedMediaType, UserLicenseDocument, UserLicensesDocument,
-    add_bearer_scheme,
+    add_bearer_scheme, add_limit_responses,
 };
 use licenses_http::{
     ApiError, Audience, Document, DocumentLinks, Endpoint, LicenseResource, Links, ProductResource,
@@ -142,6 +142,7 @@ struct UserApi;
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = UserApi::openapi();
     add_bearer_scheme(&mut doc);
+    add_limit_responses(&mut doc);
     doc
 }
 

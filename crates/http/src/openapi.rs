@@ -54,6 +54,49 @@ pub fn add_bearer_scheme(openapi: &mut OpenApi) {
     );
 }
 
+/// What every operation may answer, wherever its handler is: the answers of the layers in
+/// front of the handlers (the rate limits of `limits.*`; for a request with a body, its size
+/// limit and the slow-body timeout). Also names the server: the service's own address, as
+/// the paths are absolute.
+pub fn add_limit_responses(openapi: &mut OpenApi) {
+    use utoipa::openapi::path::Operation;
+    use utoipa::openapi::server::Server;
+
+    fn add(operation: &mut Operation, status: &str, name: &str) {
+        operation
+            .responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::Ref(utoipa::openapi::Ref::from_response_name(name)));
+    }
+
+    openapi.servers = Some(vec![Server::new("/")]);
+    let components = openapi.components.get_or_insert_with(Default::default);
+    for (name, response) in [
+        <TooManyRequests as ToResponse>::response(),
+        <RequestTimeout as ToResponse>::response(),
+        <PayloadTooLarge as ToResponse>::response(),
+    ] {
+        components.responses.insert(name.to_owned(), response);
+    }
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            add(operation, "429", "TooManyRequests");
+            if operation.request_body.is_some() {
+                add(operation, "408", "RequestTimeout");
+                add(operation, "413", "PayloadTooLarge");
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Errors
 
@@ -174,6 +217,13 @@ error_responses! {
         or break a rule of the resource; each problem has its `source.pointer` and `code`. \
         Also an `Idempotency-Key` used before with another request \
         (`idempotency_key_reused`).";
+    /// 408 of a body sent too slowly.
+    RequestTimeout => "The client paused longer than `server.client_timeout_ms` while sending \
+        the request body (`body_timeout`).";
+    /// 429.
+    TooManyRequests => "The caller (the token's user, or the API key) sent more requests than \
+        its rate limit allows (`rate_limited`); retry after the `Retry-After` seconds.",
+        header "Retry-After" => "Seconds to wait before retrying.";
     /// 503.
     ServiceUnavailable => "The service cannot reach its database; retry after the \
         `Retry-After` seconds (`unavailable`).",
