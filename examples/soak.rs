@@ -152,6 +152,8 @@ struct Outcome {
     /// A DELETE of a license we were answered 201 for answered 404, or a batch delete of
     /// such licenses refused: a lost license.
     deletes_not_found: Vec<String>,
+    /// Requests without an answer: what, when, why.
+    failures: Vec<String>,
     /// A license id answered twice for two different creates.
     ids_answered_twice: Vec<String>,
 }
@@ -385,10 +387,10 @@ async fn client_loop(shared: Arc<Shared>, client_no: usize) -> Outcome {
                 let id = mine.swap_remove(rng.random_range(0..mine.len()));
                 let req = management(&shared, reqwest::Method::DELETE, &format!("/licenses/{id}"));
                 let answer = match req.send().await {
-                    Ok(r) => Some((r.status().as_u16(), Value::Null)),
-                    Err(_) => None,
+                    Ok(r) => Ok((r.status().as_u16(), Value::Null)),
+                    Err(e) => Err(describe(&e)),
                 };
-                match answer.as_ref().map(|(s, _)| *s) {
+                match answer.as_ref().ok().map(|(s, _)| *s) {
                     Some(204) => {
                         out.deleted.insert(id);
                     }
@@ -414,7 +416,7 @@ async fn client_loop(shared: Arc<Shared>, client_no: usize) -> Outcome {
                     .collect();
                 let req = management(&shared, reqwest::Method::POST, "/licenses/batch_delete");
                 let answer = send_document(req, &json!({ "data": data }), &order).await;
-                match answer.as_ref().map(|(s, _)| *s) {
+                match answer.as_ref().ok().map(|(s, _)| *s) {
                     Some(200 | 204) => out.deleted.extend(ids),
                     Some(s) if s < 500 => out.deletes_not_found.extend(ids),
                     _ => out.uncertain_deletes.extend(ids),
@@ -424,6 +426,12 @@ async fn client_loop(shared: Arc<Shared>, client_no: usize) -> Outcome {
         };
         let latency_us = started.elapsed().as_micros() as u64;
         let status = answer.as_ref().map_or(0, |(s, _)| *s);
+        if let Err(e) = &answer {
+            out.failures.push(format!(
+                "{op:?} sent at {:.1} s: {e}",
+                at_ms as f64 / 1000.0
+            ));
+        }
         out.samples.push(Sample {
             at_ms,
             op,
@@ -437,7 +445,7 @@ async fn client_loop(shared: Arc<Shared>, client_no: usize) -> Outcome {
                 vec![order.clone()]
             };
             match answer {
-                Some((200 | 201, body)) => {
+                Ok((200 | 201, body)) => {
                     for (id, order) in created_ids(&body, &orders) {
                         if out.created.insert(id.clone(), order).is_some() {
                             out.ids_answered_twice.push(id.clone());
@@ -445,7 +453,7 @@ async fn client_loop(shared: Arc<Shared>, client_no: usize) -> Outcome {
                         mine.push(id);
                     }
                 }
-                Some((s, _)) if s < 500 => {}
+                Ok((s, _)) if s < 500 => {}
                 _ => out.uncertain_orders.extend(orders),
             }
         }
@@ -494,35 +502,51 @@ fn management(shared: &Shared, method: reqwest::Method, path: &str) -> reqwest::
         )
 }
 
-async fn user_get(shared: &Shared, user: usize, path: &str) -> Option<(u16, Value)> {
+/// What a request got: its status and document, or why there was no answer.
+type Answer = Result<(u16, Value), String>;
+
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else {
+        "transport"
+    };
+    let mut text = format!("{kind}: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+async fn user_get(shared: &Shared, user: usize, path: &str) -> Answer {
     let r = shared
         .client
         .get(format!("{}{USER_API}{path}", shared.args.user_url))
         .header("Authorization", format!("Bearer {}", shared.tokens[user]))
         .send()
         .await
-        .ok()?;
+        .map_err(|e| describe(&e))?;
     let status = r.status().as_u16();
     // Read the body: the latency is the whole answer's.
-    r.bytes().await.ok()?;
-    Some((status, Value::Null))
+    r.bytes().await.map_err(|e| describe(&e))?;
+    Ok((status, Value::Null))
 }
 
-async fn send_document(
-    req: reqwest::RequestBuilder,
-    doc: &Value,
-    key: &str,
-) -> Option<(u16, Value)> {
+async fn send_document(req: reqwest::RequestBuilder, doc: &Value, key: &str) -> Answer {
     let r = req
         .header("Content-Type", JSONAPI)
         .header("Idempotency-Key", key)
-        .body(serde_json::to_vec(doc).ok()?)
+        .body(serde_json::to_vec(doc).map_err(|e| e.to_string())?)
         .send()
         .await
-        .ok()?;
+        .map_err(|e| describe(&e))?;
     let status = r.status().as_u16();
-    let bytes = r.bytes().await.ok()?;
-    Some((
+    let bytes = r.bytes().await.map_err(|e| describe(&e))?;
+    Ok((
         status,
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     ))
@@ -770,6 +794,9 @@ fn report(
     );
     println!("5xx other than 503 (anywhere): {}", non_503.len());
     println!("requests without an answer (timeout, reset): {unanswered}");
+    for f in outcomes.iter().flat_map(|o| &o.failures).take(10) {
+        println!("  {f}");
+    }
     for s in server_errors_outside.iter().chain(&non_503).take(10) {
         println!(
             "  e.g. {:?} {} at {:.1} s",

@@ -4,13 +4,15 @@
 # consistency check. See docs/operations.md, "Load and soak".
 #
 #   scripts/soak.sh [--duration SECONDS] [--outage SECONDS] [--outage-at SECONDS]
-#                   [--clients N] [--users N] [--keep]
+#                   [--clients N] [--users N] [--warmup SECONDS] [--keep]
 #
 #   --duration   seconds of traffic (default 600)
 #   --outage     seconds PostgreSQL is stopped for, 0 for none (default 30)
 #   --outage-at  when the outage starts, seconds into the traffic (default: halfway)
 #   --clients    concurrent clients (default 32)
 #   --users      distinct users, one token each (default 2000)
+#   --warmup     seconds of traffic before the RSS baseline (default: a tenth of the
+#                duration, at most 60)
 #   --keep       keep the temporary directory (database, service log) for a look afterwards
 #
 # It creates a PostgreSQL cluster of its own (initdb/pg_ctl of the newest
@@ -30,6 +32,7 @@ outage=30
 outage_at=""
 clients=32
 users=2000
+warmup=""
 keep=0
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -38,8 +41,9 @@ while [ $# -gt 0 ]; do
         --outage-at) outage_at="$2"; shift 2 ;;
         --clients) clients="$2"; shift 2 ;;
         --users) users="$2"; shift 2 ;;
+        --warmup) warmup="$2"; shift 2 ;;
         --keep) keep=1; shift ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -141,6 +145,9 @@ driver_args=(
 )
 if [ -n "$outage_at" ]; then
     driver_args+=(--outage-at "$outage_at")
+fi
+if [ -n "$warmup" ]; then
+    driver_args+=(--warmup "$warmup")
 fi
 
 status=0

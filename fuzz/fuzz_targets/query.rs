@@ -28,9 +28,10 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, rest)) = data.split_first() else {
         return;
     };
-    let known: &[&str] = match which % 3 {
+    let known: &[&str] = match which % 4 {
         0 => LIST_PARAMS,
         1 => USER_LIST_PARAMS,
+        2 => &["filter[status]"],
         _ => &[],
     };
     let query_string = String::from_utf8_lossy(rest);
