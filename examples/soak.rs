@@ -196,6 +196,10 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .pool_max_idle_per_host(args.clients)
+        // Below the server's keep-alive (actix: 5 s), so that the client never reuses a
+        // connection the server is closing at that very moment ("connection closed before
+        // message completed"), a race of HTTP/1.1 keep-alive, not an answer of the service.
+        .pool_idle_timeout(Duration::from_secs(2))
         .no_proxy()
         .build()?;
     let tokens = (0..args.users)
