@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use licenses_domain::{
-    Activation, License, LicenseId, LicenseDefaultsDraft, PriceDraft, Product, ProductDraft,
+    Activation, License, LicenseDefaultsDraft, LicenseId, PriceDraft, Product, ProductDraft,
     ProductId, StoredParts, Timestamp,
 };
 use licenses_http::read_license_create;
@@ -70,7 +70,12 @@ fuzz_target!(|data: &[u8]| {
     };
     let restored = License::restore(parts).expect("a granted license restores");
     assert_eq!(restored, license, "restore does not round-trip");
-    for at in [now, license.start_date(), Timestamp::MAX, Timestamp::from_unix(0)] {
+    for at in [
+        now,
+        license.start_date(),
+        Timestamp::MAX,
+        Timestamp::from_unix(0),
+    ] {
         let _ = license.status_at(at);
         let _ = license.is_effective_at(at);
     }

@@ -44,8 +44,10 @@ fuzz_target!(|data: &[u8]| {
             let _ = license_filter(&q);
             let _ = page_request(&q);
             let without = q.without_cursor();
-            assert!(!without.contains("page%5Bafter%5D=") && !without.contains("page[after]="),
-                "the cursor is still there: {without}");
+            assert!(
+                !without.contains("page%5Bafter%5D=") && !without.contains("page[after]="),
+                "the cursor is still there: {without}"
+            );
         }
         Err(e) => assert!(e.status().is_client_error(), "{e}"),
     }
