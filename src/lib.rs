@@ -96,6 +96,20 @@ pub struct Services {
     pub rate_limits: RateLimits,
 }
 
+/// The management keys and the user token verifier of `auth.*`, refused when malformed.
+fn credentials(settings: &Settings) -> Result<(ManagementKeys, TokenVerifier), StartError> {
+    let management_keys = ManagementKeys::new(
+        settings
+            .auth
+            .management_keys
+            .iter()
+            .map(|k| (k.name.clone(), k.sha256.clone())),
+    )
+    .map_err(|e| StartError::Keys(e.to_string()))?;
+    let tokens = TokenVerifier::new(&token_settings(&settings.auth.user_tokens))?;
+    Ok((management_keys, tokens))
+}
+
 impl Services {
     /// The services over `store`, with the system clock and UUIDv7 ids.
     pub fn new(store: &Store, settings: Settings) -> Result<Self, StartError> {
@@ -106,15 +120,7 @@ impl Services {
             clock: Arc::new(SystemClock),
             ids: Arc::new(UuidV7Ids),
         };
-        let management_keys = ManagementKeys::new(
-            settings
-                .auth
-                .management_keys
-                .iter()
-                .map(|k| (k.name.clone(), k.sha256.clone())),
-        )
-        .map_err(|e| StartError::Keys(e.to_string()))?;
-        let tokens = TokenVerifier::new(&token_settings(&settings.auth.user_tokens))?;
+        let (management_keys, tokens) = credentials(&settings)?;
         let entitlement_jobs_written = Arc::new(Notify::new());
         let mut app = App::new(ports);
         if settings.irdeto.enabled {
@@ -236,6 +242,9 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartError> {
         settings.validate()?;
         settings.check_for_serving()?;
+        // Bad keys or token material are refused before the database is touched (and
+        // migrated).
+        credentials(&settings)?;
         let store = open_store(&settings).await?;
         let url = settings::redacted_url(&settings.database.url);
         if settings.database.migrate_on_start {

@@ -103,6 +103,10 @@ fn a_weak_token_secret_is_named() {
         !err.contains("tiny-s3cret"),
         "the secret itself is never shown: {err}"
     );
+    assert!(
+        !dir.path().join("licenses.db").exists(),
+        "refused before the database is created or migrated"
+    );
 }
 
 #[test]
