@@ -536,12 +536,8 @@ fn http_server(
         Serves::User | Serves::Both => "server.user_addr",
     };
     let grace_secs = services.settings.server.shutdown_grace_secs;
-    // Each worker thread has a blocking pool of its own; between them they need no more
-    // threads than the store runs calls at once (`database.pool_size`).
-    let workers = std::thread::available_parallelism().map_or(1, usize::from);
     let blocking_threads = usize::try_from(services.settings.database.pool_size)
         .unwrap_or(usize::MAX)
-        .div_ceil(workers)
         .max(1);
     let client_timeout = services.settings.server.client_timeout();
     let services = services.clone();
@@ -572,8 +568,7 @@ fn http_server(
     .client_disconnect_timeout(client_timeout)
     .keep_alive(client_timeout)
     // The store runs each query on the blocking pool, at most `pool_size` at once: more
-    // threads would only wait for a connection, and cost memory.
-    .workers(workers)
+    // threads would only wait for a connection.
     .worker_max_blocking_threads(blocking_threads)
     .shutdown_timeout(grace_secs)
     .disable_signals()
