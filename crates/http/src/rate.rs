@@ -40,8 +40,9 @@ impl std::fmt::Debug for RateLimiter {
 }
 
 impl RateLimiter {
-    /// `per_second` requests a second per caller, bursts of up to `burst` (at least 1; 0 means
-    /// `per_second`); `None` when `per_second` is 0: no limit.
+    /// `per_second` requests a second per caller, bursts of up to `burst` (the settings refuse
+    /// a burst of 0 with a rate; here it falls back to `per_second`); `None` when
+    /// `per_second` is 0: no limit.
     pub fn new(per_second: u32, burst: u32) -> Option<Self> {
         let rate = NonZeroU32::new(per_second)?;
         let burst_cells = NonZeroU32::new(burst).unwrap_or(rate);
