@@ -15,13 +15,13 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use licenses_testkit::{PrivateCluster, TestDatabase, query_strings, wait_for_row};
+use licenses_testkit::{PrivateCluster, TestDatabase, free_port, query_strings, wait_for_row};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::jsonapi::JSONAPI;
@@ -458,13 +458,6 @@ async fn a_database_outage_is_answered_503_and_recovered_from() {
 struct Service {
     child: Child,
     management: String,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 impl Service {

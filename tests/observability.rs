@@ -10,6 +10,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use licenses_testkit::free_port;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::jsonapi::JSONAPI;
@@ -374,14 +375,6 @@ async fn metrics_show_the_irdeto_outbox() {
 }
 
 /// A free port on loopback (bound, then released for the child to take).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The real binary, `serve`, logging JSON at debug level; what it wrote to standard output
 /// while the requests ran. No test log subscriber is involved: this is the production path.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use licenses_app::ports::{ProductStore, StoreError};
 use licenses_store::{Store, StoreConfig};
-use licenses_testkit::TestDatabase;
+use licenses_testkit::{TestDatabase, free_port};
 use support::{change, full_product, pid};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
@@ -47,14 +47,6 @@ impl Forwarder {
         self.task.abort();
         let _ = self.task.await;
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

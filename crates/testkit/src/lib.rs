@@ -257,7 +257,12 @@ fn init_cluster(bin: &Path) -> Result<(PathBuf, String), String> {
 }
 
 /// A free TCP port on 127.0.0.1 (free when asked: nothing holds it afterwards).
-fn free_port() -> Result<u16, String> {
+/// A port on 127.0.0.1 that was free a moment ago, for a process a test starts.
+pub fn free_port() -> u16 {
+    find_free_port().expect("a free port on 127.0.0.1")
+}
+
+fn find_free_port() -> Result<u16, String> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -285,7 +290,7 @@ fn wait_until_answers(url: &str, base: &Path) -> Result<(), String> {
 fn start_private_cluster(bin: &Path) -> Result<String, String> {
     let (base, base_str) = init_cluster(bin)?;
     let bin_str = bin.to_str().ok_or("non UTF-8 PostgreSQL path")?;
-    let port = free_port()?.to_string();
+    let port = find_free_port()?.to_string();
     let parent = std::process::id().to_string();
     // The cluster and its watchdog, detached: when the test process is gone, stop the cluster
     // (fast shutdown) and remove its directory. `/proc/PID` rather than `kill -0`: the
@@ -365,7 +370,7 @@ impl PrivateCluster {
             let _ = std::fs::remove_dir_all(&base);
             format!("cannot start a private PostgreSQL cluster: {why}")
         };
-        let port = free_port().map_err(fail)?;
+        let port = find_free_port().map_err(fail)?;
         // The settings live in the cluster's own configuration, so that pg_ctl restart and
         // start keep them.
         let conf = format!(
