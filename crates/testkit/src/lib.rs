@@ -353,10 +353,20 @@ impl PrivateCluster {
     /// With one line when PostgreSQL's binaries are not installed or the cluster cannot start.
     #[allow(clippy::new_without_default)]
     pub fn new() -> PrivateCluster {
-        Self::try_new().unwrap_or_else(|why| panic!("{why}"))
+        Self::with_settings("")
     }
 
-    fn try_new() -> Result<PrivateCluster, String> {
+    /// [`PrivateCluster::new`], with `settings` (`postgresql.conf` lines) after the test
+    /// settings, which they override: the benchmark's cluster is durable (`fsync = on`) and
+    /// takes more connections.
+    ///
+    /// # Panics
+    /// As [`PrivateCluster::new`].
+    pub fn with_settings(settings: &str) -> PrivateCluster {
+        Self::try_new(settings).unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    fn try_new(settings: &str) -> Result<PrivateCluster, String> {
         let bin = find_postgres_binaries()
             .filter(|d| d.join("pg_ctl").is_file())
             .ok_or_else(|| {
@@ -376,7 +386,7 @@ impl PrivateCluster {
         let conf = format!(
             "\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = \
              '{base_str}'\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n\
-             max_connections = 200\n"
+             max_connections = 200\n{settings}\n"
         );
         let appended = std::fs::OpenOptions::new()
             .append(true)

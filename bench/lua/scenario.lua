@@ -1,0 +1,80 @@
+-- One wrk script for every HTTP scenario of the benchmark, so that each pays the same
+-- per-request cost in the load generator, the ceiling (/health/live) included.
+--
+--   wrk -s scenario.lua URL -- MODE USERS_FILE [EXTRA]
+--
+-- MODE: health | licenses | entitlements | catalogue | catalogue304 | purchase
+-- USERS_FILE: lines `USER_ID TOKEN`; each request picks a random user and sends that user's
+--   own token.
+-- EXTRA: the ETag to send as If-None-Match (catalogue304), or `RUN,PRODUCT,PRODUCT...` for
+--   purchase (RUN makes the idempotency keys of this run unique).
+-- The summary is printed as one line, `BENCH {json}`, for bench/src/load.rs to read.
+
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("thread_no", #threads)
+end
+
+local mode, users, etag, run, products = nil, {}, nil, nil, {}
+local counter = 0
+
+function init(args)
+  mode = args[1]
+  for line in io.lines(args[2]) do
+    local id, token = line:match("^(%S+)%s+(%S+)$")
+    if id then
+      users[#users + 1] = { id, "Bearer " .. token }
+    end
+  end
+  if mode == "catalogue304" then
+    etag = args[3]
+  elseif mode == "purchase" then
+    for item in args[3]:gmatch("[^,]+") do
+      if run == nil then run = item else products[#products + 1] = item end
+    end
+  end
+  math.randomseed(os.time() * 1000 + thread_no)
+end
+
+local API = "/api/license/v4"
+local PURCHASE = '{"data":{"type":"License","attributes":{"payment_method":"billing"},'
+  .. '"relationships":{"product":{"data":{"type":"Product","id":"%s"}}}}}'
+
+function request()
+  if mode == "health" then
+    return wrk.format("GET", "/health/live")
+  end
+  local user = users[math.random(#users)]
+  if mode == "licenses" then
+    return wrk.format("GET", API .. "/users/" .. user[1] .. "/licenses",
+      { Authorization = user[2] })
+  elseif mode == "entitlements" then
+    return wrk.format("GET", API .. "/users/" .. user[1] .. "/entitlements",
+      { Authorization = user[2] })
+  elseif mode == "catalogue" then
+    return wrk.format("GET", API .. "/products", { Authorization = user[2] })
+  elseif mode == "catalogue304" then
+    return wrk.format("GET", API .. "/products",
+      { Authorization = user[2], ["If-None-Match"] = etag })
+  elseif mode == "purchase" then
+    counter = counter + 1
+    local product = products[math.random(#products)]
+    return wrk.format("POST", API .. "/users/" .. user[1] .. "/licenses", {
+      Authorization = user[2],
+      ["Content-Type"] = "application/vnd.api+json",
+      ["Idempotency-Key"] = run .. "-" .. thread_no .. "-" .. counter,
+    }, string.format(PURCHASE, product))
+  end
+  error("unknown mode " .. tostring(mode))
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH {"requests":%d,"duration_us":%d,"connect_errors":%d,"read_errors":%d,'
+      .. '"write_errors":%d,"status_errors":%d,"timeouts":%d,"p50_us":%d,"p99_us":%d}\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
