@@ -3,6 +3,7 @@
 //! parameters, and the rendering of products and licenses.
 
 pub mod docs;
+pub mod encoding;
 mod error;
 pub mod openapi;
 mod query;
