@@ -342,8 +342,8 @@ async fn run(args: &Args) -> Result<Results> {
                 format!(
                     "wrk ({}), 2 threads (1 at 1 connection), {} s a point after 2 s of \
                      warm-up; connections {}; users drawn at random from {}, each request with \
-                     that user's own token; purchases by users without licenses, each with a \
-                     new Idempotency-Key",
+                     that user's own token and `Accept-Encoding: gzip, deflate`; purchases \
+                     by users without licenses, each with a new Idempotency-Key",
                     version_of("wrk", &["-v"]),
                     args.duration,
                     args.connections
@@ -454,7 +454,8 @@ fn catalogue_etag(user_url: &str, users: &Path) -> Result<String> {
         .map(|(_, t)| t.to_owned())
         .context("no user token")?;
     let out = Command::new("curl")
-        .args(["-fsS", "-o", "/dev/null", "-D", "-", "-H"])
+        .args(["-fsS", "-o", "/dev/null", "-D", "-"])
+        .args(["-H", "Accept-Encoding: gzip, deflate", "-H"])
         .arg(format!("Authorization: Bearer {token}"))
         .arg(format!("{user_url}/api/license/v4/products"))
         .output()?;
