@@ -38,6 +38,13 @@ function init(args)
     end
   end
   math.randomseed(os.time() * 1000 + thread_no)
+  if mode == "purchase" then
+    -- A fresh nonce for each thread of each wrk run: the warm-up and the measured run must
+    -- never send the same Idempotency-Key (a replay, or 422 for another product).
+    local f = assert(io.open("/proc/sys/kernel/random/uuid"))
+    run = run .. "-" .. f:read("*l")
+    f:close()
+  end
 end
 
 local API = "/api/license/v4"
