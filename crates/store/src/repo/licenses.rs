@@ -216,7 +216,11 @@ pub(crate) fn insert(
     let refused = |e: diesel::result::Error| {
         let conflict = if is_unique_violation(&e) {
             if violation_mentions(&e, "order_id") {
-                let positions = if batch.len() == 1 { vec![0] } else { Vec::new() };
+                let positions = if batch.len() == 1 {
+                    vec![0]
+                } else {
+                    Vec::new()
+                };
                 Conflict::DuplicateOrders(positions)
             } else {
                 Conflict::DuplicateId
