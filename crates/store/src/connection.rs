@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::r2d2::R2D2Connection;
-use diesel::result::Error as DieselError;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::{Connection, PgConnection, SqliteConnection};
 
 use crate::config::{Target, one_line};
@@ -76,22 +76,51 @@ impl Manager {
     }
 }
 
+/// A pooled connection, and whether a call on it saw the server gone.
+///
+/// Connections are not tested at checkout (that cost a round trip per store call): a
+/// connection a database restart broke fails its next call, which then answers
+/// [`StoreError::Unavailable`](licenses_app::ports::StoreError::Unavailable), is marked lost
+/// here, and the pool drops it rather than handing it out again.
+#[derive(Debug)]
+pub(crate) struct Pooled {
+    pub(crate) conn: AnyConnection,
+    pub(crate) lost: bool,
+}
+
+impl Pooled {
+    /// Marks the connection lost when `error` says the server closed it or cannot be reached.
+    pub(crate) fn notice<T>(&mut self, result: &Result<T, Error>) {
+        if let Err(Error::Db(DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ))) = result
+        {
+            self.lost = true;
+        }
+    }
+}
+
 impl r2d2::ManageConnection for Manager {
-    type Connection = AnyConnection;
+    type Connection = Pooled;
     type Error = ConnectError;
 
-    fn connect(&self) -> Result<AnyConnection, ConnectError> {
-        self.open()
+    fn connect(&self) -> Result<Pooled, ConnectError> {
+        Ok(Pooled {
+            conn: self.open()?,
+            lost: false,
+        })
     }
 
-    /// Run on every checkout, so that connections a database restart broke are replaced
-    /// rather than handed out: the pool recovers by itself once the database is back.
-    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), ConnectError> {
-        conn.ping().map_err(ConnectError::from)
+    /// Only used when the pool tests connections (it does not: see [`Pooled`]).
+    fn is_valid(&self, pooled: &mut Pooled) -> Result<(), ConnectError> {
+        pooled.conn.ping().map_err(ConnectError::from)
     }
 
-    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
-        conn.is_broken()
+    /// Run when a connection comes back to the pool: one whose server went away, or whose
+    /// transaction could not be ended, is dropped and replaced.
+    fn has_broken(&self, pooled: &mut Pooled) -> bool {
+        pooled.lost || pooled.conn.is_broken()
     }
 }
 

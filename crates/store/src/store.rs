@@ -31,7 +31,9 @@ const MIN_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// `pool_size` calls do so at once (a semaphore), each waiting at most `checkout_timeout` for
 /// its turn and its connection; past that the call answers [`StoreError::Unavailable`]
 /// rather than queueing. A database that goes down answers `Unavailable` too, and the pool
-/// replaces broken connections by itself when it is back (each is tested at checkout).
+/// replaces broken connections by itself when it is back: connections are not tested at
+/// checkout (a round trip per call), so each pooled connection the outage broke fails one
+/// call with `Unavailable` and is then dropped (see [`crate::connection::Pooled`]).
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
@@ -93,7 +95,7 @@ impl Store {
             .max_size(config.pool_size)
             .min_idle(Some(1))
             .connection_timeout(config.checkout_timeout)
-            .test_on_check_out(true)
+            .test_on_check_out(false)
             .error_handler(Box::new(LogErrors))
             .build_unchecked(manager);
         let permits = usize::try_from(config.pool_size).unwrap_or(Semaphore::MAX_PERMITS);
@@ -179,13 +181,15 @@ impl Store {
         let pool = self.inner.pool.clone();
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let mut conn = pool.get_timeout(remaining).map_err(|e| {
+            let mut pooled = pool.get_timeout(remaining).map_err(|e| {
                 Error::Store(StoreError::Unavailable(format!(
                     "no database connection: {}",
                     crate::config::one_line(&e.to_string())
                 )))
             })?;
-            f(&mut conn)
+            let result = f(&mut pooled.conn);
+            pooled.notice(&result);
+            result
         });
         match task.await {
             Ok(result) => result.map_err(StoreError::from),

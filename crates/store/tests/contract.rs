@@ -987,10 +987,8 @@ async fn concurrent_creates_of_one_order_let_exactly_one_in(ctx: Ctx) {
     for attempt in attempts {
         match attempt.await.unwrap() {
             Ok(()) => won += 1,
-            // Seen by the check ([0]) or only by the unique index ([]): both name the conflict.
-            Err(StoreError::Conflict(Conflict::DuplicateOrders(p))) => {
-                assert!(p.is_empty() || p == [0], "{p:?}");
-            }
+            // A single license is refused by the unique index, and named at its position.
+            Err(StoreError::Conflict(Conflict::DuplicateOrders(p))) => assert_eq!(p, [0]),
             Err(other) => panic!("{other:?}"),
         }
     }
@@ -1055,6 +1053,48 @@ async fn existing_orders_names_stored_pairs_and_writes_nothing(ctx: Ctx) {
     assert_eq!(audit_rows(s).await, audit_before);
 }
 
+async fn a_single_license_reusing_an_order_is_refused_at_position_0(ctx: Ctx) {
+    // One license (a purchase) takes no SELECT first: the unique index refuses it, and the
+    // whole change (idempotency record, job, audit) is rolled back with it.
+    let s = &ctx.store;
+    with_products(&ctx, &["p1"]).await;
+    let first = with_order(&active("l1", "u1", "p1"), "o-1");
+    LicenseStore::create(s, std::slice::from_ref(&first), &[], &change())
+        .await
+        .unwrap();
+    let (audit_before, jobs_before) = (audit_rows(s).await, job_rows(s).await);
+    let again = with_order(&active("l2", "u1", "p1"), "o-1");
+    assert_eq!(
+        LicenseStore::create(
+            s,
+            std::slice::from_ref(&again),
+            &[grant_job(&again)],
+            &change_with(record("user:u1", "key-2", NOW)),
+        )
+        .await,
+        Err(StoreError::Conflict(Conflict::DuplicateOrders(vec![0])))
+    );
+    assert_eq!(LicenseStore::get(s, again.id()).await.unwrap(), None);
+    assert_eq!(
+        IdempotencyStore::find(s, "user:u1", "key-2").await.unwrap(),
+        None
+    );
+    assert_eq!(audit_rows(s).await, audit_before);
+    assert_eq!(job_rows(s).await, jobs_before);
+
+    // The same order id for another user, and a taken license id, alone.
+    let other = with_order(&active("l3", "u2", "p1"), "o-1");
+    LicenseStore::create(s, std::slice::from_ref(&other), &[], &change())
+        .await
+        .unwrap();
+    let taken = with_order(&active("l1", "u3", "p1"), "o-3");
+    assert_eq!(
+        LicenseStore::create(s, &[taken], &[], &change()).await,
+        Err(StoreError::Conflict(Conflict::DuplicateId))
+    );
+    assert_eq!(license_count(s).await, 2);
+}
+
 macro_rules! contract {
     ($($test:ident),* $(,)?) => {
         mod postgres {
@@ -1105,4 +1145,5 @@ contract!(
     concurrent_creates_of_one_order_let_exactly_one_in,
     more_callers_than_connections_wait_their_turn,
     existing_orders_names_stored_pairs_and_writes_nothing,
+    a_single_license_reusing_an_order_is_refused_at_position_0,
 );

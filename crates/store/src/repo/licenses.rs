@@ -237,14 +237,44 @@ pub(crate) fn existing_orders(
 }
 
 /// Inserts every license, in multi-row INSERTs: [`Conflict::DuplicateOrders`] with the
-/// positions of reused order ids (checked first); a unique violation that still happens
-/// (a concurrent insert) is `DuplicateOrders([])` or [`Conflict::DuplicateId`];
+/// positions of reused order ids; a unique violation that still happens (a concurrent
+/// insert) is `DuplicateOrders([])` or [`Conflict::DuplicateId`];
 /// [`Conflict::ProductGone`] when a product does not exist.
+///
+/// A batch of several licenses is checked for reused order ids first (one query per chunk),
+/// to name every position. A single license (a purchase) is not: the unique index on
+/// `(user_id, order_id)` refuses it, as `DuplicateOrders([0])`, and its INSERT is one
+/// statement diesel keeps prepared. One round trip instead of three.
 pub(crate) fn insert(
     conn: &mut AnyConnection,
     batch: &[License],
     at: Timestamp,
 ) -> Result<(), Error> {
+    let refused = |e: diesel::result::Error| {
+        let conflict = if is_unique_violation(&e) {
+            if violation_mentions(&e, "order_id") {
+                let positions = if batch.len() == 1 {
+                    vec![0]
+                } else {
+                    Vec::new()
+                };
+                Conflict::DuplicateOrders(positions)
+            } else {
+                Conflict::DuplicateId
+            }
+        } else if is_foreign_key_violation(&e) {
+            Conflict::ProductGone
+        } else {
+            return Error::Db(e);
+        };
+        Error::Store(StoreError::Conflict(conflict))
+    };
+    if let [license] = batch {
+        let row = LicenseRow::from_domain(license, at);
+        return insert_rows!(&mut *conn, licenses::table, &row)
+            .map(drop)
+            .map_err(refused);
+    }
     let duplicates = duplicate_orders(conn, batch)?;
     if !duplicates.is_empty() {
         return Err(StoreError::Conflict(Conflict::DuplicateOrders(duplicates)).into());
@@ -254,20 +284,7 @@ pub(crate) fn insert(
         .map(|l| LicenseRow::from_domain(l, at))
         .collect();
     for chunk in rows.chunks(rows_per_insert(LICENSE_COLUMNS)) {
-        insert_rows!(&mut *conn, licenses::table, chunk).map_err(|e| {
-            let conflict = if is_unique_violation(&e) {
-                if violation_mentions(&e, "order_id") {
-                    Conflict::DuplicateOrders(Vec::new())
-                } else {
-                    Conflict::DuplicateId
-                }
-            } else if is_foreign_key_violation(&e) {
-                Conflict::ProductGone
-            } else {
-                return Error::Db(e);
-            };
-            Error::Store(StoreError::Conflict(conflict))
-        })?;
+        insert_rows!(&mut *conn, licenses::table, chunk).map_err(refused)?;
     }
     Ok(())
 }

@@ -56,6 +56,11 @@ pub(crate) fn audit<'a>(
         .into_iter()
         .map(|id| NewAuditRow::new(action, resource, id, change.at, &actor))
         .collect();
+    if let [row] = rows.as_slice() {
+        // One row (a purchase): a statement diesel keeps prepared, unlike a slice's.
+        insert_rows!(conn, audit_log::table, row)?;
+        return Ok(());
+    }
     for chunk in rows.chunks(rows_per_insert(AUDIT_COLUMNS)) {
         insert_rows!(conn, audit_log::table, chunk)?;
     }
@@ -69,6 +74,10 @@ pub(crate) fn queue_jobs(
     change: &Change,
 ) -> Result<(), Error> {
     let rows: Vec<NewJobRow> = jobs.iter().map(|j| NewJobRow::new(j, change.at)).collect();
+    if let [row] = rows.as_slice() {
+        insert_rows!(conn, entitlement_jobs::table, row)?;
+        return Ok(());
+    }
     for chunk in rows.chunks(rows_per_insert(JOB_COLUMNS)) {
         insert_rows!(conn, entitlement_jobs::table, chunk)?;
     }
