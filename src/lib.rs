@@ -350,7 +350,8 @@ impl Application {
         let worker = self
             .delivery
             .map(|(delivery, wake)| workers::Worker::spawn(delivery, wake));
-        let refresher = workers::CatalogueRefresher::spawn(self.app.clone(), self.catalogue_refresh);
+        let refresher =
+            workers::CatalogueRefresher::spawn(self.app.clone(), self.catalogue_refresh);
         let user = self.user_server.handle();
         let management = self.management_server.as_ref().map(Server::handle);
         let grace_secs = self.shutdown_grace_secs;

@@ -129,7 +129,10 @@ async fn a_change_through_one_instance_shows_on_the_other(backend: Backend) {
     assert_eq!(after.len(), before.len() + 1);
     assert_ne!(after_tag, before_tag, "a new catalogue, a new tag");
     let (_, tag_on_a, _) = catalogue(&a).await;
-    assert_eq!(tag_on_a, after_tag, "same bytes, same tag on every instance");
+    assert_eq!(
+        tag_on_a, after_tag,
+        "same bytes, same tag on every instance"
+    );
 
     delete_product(&a, &id).await;
     until(&b, "the deletion", |ps| ps.iter().all(|(p, _)| p != &id)).await;

@@ -6,8 +6,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse};
 use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse};
 use licenses_app::Snapshot;
 use licenses_http::JSONAPI;
 use sha2::{Digest, Sha256};
@@ -87,7 +87,10 @@ pub(crate) fn conditional_rendered(
     };
     response
         .insert_header((header::ETAG, rendered.tag.clone()))
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static(cache_control)));
+        .insert_header((
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(cache_control),
+        ));
     if matched {
         response.finish()
     } else {

@@ -301,9 +301,7 @@ async fn user_license(
         // The same answer as for an id that does not exist: ids of others are not confirmed.
         return Err(ApiError::not_found("no license has this id"));
     }
-    let products = state
-        .user_products_of(std::slice::from_ref(&found))
-        .await?;
+    let products = state.user_products_of(std::slice::from_ref(&found)).await?;
     let doc = Document {
         data: license(&found, now, &links(&req)),
         included: Some(products.iter().map(product).collect::<Vec<_>>()),

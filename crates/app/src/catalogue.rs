@@ -176,7 +176,11 @@ mod tests {
         assert_eq!((first.version(), ids(&first)), (7, vec!["a"]));
         assert_eq!(catalogue.refresh().await, Ok(false));
         assert_eq!(catalogue.refresh().await, Ok(false));
-        assert_eq!(lists.load(Ordering::SeqCst), 1, "unchanged version, no reload");
+        assert_eq!(
+            lists.load(Ordering::SeqCst),
+            1,
+            "unchanged version, no reload"
+        );
         let same = catalogue.snapshot().await.expect("in hand");
         assert_eq!(same.generation(), first.generation());
 
@@ -202,7 +206,10 @@ mod tests {
                 Err(StoreError::Unavailable("down".into()))
             }
         });
-        store.expect_list().times(1).returning(|| Ok(vec![product("a")]));
+        store
+            .expect_list()
+            .times(1)
+            .returning(|| Ok(vec![product("a")]));
         let catalogue = ProductCatalogue::new(Arc::new(store));
         let first = catalogue.snapshot().await.expect("loaded");
 

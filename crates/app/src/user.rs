@@ -8,11 +8,11 @@ use licenses_domain::{
     PurchaseDraft, Timestamp, UserId, resolve,
 };
 
-use crate::{App, Snapshot};
 use crate::error::{AppError, Problem};
 use crate::idempotency::{IdempotencyKey, earlier_answer, settle_conflict};
 use crate::licenses::creation_refused;
 use crate::ports::{Actor, Change, LicenseQuery, StoredResponse};
+use crate::{App, Snapshot};
 
 /// The only payment method there is (seed 002): the operator's billing system charges.
 pub const BILLING: &str = "billing";
@@ -34,7 +34,12 @@ pub struct PurchaseRequest {
 impl App {
     /// The products users may see, in id order (from the catalogue in memory).
     pub async fn catalogue(&self) -> Result<Vec<Product>, AppError> {
-        Ok(self.catalogue_snapshot().await?.visible().cloned().collect())
+        Ok(self
+            .catalogue_snapshot()
+            .await?
+            .visible()
+            .cloned()
+            .collect())
     }
 
     /// The catalogue in memory: every product at one version. No database access unless
@@ -315,9 +320,12 @@ mod tests {
             let mut m = Mocks::new();
             no_key_yet(&mut m);
             m.products.expect_version().returning(|| Ok(1));
-            m.products
-                .expect_list()
-                .returning(|| Ok(vec![product("gift", true, false), product("shop", true, true)]));
+            m.products.expect_list().returning(|| {
+                Ok(vec![
+                    product("gift", true, false),
+                    product("shop", true, true),
+                ])
+            });
             m.app()
         };
         let render = |_: &License, _: &Product, _| response(201, "");
@@ -423,7 +431,10 @@ mod tests {
                     .expect("ok"),
                 ])
             });
-        catalogue(&mut m, vec![product("a", true, true), product("b", true, true)]);
+        catalogue(
+            &mut m,
+            vec![product("a", true, true), product("b", true, true)],
+        );
         let (e, at) = m
             .app()
             .entitlements(&UserId::parse("41").expect("id"))

@@ -87,10 +87,10 @@ diesel::table! {
     }
 }
 
+// One row, bumped by triggers on every write to `products`: the catalogue's change marker.
 diesel::table! {
-    /// One row, bumped by triggers on every write to `products`: the catalogue's change marker.
     catalogue_version (id) {
-        id -> Integer,
+        id -> BigInt,
         version -> BigInt,
     }
 }

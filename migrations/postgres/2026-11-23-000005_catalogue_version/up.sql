@@ -2,7 +2,7 @@
 -- this one row and reloads the products only when `version` moved. Every write to products,
 -- by any writer (another instance, an import, manual SQL), bumps it in the same transaction.
 CREATE TABLE catalogue_version (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
+    id BIGINT PRIMARY KEY CHECK (id = 1),
     version BIGINT NOT NULL
 );
 INSERT INTO catalogue_version (id, version) VALUES (1, 1);

@@ -23,7 +23,7 @@ pub(crate) fn list(conn: &mut AnyConnection) -> Result<Vec<Product>, Error> {
 /// The catalogue's change marker: bumped by triggers on every write to `products`.
 pub(crate) fn version(conn: &mut AnyConnection) -> Result<i64, Error> {
     Ok(catalogue_version::table
-        .find(1)
+        .find(1_i64)
         .select(catalogue_version::version)
         .first(conn)?)
 }
