@@ -223,6 +223,10 @@ pub struct Application {
     delivery: Option<(Delivery, Arc<Notify>)>,
     /// `server.shutdown_grace_secs`.
     shutdown_grace_secs: u64,
+    /// The use cases, whose catalogue in memory the refresher keeps fresh.
+    app: licenses_app::App,
+    /// `catalogue.refresh_ms`.
+    catalogue_refresh: std::time::Duration,
 }
 
 impl std::fmt::Debug for Application {
@@ -287,6 +291,8 @@ impl Application {
             (user, Some(management), management_port)
         };
         let shutdown_grace_secs = server.shutdown_grace_secs;
+        let app = services.app.clone();
+        let catalogue_refresh = services.settings.catalogue.refresh_every();
         tracing::info!(
             user_api = %format_args!("{}:{user_port}", host_of(&server.user_addr)),
             management_api = %format_args!("{}:{management_port}", host_of(&server.management_addr)),
@@ -302,7 +308,16 @@ impl Application {
             store,
             delivery,
             shutdown_grace_secs,
+            app,
+            catalogue_refresh,
         })
+    }
+
+    /// Reloads the catalogue in memory now if the database's change marker moved (what the
+    /// refresher does every `catalogue.refresh_ms`): whether it reloaded. For tests that
+    /// need another instance's change seen without waiting.
+    pub async fn refresh_catalogue(&self) -> Result<bool, licenses_app::AppError> {
+        self.app.refresh_catalogue().await
     }
 
     /// The port of the user API listener (the bound one, when configured as 0).
@@ -335,6 +350,8 @@ impl Application {
         let worker = self
             .delivery
             .map(|(delivery, wake)| workers::Worker::spawn(delivery, wake));
+        let refresher =
+            workers::CatalogueRefresher::spawn(self.app.clone(), self.catalogue_refresh);
         let user = self.user_server.handle();
         let management = self.management_server.as_ref().map(Server::handle);
         let grace_secs = self.shutdown_grace_secs;
@@ -360,6 +377,7 @@ impl Application {
         };
         let (user_result, management_result) = tokio::join!(self.user_server, management);
         stopper.abort();
+        refresher.stop().await;
         if let Some(worker) = worker {
             // The round in hand finishes: its jobs are delivered and settled.
             worker.stop().await;

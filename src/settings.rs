@@ -58,6 +58,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub auth: AuthSettings,
     pub irdeto: IrdetoSettings,
+    pub catalogue: CatalogueSettings,
     pub log: LogSettings,
     pub limits: LimitsSettings,
 }
@@ -285,6 +286,22 @@ pub struct IrdetoSettings {
 impl IrdetoSettings {
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// `[catalogue]`: the catalogue in memory of the user API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogueSettings {
+    /// How often each instance polls the database's catalogue change marker, reloading the
+    /// products when it moved: the bound on how stale another instance's catalogue may be.
+    /// 1..=1000.
+    pub refresh_ms: u64,
+}
+
+impl CatalogueSettings {
+    pub fn refresh_every(&self) -> Duration {
+        Duration::from_millis(self.refresh_ms)
     }
 }
 
@@ -559,6 +576,13 @@ impl Settings {
         }
         if irdeto.timeout_ms == 0 {
             problems.push(Problem::new("irdeto.timeout_ms", "must be at least 1"));
+        }
+        if !(1..=1000).contains(&self.catalogue.refresh_ms) {
+            problems.push(Problem::new(
+                "catalogue.refresh_ms",
+                "must be between 1 and 1000: a product change must show on every instance \
+                 within a second",
+            ));
         }
         if irdeto.max_attempts == 0 {
             problems.push(Problem::new("irdeto.max_attempts", "must be at least 1"));
@@ -1020,6 +1044,16 @@ mod tests {
                 "auth.user_tokens.algorithm",
             ),
             ("LICENSES__IRDETO__BASE_URL", "ftp://x", "irdeto.base_url"),
+            (
+                "LICENSES__CATALOGUE__REFRESH_MS",
+                "0",
+                "catalogue.refresh_ms",
+            ),
+            (
+                "LICENSES__CATALOGUE__REFRESH_MS",
+                "1001",
+                "catalogue.refresh_ms",
+            ),
             ("LICENSES__DATABASE__URLL", "x", "urll"),
             ("LICENSES__LOG__FORMAT", "xml", "log.format"),
             (

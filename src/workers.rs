@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use licenses_app::Delivery;
+use licenses_app::{App, Delivery};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
@@ -68,6 +68,65 @@ impl Worker {
         let _ = self.stop.send(true);
         if let Err(error) = self.task.await {
             tracing::warn!(%error, "the Irdeto delivery worker failed");
+        }
+    }
+}
+
+/// The catalogue refresher of `licenses serve`: every `catalogue.refresh_ms` it reads the
+/// database's catalogue change marker (one one-row query) and reloads the products into
+/// memory when it moved, so that a product change by any writer shows on this instance
+/// within `refresh_ms`. Requests never wait for it: they read the snapshot in hand. While
+/// the database is down it warns once and keeps polling; the last snapshot is served.
+#[derive(Debug)]
+pub struct CatalogueRefresher {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl CatalogueRefresher {
+    /// Starts the refresher on the current runtime.
+    pub fn spawn(app: App, every: Duration) -> CatalogueRefresher {
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let mut failing = false;
+            loop {
+                if *stopped.borrow() {
+                    break;
+                }
+                match app.refresh_catalogue().await {
+                    Ok(reloaded) => {
+                        if failing {
+                            tracing::info!("the catalogue refreshes again");
+                        }
+                        failing = false;
+                        if reloaded {
+                            tracing::debug!("catalogue reloaded");
+                        }
+                    }
+                    Err(error) => {
+                        if !failing {
+                            tracing::warn!(
+                                ?error,
+                                "cannot refresh the catalogue; serving the last one, retrying"
+                            );
+                        }
+                        failing = true;
+                    }
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(every) => {}
+                    _ = stopped.changed() => {}
+                }
+            }
+        });
+        CatalogueRefresher { stop, task }
+    }
+
+    /// Ends the refresher.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        if let Err(error) = self.task.await {
+            tracing::warn!(%error, "the catalogue refresher failed");
         }
     }
 }

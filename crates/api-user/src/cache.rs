@@ -2,11 +2,14 @@
 //! `ETag` (the SHA-256 of the body, so equal bytes always get equal tags, on every instance)
 //! and `If-None-Match` answered with 304 and no body.
 
+use std::sync::{Arc, PoisonError, RwLock};
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
-use licenses_app::ports::StoredResponse;
-use licenses_http::stored;
+use licenses_app::Snapshot;
+use licenses_http::JSONAPI;
 use sha2::{Digest, Sha256};
 
 /// `private`: the answer is to an authorized request, so shared caches (proxies, CDNs) must
@@ -19,6 +22,82 @@ pub(crate) const CATALOGUE_CACHE_CONTROL: &str = "private, max-age=60";
 /// The strong entity tag of `body`, quoted.
 pub(crate) fn etag(body: &[u8]) -> String {
     format!("\"{}\"", hex::encode(Sha256::digest(body)))
+}
+
+/// The catalogue's answer, rendered once per catalogue snapshot: the body and its tag.
+#[derive(Debug)]
+pub(crate) struct Rendered {
+    body: Bytes,
+    tag: HeaderValue,
+}
+
+/// The last rendered catalogue and the snapshot it was rendered from (compared by pointer:
+/// a new snapshot, a new rendering). Requests only clone an `Arc` under the lock.
+#[derive(Debug, Default)]
+pub(crate) struct RenderedCatalogue {
+    last: RwLock<Option<(Arc<Snapshot>, Arc<Rendered>)>>,
+}
+
+impl RenderedCatalogue {
+    /// The rendering of `snapshot`, made by `render` only when `snapshot` is not the one
+    /// rendered last.
+    pub(crate) fn get(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        render: impl FnOnce(&Snapshot) -> Vec<u8>,
+    ) -> Arc<Rendered> {
+        if let Some((s, r)) = self
+            .last
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            && Arc::ptr_eq(s, snapshot)
+        {
+            return Arc::clone(r);
+        }
+        let body = render(snapshot);
+        let tag = HeaderValue::from_str(&etag(&body)).expect("a hex digest in quotes is a header");
+        let rendered = Arc::new(Rendered {
+            body: Bytes::from(body),
+            tag,
+        });
+        *self.last.write().unwrap_or_else(PoisonError::into_inner) =
+            Some((Arc::clone(snapshot), Arc::clone(&rendered)));
+        rendered
+    }
+}
+
+/// The cached catalogue with its `ETag` and `cache_control`, or 304 when the request's
+/// `If-None-Match` names that tag (or `*`).
+pub(crate) fn conditional_rendered(
+    req: &HttpRequest,
+    rendered: &Rendered,
+    cache_control: &'static str,
+) -> HttpResponse {
+    let tag = rendered.tag.to_str().unwrap_or_default();
+    let matched = req
+        .headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| none_match(v, tag));
+    let mut response = if matched {
+        HttpResponse::build(StatusCode::NOT_MODIFIED)
+    } else {
+        HttpResponse::build(StatusCode::OK)
+    };
+    response
+        .insert_header((header::ETAG, rendered.tag.clone()))
+        .insert_header((
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(cache_control),
+        ));
+    if matched {
+        response.finish()
+    } else {
+        response
+            .insert_header((header::CONTENT_TYPE, JSONAPI))
+            .body(rendered.body.clone())
+    }
 }
 
 /// Whether an `If-None-Match` value matches `tag` (quoted). The comparison is the weak one,
@@ -48,35 +127,6 @@ pub(crate) fn none_match(value: &str, tag: &str) -> bool {
         }
     }
     false
-}
-
-/// `answer` with its `ETag` and `cache_control`, or 304 when the request's `If-None-Match`
-/// names that tag (or `*`).
-pub(crate) fn conditional(
-    req: &HttpRequest,
-    answer: StoredResponse,
-    cache_control: &'static str,
-) -> HttpResponse {
-    let tag = etag(&answer.body);
-    let matched = req
-        .headers()
-        .get_all(header::IF_NONE_MATCH)
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| none_match(v, &tag));
-    let mut response = if matched {
-        HttpResponse::build(StatusCode::NOT_MODIFIED).finish()
-    } else {
-        stored(answer)
-    };
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&tag) {
-        headers.insert(header::ETAG, value);
-    }
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(cache_control),
-    );
-    response
 }
 
 #[cfg(test)]

@@ -90,6 +90,7 @@ pub fn configure(
             .default_service(web::to(not_found));
         let scope = web::scope(PREFIX)
             .app_data(web::Data::new(app))
+            .app_data(web::Data::new(cache::RenderedCatalogue::default()))
             .app_data(web::Data::new(tokens))
             // Innermost first: the token, then CORS outside it, so that a preflight (which
             // carries no token) is answered and every answer, errors included, gets the
@@ -203,17 +204,25 @@ fn product(p: &Product) -> ProductResource<'_> {
     ),
 )]
 /// GetAllProducts: the user-visible catalogue, cacheable and revalidated by its `ETag`.
-async fn catalogue(state: web::Data<App>, req: HttpRequest) -> Answer {
+async fn catalogue(
+    state: web::Data<App>,
+    rendered: web::Data<cache::RenderedCatalogue>,
+    req: HttpRequest,
+) -> Answer {
     no_params(&req)?;
-    let products = state.catalogue().await?;
-    let doc = Document::<_, ()> {
-        data: products.iter().map(product).collect::<Vec<_>>(),
-        included: None,
-        links: None,
-    };
-    Ok(cache::conditional(
+    // From memory: the snapshot, and its rendering made once per snapshot.
+    let snapshot = state.catalogue_snapshot().await?;
+    let rendered = rendered.get(&snapshot, |s| {
+        let doc = Document::<_, ()> {
+            data: s.visible().map(product).collect::<Vec<_>>(),
+            included: None,
+            links: None,
+        };
+        to_stored(StatusCode::OK, &doc).body
+    });
+    Ok(cache::conditional_rendered(
         &req,
-        to_stored(StatusCode::OK, &doc),
+        &rendered,
         cache::CATALOGUE_CACHE_CONTROL,
     ))
 }
@@ -292,7 +301,7 @@ async fn user_license(
         // The same answer as for an id that does not exist: ids of others are not confirmed.
         return Err(ApiError::not_found("no license has this id"));
     }
-    let products = state.products_of(std::slice::from_ref(&found)).await?;
+    let products = state.user_products_of(std::slice::from_ref(&found)).await?;
     let doc = Document {
         data: license(&found, now, &links(&req)),
         included: Some(products.iter().map(product).collect::<Vec<_>>()),

@@ -4,6 +4,7 @@
 //! Front-ends call use cases, never a store; adapters implement the ports. Every port can be
 //! mocked with mockall behind the `mock` feature, so use cases are unit-tested without I/O.
 
+mod catalogue;
 mod entitlements;
 mod error;
 mod idempotency;
@@ -16,6 +17,7 @@ mod user;
 
 use std::sync::Arc;
 
+pub use catalogue::{ProductCatalogue, Snapshot};
 pub use entitlements::{
     BacklogReport, Delivery, DeliveryPolicy, DeliveryStats, Entitlements, FAILED_SHOWN,
 };
@@ -48,6 +50,8 @@ impl std::fmt::Debug for Ports {
 #[derive(Debug, Clone)]
 pub struct App {
     ports: Ports,
+    /// The products in memory, read by the user API's use cases (shared by every clone).
+    catalogue: Arc<ProductCatalogue>,
     /// The Irdeto outbox, when the integration is enabled ([`App::with_entitlements`]).
     entitlements: Option<Entitlements>,
 }
@@ -57,6 +61,7 @@ impl App {
     /// no entitlement job is queued.
     pub fn new(ports: Ports) -> Self {
         Self {
+            catalogue: Arc::new(ProductCatalogue::new(Arc::clone(&ports.products))),
             ports,
             entitlements: None,
         }

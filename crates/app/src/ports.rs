@@ -109,6 +109,10 @@ pub trait ProductStore: Send + Sync {
     /// Every product, in id order.
     async fn list(&self) -> Result<Vec<Product>, StoreError>;
 
+    /// The catalogue's change marker: a number that every write to the products, by any
+    /// writer, moves (a one-row read). Equal numbers mean an unchanged catalogue.
+    async fn version(&self) -> Result<i64, StoreError>;
+
     async fn get(&self, id: &ProductId) -> Result<Option<Product>, StoreError>;
 
     /// The products among `ids` that exist, in id order; missing ids are left out.

@@ -8,6 +8,15 @@ use crate::idempotency::{IdempotencyKey, earlier_answer, settle_conflict};
 use crate::ports::{Actor, Change, Conflict, StoreError, StoredResponse};
 
 impl App {
+    /// After this instance's own product write: the catalogue in memory catches up at once
+    /// rather than at the next poll. The write stands whatever happens here; a failed
+    /// refresh is retried by the refresher.
+    async fn catalogue_changed(&self) {
+        if let Err(error) = self.catalogue.refresh().await {
+            tracing::warn!(%error, "cannot refresh the catalogue after a product write");
+        }
+    }
+
     /// Every product, in id order.
     pub async fn list_products(&self) -> Result<Vec<Product>, AppError> {
         Ok(self.ports.products.list().await?)
@@ -45,7 +54,10 @@ impl App {
             idempotency: key.as_ref().map(|k| k.record(&response, at)),
         };
         match self.ports.products.create(&product, &change).await {
-            Ok(()) => Ok(response),
+            Ok(()) => {
+                self.catalogue_changed().await;
+                Ok(response)
+            }
             Err(e) => settle_conflict(idem, key.as_ref(), e, AppError::from).await,
         }
     }
@@ -67,7 +79,10 @@ impl App {
             idempotency: None,
         };
         match self.ports.products.update(&updated, &change).await {
-            Ok(()) => Ok(updated),
+            Ok(()) => {
+                self.catalogue_changed().await;
+                Ok(updated)
+            }
             Err(StoreError::NotFound) => Err(AppError::not_found("product")),
             Err(e) => Err(e.into()),
         }
@@ -81,7 +96,10 @@ impl App {
             idempotency: None,
         };
         match self.ports.products.delete(id, &change).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.catalogue_changed().await;
+                Ok(())
+            }
             Err(StoreError::NotFound) => Err(AppError::not_found("product")),
             Err(StoreError::Conflict(Conflict::ProductInUse { licenses })) => {
                 Err(AppError::Conflict(vec![Problem::new(
@@ -119,6 +137,9 @@ mod tests {
             })
             .times(1)
             .returning(|_, _| Ok(()));
+        // This instance's own write refreshes its catalogue in memory at once.
+        m.products.expect_version().times(1).returning(|| Ok(2));
+        m.products.expect_list().times(1).returning(|| Ok(vec![]));
         let answer = m
             .app()
             .create_product(

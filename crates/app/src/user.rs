@@ -1,17 +1,18 @@
 //! Use cases of the user API: the catalogue, a user's licenses, purchase and entitlements.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use licenses_domain::{
     Activation, Entitlements, License, LicenseDraft, LicenseStatus, Product, ProductId,
     PurchaseDraft, Timestamp, UserId, resolve,
 };
 
-use crate::App;
 use crate::error::{AppError, Problem};
 use crate::idempotency::{IdempotencyKey, earlier_answer, settle_conflict};
 use crate::licenses::creation_refused;
 use crate::ports::{Actor, Change, LicenseQuery, StoredResponse};
+use crate::{App, Snapshot};
 
 /// The only payment method there is (seed 002): the operator's billing system charges.
 pub const BILLING: &str = "billing";
@@ -31,11 +32,43 @@ pub struct PurchaseRequest {
 }
 
 impl App {
-    /// The products users may see, in id order.
+    /// The products users may see, in id order (from the catalogue in memory).
     pub async fn catalogue(&self) -> Result<Vec<Product>, AppError> {
-        let mut products = self.ports.products.list().await?;
-        products.retain(Product::is_user_visible);
-        Ok(products)
+        Ok(self
+            .catalogue_snapshot()
+            .await?
+            .visible()
+            .cloned()
+            .collect())
+    }
+
+    /// The catalogue in memory: every product at one version. No database access unless
+    /// there has never been a snapshot (then it is loaded, or the store's error answers).
+    pub async fn catalogue_snapshot(&self) -> Result<Arc<Snapshot>, AppError> {
+        Ok(self.catalogue.snapshot().await?)
+    }
+
+    /// Reloads the catalogue in memory if the store's change marker moved: the refresher's
+    /// call, every `catalogue.refresh_ms`. Whether it reloaded; on an error the snapshot in
+    /// hand is kept.
+    pub async fn refresh_catalogue(&self) -> Result<bool, AppError> {
+        Ok(self.catalogue.refresh().await?)
+    }
+
+    /// The products `licenses` refer to, in id order, from the catalogue in memory (the
+    /// user API's reads; the management API reads the store).
+    pub async fn user_products_of(&self, licenses: &[License]) -> Result<Vec<Product>, AppError> {
+        if licenses.is_empty() {
+            return Ok(Vec::new());
+        }
+        let snapshot = self.catalogue_snapshot().await?;
+        let mut ids: Vec<&ProductId> = licenses.iter().map(License::product).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids
+            .into_iter()
+            .filter_map(|id| snapshot.get(id).cloned())
+            .collect())
     }
 
     /// All of a user's licenses with any of `statuses` (all when empty), the products they
@@ -47,7 +80,7 @@ impl App {
     ) -> Result<(Vec<License>, Vec<Product>, Timestamp), AppError> {
         let now = self.ports.clock.now();
         let licenses = self.all_licenses(user, statuses, None, now).await?;
-        let products = self.products_of(&licenses).await?;
+        let products = self.user_products_of(&licenses).await?;
         Ok((licenses, products, now))
     }
 
@@ -84,7 +117,7 @@ impl App {
         let now = self.ports.clock.now();
         let licenses = self.all_licenses(user, Vec::new(), Some(now), now).await?;
         let products: HashMap<ProductId, Product> = self
-            .products_of(&licenses)
+            .user_products_of(&licenses)
             .await?
             .into_iter()
             .map(|p| (p.id().clone(), p))
@@ -142,7 +175,10 @@ impl App {
                 format!("product id {e}"),
             )
         })?;
-        let product = self.ports.products.get(&product_id).await?.ok_or_else(|| {
+        // From memory: a product deleted since is caught by the store's reference check
+        // (Conflict::ProductGone) when the license is written.
+        let snapshot = self.catalogue_snapshot().await?;
+        let product = snapshot.get(&product_id).cloned().ok_or_else(|| {
             AppError::NotFound(Problem::new(
                 Some("/data/relationships/product".to_owned()),
                 "product_not_found",
@@ -222,6 +258,15 @@ mod tests {
         }
     }
 
+    /// The store's catalogue, at version 1: what the catalogue in memory loads.
+    fn catalogue(m: &mut Mocks, products: Vec<Product>) {
+        m.products.expect_version().returning(|| Ok(1));
+        m.products
+            .expect_list()
+            .times(1)
+            .returning(move || Ok(products.clone()));
+    }
+
     fn no_key_yet(m: &mut Mocks) {
         m.idempotency.expect_find().returning(|_, _| Ok(None));
     }
@@ -229,23 +274,25 @@ mod tests {
     #[tokio::test]
     async fn the_catalogue_shows_only_visible_products() {
         let mut m = Mocks::new();
-        m.products
-            .expect_list()
-            .returning(|| Ok(vec![product("a", true, true), product("b", false, true)]));
-        let shown = m.app().catalogue().await.expect("ok");
+        catalogue(
+            &mut m,
+            vec![product("a", true, true), product("b", false, true)],
+        );
+        let app = m.app();
+        let shown = app.catalogue().await.expect("ok");
         assert_eq!(
             shown.iter().map(|p| p.id().as_str()).collect::<Vec<_>>(),
             ["a"]
         );
+        // Again: from memory, the store's list is not read a second time (times(1)).
+        assert_eq!(app.catalogue().await.expect("ok").len(), 1);
     }
 
     #[tokio::test]
     async fn a_purchase_is_billed_once_under_its_key_as_order_id() {
         let mut m = Mocks::new();
         no_key_yet(&mut m);
-        m.products
-            .expect_get()
-            .returning(|_| Ok(Some(product("a", true, true))));
+        catalogue(&mut m, vec![product("a", true, true)]);
         m.licenses
             .expect_create()
             .withf(|ls, _, c| {
@@ -272,12 +319,12 @@ mod tests {
         let app = || {
             let mut m = Mocks::new();
             no_key_yet(&mut m);
-            m.products.expect_get().returning(|id| {
-                Ok(match id.as_str() {
-                    "shop" => Some(product("shop", true, true)),
-                    "gift" => Some(product("gift", true, false)),
-                    _ => None,
-                })
+            m.products.expect_version().returning(|| Ok(1));
+            m.products.expect_list().returning(|| {
+                Ok(vec![
+                    product("gift", true, false),
+                    product("shop", true, true),
+                ])
             });
             m.app()
         };
@@ -316,9 +363,7 @@ mod tests {
                 created_at: NOW,
             }))
         });
-        m.products
-            .expect_get()
-            .returning(|_| Ok(Some(product("a", true, true))));
+        catalogue(&mut m, vec![product("a", true, true)]);
         m.licenses
             .expect_create()
             .returning(|_, _, _| Err(StoreError::Conflict(Conflict::DuplicateOrders(vec![]))));
@@ -333,9 +378,7 @@ mod tests {
     async fn an_order_id_taken_by_another_purchase_is_a_conflict() {
         let mut m = Mocks::new();
         no_key_yet(&mut m);
-        m.products
-            .expect_get()
-            .returning(|_| Ok(Some(product("a", true, true))));
+        catalogue(&mut m, vec![product("a", true, true)]);
         m.licenses
             .expect_create()
             .returning(|_, _, _| Err(StoreError::Conflict(Conflict::DuplicateOrders(vec![0]))));
@@ -388,9 +431,10 @@ mod tests {
                     .expect("ok"),
                 ])
             });
-        m.products
-            .expect_get_many()
-            .returning(|_| Ok(vec![product("a", true, true)]));
+        catalogue(
+            &mut m,
+            vec![product("a", true, true), product("b", true, true)],
+        );
         let (e, at) = m
             .app()
             .entitlements(&UserId::parse("41").expect("id"))

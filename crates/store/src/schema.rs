@@ -87,6 +87,14 @@ diesel::table! {
     }
 }
 
+// One row, bumped by triggers on every write to `products`: the catalogue's change marker.
+diesel::table! {
+    catalogue_version (id) {
+        id -> BigInt,
+        version -> BigInt,
+    }
+}
+
 diesel::joinable!(licenses -> products (product_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -95,4 +103,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     audit_log,
     entitlement_jobs,
+    catalogue_version,
 );

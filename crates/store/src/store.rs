@@ -261,6 +261,10 @@ impl ProductStore for Store {
         self.run(products::list).await
     }
 
+    async fn version(&self) -> Result<i64, StoreError> {
+        self.run(products::version).await
+    }
+
     async fn get(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
         let id = id.clone();
         self.run(move |c| products::get(c, &id)).await

@@ -243,6 +243,7 @@ fn the_parser_reads_every_table_and_notices_a_change() {
         schema.keys().map(String::as_str).collect::<Vec<_>>(),
         [
             "audit_log",
+            "catalogue_version",
             "entitlement_jobs",
             "idempotency_keys",
             "licenses",

@@ -8,7 +8,7 @@ use crate::connection::AnyConnection;
 use crate::error::{Error, is_foreign_key_violation, is_unique_violation};
 use crate::models::{ProductChanges, ProductRow};
 use crate::repo::IN_LIST_CHUNK;
-use crate::schema::{licenses, products};
+use crate::schema::{catalogue_version, licenses, products};
 
 pub(crate) fn list(conn: &mut AnyConnection) -> Result<Vec<Product>, Error> {
     products::table
@@ -18,6 +18,14 @@ pub(crate) fn list(conn: &mut AnyConnection) -> Result<Vec<Product>, Error> {
         .into_iter()
         .map(ProductRow::into_domain)
         .collect()
+}
+
+/// The catalogue's change marker: bumped by triggers on every write to `products`.
+pub(crate) fn version(conn: &mut AnyConnection) -> Result<i64, Error> {
+    Ok(catalogue_version::table
+        .find(1_i64)
+        .select(catalogue_version::version)
+        .first(conn)?)
 }
 
 pub(crate) fn get(conn: &mut AnyConnection, id: &ProductId) -> Result<Option<Product>, Error> {

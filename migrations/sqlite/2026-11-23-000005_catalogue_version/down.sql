@@ -1,0 +1,4 @@
+DROP TRIGGER products_delete_bumps_catalogue_version;
+DROP TRIGGER products_update_bumps_catalogue_version;
+DROP TRIGGER products_insert_bumps_catalogue_version;
+DROP TABLE catalogue_version;
