@@ -303,6 +303,65 @@ async fn catalogue_visibility_and_caching(backend: Backend) {
     );
     assert!(cached.bytes().await.expect("body").is_empty());
 
+    // A client that accepts gzip gets the same document gzipped, under a tag of its own;
+    // either tag revalidates.
+    let gzipped = app
+        .client
+        .get(app.user(&format!("{API}/products")))
+        .header("Authorization", format!("Bearer {t}"))
+        .header("Accept-Encoding", "br;q=1.0, gzip;q=0.5")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(gzipped.status(), StatusCode::OK);
+    let header = |r: &reqwest::Response, name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        header(&gzipped, "content-encoding").as_deref(),
+        Some("gzip")
+    );
+    assert_eq!(header(&gzipped, "vary").as_deref(), Some("Accept-Encoding"));
+    let gzip_tag = header(&gzipped, "etag").expect("an ETag");
+    assert_ne!(
+        gzip_tag, etag,
+        "a representation of its own, a tag of its own"
+    );
+    let packed = gzipped.bytes().await.expect("body");
+    let mut unpacked = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&packed[..]),
+        &mut unpacked,
+    )
+    .expect("gzip");
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&unpacked).expect("json"),
+        r.json
+    );
+    for (tag, encoding) in [
+        (&gzip_tag, "gzip"),
+        (&etag, "gzip"),
+        (&gzip_tag, "identity"),
+    ] {
+        let revalidated = app
+            .client
+            .get(app.user(&format!("{API}/products")))
+            .header("Authorization", format!("Bearer {t}"))
+            .header("Accept-Encoding", encoding)
+            .header("If-None-Match", tag.as_str())
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(
+            revalidated.status(),
+            StatusCode::NOT_MODIFIED,
+            "{tag} {encoding}"
+        );
+    }
+
     // A change to the catalogue changes the ETag.
     bss_product(&app, shop_product("New"), "3").await;
     let changed = call(&app, Method::GET, "/products", Some(&t), None, None).await;
