@@ -768,22 +768,6 @@ async fn create_license(state: web::Data<App>, req: HttpRequest, payload: web::P
     Ok(stored(answer))
 }
 
-/// One batch in hand at a time in the process: a 10,000-license batch takes about 100 MiB
-/// while it is parsed, written and answered (its document, drafts, licenses and answer), so
-/// two at once would take the service past its memory budget (docs/performance.md: 185 MiB
-/// with two in flight). The next batch waits its turn, its body already read. Process-wide,
-/// not per actix worker: memory is the process's.
-static BATCH_GATE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
-
-/// The turn of a batch: held while it is parsed, written and rendered.
-async fn batch_turn() -> Result<tokio::sync::SemaphorePermit<'static>, ApiError> {
-    BATCH_GATE
-        .acquire()
-        .await
-        // The gate is never closed; answer as for a store that cannot serve, had it been.
-        .map_err(|_| ApiError::unavailable())
-}
-
 #[utoipa::path(
     post,
     path = "/api/license/management/v4/licenses/batch_create",
@@ -809,7 +793,6 @@ async fn batch_turn() -> Result<tokio::sync::SemaphorePermit<'static>, ApiError>
 async fn batch_create(state: web::Data<App>, req: HttpRequest, payload: web::Payload) -> Answer {
     no_params(&req)?;
     let (body, key, actor) = post_body(&req, payload).await?;
-    let _turn = batch_turn().await?;
     let drafts = read_license_batch(&body)?;
     let links = links(&req);
     let answer = state
@@ -854,7 +837,6 @@ struct Deleted {
 async fn batch_delete(state: web::Data<App>, req: HttpRequest, payload: web::Payload) -> Answer {
     no_params(&req)?;
     let (body, key, actor) = post_body(&req, payload).await?;
-    let _turn = batch_turn().await?;
     let ids = read_batch_delete(&body)?;
     let answer = state
         .delete_licenses(actor, ids, true, key, |ids| {
