@@ -941,12 +941,12 @@ async fn ready_needs_a_connection_and_no_pending_migration(ctx: Ctx) {
         TestDatabase::sqlite()
     };
     let store = Store::open(&config(fresh.url())).unwrap();
-    assert_eq!(store.pending_migrations().await, Ok(4));
+    assert_eq!(store.pending_migrations().await, Ok(5));
     assert!(matches!(
         store.ready().await,
         Err(StoreError::Unavailable(_))
     ));
-    assert_eq!(store.migrate().await.unwrap().len(), 4);
+    assert_eq!(store.migrate().await.unwrap().len(), 5);
     assert_eq!(store.ready().await, Ok(()));
     drop(store);
 }
