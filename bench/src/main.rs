@@ -218,39 +218,16 @@ async fn run(args: &Args) -> Result<Results> {
         .chain(catalogue.buyable.iter().map(String::as_str))
         .collect::<Vec<_>>()
         .join(",");
-    let mut series = vec![
-        loads.wrk(
-            "health",
-            "GET /health/live (HTTP ceiling)",
-            true,
-            "health",
-            &users_file,
-            None,
-        )?,
-        loads.wrk(
-            "licenses",
-            "GET a user's licenses",
-            false,
-            "licenses",
-            &users_file,
-            None,
-        )?,
-        loads.wrk(
-            "entitlements",
-            "GET entitlements",
-            false,
-            "entitlements",
-            &users_file,
-            None,
-        )?,
-        loads.wrk(
-            "catalogue",
-            "GET the catalogue",
-            false,
-            "catalogue",
-            &users_file,
-            None,
-        )?,
+    let mut series = vec![loads.wrk(
+        "health",
+        "GET /health/live (HTTP ceiling)",
+        true,
+        "health",
+        &users_file,
+        None,
+    )?];
+    series.extend(loads.reads(&users_file)?);
+    series.extend([
         loads.wrk(
             "catalogue_304",
             "GET the catalogue, If-None-Match (304)",
@@ -267,7 +244,7 @@ async fn run(args: &Args) -> Result<Results> {
             &buyers_file,
             Some(purchase_extra),
         )?,
-    ];
+    ]);
 
     println!("pgbench -i -s {PGBENCH_SCALE}");
     let init = Command::new("pgbench")
@@ -371,6 +348,36 @@ struct Loads<'a> {
 }
 
 impl Loads<'_> {
+    /// The GET scenarios of a user's app: their licenses, their entitlements, the catalogue.
+    fn reads(&self, users: &Path) -> Result<Vec<Series>> {
+        Ok(vec![
+            self.wrk(
+                "licenses",
+                "GET a user's licenses",
+                false,
+                "licenses",
+                users,
+                None,
+            )?,
+            self.wrk(
+                "entitlements",
+                "GET entitlements",
+                false,
+                "entitlements",
+                users,
+                None,
+            )?,
+            self.wrk(
+                "catalogue",
+                "GET the catalogue",
+                false,
+                "catalogue",
+                users,
+                None,
+            )?,
+        ])
+    }
+
     fn wrk(
         &self,
         key: &str,
@@ -626,32 +633,7 @@ async fn scale_run(
     psql(database, "VACUUM ANALYZE")?;
     let users_file = work.join("users-scale.txt");
     tokens_for(&users_file, users, rng, user_id)?;
-    let series = vec![
-        loads.wrk(
-            "licenses",
-            "GET a user's licenses",
-            false,
-            "licenses",
-            &users_file,
-            None,
-        )?,
-        loads.wrk(
-            "entitlements",
-            "GET entitlements",
-            false,
-            "entitlements",
-            &users_file,
-            None,
-        )?,
-        loads.wrk(
-            "catalogue",
-            "GET the catalogue",
-            false,
-            "catalogue",
-            &users_file,
-            None,
-        )?,
-    ];
+    let series = loads.reads(&users_file)?;
     Ok(Scale {
         licenses: args.scale_licenses,
         users,

@@ -40,32 +40,31 @@ impl Bss {
 
     /// POSTs `doc`; the status and the document answered.
     pub async fn post(&self, path: &str, doc: &Value) -> Result<(u16, Value)> {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header("Authorization", format!("Apikey {MANAGEMENT_KEY}"))
-            .header("Content-Type", "application/vnd.api+json")
-            .body(serde_json::to_vec(doc)?)
-            .send()
-            .await
-            .with_context(|| format!("POST {path}"))?;
+        let response = self.send(reqwest::Method::POST, path, doc).await?;
         let status = response.status().as_u16();
-        let body = response.json().await.unwrap_or(Value::Null);
-        Ok((status, body))
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
     }
 
     /// PATCHes `doc`; the status.
     pub async fn patch(&self, path: &str, doc: &Value) -> Result<u16> {
-        let response = self
-            .client
-            .patch(format!("{}{path}", self.base))
+        let response = self.send(reqwest::Method::PATCH, path, doc).await?;
+        Ok(response.status().as_u16())
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        doc: &Value,
+    ) -> Result<reqwest::Response> {
+        self.client
+            .request(method.clone(), format!("{}{path}", self.base))
             .header("Authorization", format!("Apikey {MANAGEMENT_KEY}"))
             .header("Content-Type", "application/vnd.api+json")
             .body(serde_json::to_vec(doc)?)
             .send()
             .await
-            .with_context(|| format!("PATCH {path}"))?;
-        Ok(response.status().as_u16())
+            .with_context(|| format!("{method} {path}"))
     }
 
     /// A `batch_create` of `licenses`, timed from the request sent to the answer read.
