@@ -29,6 +29,21 @@ impl std::fmt::Debug for AnyConnection {
     }
 }
 
+/// Runs `$body` with `$c` bound to the backend's own connection: the same diesel code in both
+/// arms. For the hot statements: through the derived `MultiConnection`, every call renders
+/// the statement's SQL again and collects its binds through a second query builder, even when
+/// the statement is already prepared; on the backend's connection a statement with a static
+/// query id is looked up by its type and only its binds are collected.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::connection::AnyConnection::Postgresql($c) => $body,
+            $crate::connection::AnyConnection::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
 /// Opens connections of the variant the URL's scheme names. (diesel's own
 /// `ConnectionManager<AnyConnection>` would try each backend in turn, and SQLite accepts any
 /// string as a file name.)

@@ -4,23 +4,22 @@ use diesel::prelude::*;
 use licenses_app::ports::{Conflict, IdempotencyRecord, StoreError};
 use licenses_domain::Timestamp;
 
-use crate::connection::AnyConnection;
+use crate::connection::{AnyConnection, on_backend};
 use crate::error::{Error, is_unique_violation};
 use crate::models::IdempotencyRow;
+use crate::repo::insert_rows;
 use crate::schema::idempotency_keys;
 
 /// Keeps a record; [`Conflict::IdempotencyKeyTaken`] when the (scope, key) is recorded.
 pub(crate) fn insert(conn: &mut AnyConnection, record: &IdempotencyRecord) -> Result<(), Error> {
-    diesel::insert_into(idempotency_keys::table)
-        .values(IdempotencyRow::from_domain(record))
-        .execute(conn)
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                Error::Store(StoreError::Conflict(Conflict::IdempotencyKeyTaken))
-            } else {
-                Error::Db(e)
-            }
-        })?;
+    let row = IdempotencyRow::from_domain(record);
+    insert_rows!(conn, idempotency_keys::table, &row).map_err(|e| {
+        if is_unique_violation(&e) {
+            Error::Store(StoreError::Conflict(Conflict::IdempotencyKeyTaken))
+        } else {
+            Error::Db(e)
+        }
+    })?;
     Ok(())
 }
 
@@ -29,14 +28,14 @@ pub(crate) fn find(
     scope: &str,
     key: &str,
 ) -> Result<Option<IdempotencyRecord>, Error> {
-    idempotency_keys::table
+    on_backend!(conn, |c| idempotency_keys::table
         .filter(idempotency_keys::scope.eq(scope))
         .filter(idempotency_keys::key.eq(key))
         .select(IdempotencyRow::as_select())
-        .first(conn)
-        .optional()?
-        .map(IdempotencyRow::into_domain)
-        .transpose()
+        .first(c)
+        .optional())?
+    .map(IdempotencyRow::into_domain)
+    .transpose()
 }
 
 /// Deletes the records created before `before`; how many.

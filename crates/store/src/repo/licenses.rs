@@ -7,7 +7,7 @@ use diesel::sql_types::Bool;
 use licenses_app::ports::{Conflict, LicenseQuery, StoreError};
 use licenses_domain::{License, LicenseId, LicenseStatus, OrderId, Timestamp, UserId};
 
-use crate::connection::AnyConnection;
+use crate::connection::{AnyConnection, on_backend};
 use crate::error::{Error, is_foreign_key_violation, is_unique_violation, violation_mentions};
 use crate::models::{LICENSE_COLUMNS, LicenseRow};
 use crate::repo::{IN_LIST_CHUNK, insert_rows, rows_per_insert};
@@ -17,13 +17,13 @@ type Db = <AnyConnection as diesel::Connection>::Backend;
 type Condition = Box<dyn BoxableExpression<licenses::table, Db, SqlType = Bool>>;
 
 pub(crate) fn get(conn: &mut AnyConnection, id: &LicenseId) -> Result<Option<License>, Error> {
-    licenses::table
+    on_backend!(conn, |c| licenses::table
         .find(id.as_str())
         .select(LicenseRow::as_select())
-        .first(conn)
-        .optional()?
-        .map(LicenseRow::into_domain)
-        .transpose()
+        .first(c)
+        .optional())?
+    .map(LicenseRow::into_domain)
+    .transpose()
 }
 
 /// The licenses among `ids` that exist, in chunks of [`IN_LIST_CHUNK`].
@@ -139,24 +139,33 @@ fn of_user(
 ) -> Result<Vec<License>, Error> {
     // Every id sorts after the empty string: one statement with or without a cursor.
     let after = q.after.as_ref().map_or("", LicenseId::as_str);
-    let page = licenses::table
-        .select(LicenseRow::as_select())
-        .filter(licenses::user_id.eq(user.as_str()))
-        .filter(licenses::id.gt(after))
-        .order(licenses::id.asc())
-        .limit(i64::from(q.limit));
-    let rows = match q.active_at {
-        None => page.load(conn)?,
+    // The statement is written inside each backend's arm: `as_select` is typed by the
+    // backend it loads from.
+    let (user, limit) = (user.as_str(), i64::from(q.limit));
+    let rows: Vec<LicenseRow> = match q.active_at {
+        None => on_backend!(conn, |c| licenses::table
+            .select(LicenseRow::as_select())
+            .filter(licenses::user_id.eq(user))
+            .filter(licenses::id.gt(after))
+            .order(licenses::id.asc())
+            .limit(limit)
+            .load(c))?,
         Some(at) => {
             let at = at.unix();
-            page.filter(licenses::status.eq(LicenseStatus::Active.as_str()))
+            on_backend!(conn, |c| licenses::table
+                .select(LicenseRow::as_select())
+                .filter(licenses::user_id.eq(user))
+                .filter(licenses::id.gt(after))
+                .filter(licenses::status.eq(LicenseStatus::Active.as_str()))
                 .filter(licenses::start_date.le(at))
                 .filter(
                     licenses::stop_date
                         .is_null()
                         .or(licenses::stop_date.assume_not_null().gt(at)),
                 )
-                .load(conn)?
+                .order(licenses::id.asc())
+                .limit(limit)
+                .load(c))?
         }
     };
     rows.into_iter().map(LicenseRow::into_domain).collect()

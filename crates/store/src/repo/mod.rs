@@ -21,19 +21,14 @@ pub(crate) const MAX_BIND_PARAMS: usize = 30_000;
 pub(crate) const IN_LIST_CHUNK: usize = 1_000;
 
 /// One multi-row `INSERT` of `rows` into `table`. The derived `MultiConnection` cannot batch
-/// inserts (SQLite's batch insert is its own implementation), so this one statement matches
-/// on the backend; both arms are the same diesel code. The rows' `None`s are bound as NULL
+/// inserts (SQLite's batch insert is its own implementation), so this one statement runs on
+/// the backend's connection ([`on_backend`]). The rows' `None`s are bound as NULL
 /// (`treat_none_as_default_value = false`): SQLite then takes all rows in one statement.
 macro_rules! insert_rows {
     ($conn:expr, $table:expr, $rows:expr) => {
-        match $conn {
-            $crate::connection::AnyConnection::Postgresql(c) => {
-                diesel::insert_into($table).values($rows).execute(c)
-            }
-            $crate::connection::AnyConnection::Sqlite(c) => {
-                diesel::insert_into($table).values($rows).execute(c)
-            }
-        }
+        $crate::connection::on_backend!($conn, |c| diesel::insert_into($table)
+            .values($rows)
+            .execute(c))
     };
 }
 pub(crate) use insert_rows;
