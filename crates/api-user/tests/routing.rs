@@ -12,8 +12,8 @@ use licenses_api_user::{
     Algorithm, PURCHASE_RESTRICTED, TokenSettings, TokenVerifier, configure, mint_token,
 };
 use licenses_app::ports::{
-    Clock, IdSource, IdempotencyRecord, MockIdempotencyStore, MockLicenseStore, MockProductStore,
-    StoreError,
+    Clock, Conflict, IdSource, IdempotencyRecord, MockIdempotencyStore, MockLicenseStore,
+    MockProductStore, StoreError,
 };
 use licenses_app::{App, Ports};
 use licenses_domain::{
@@ -768,13 +768,22 @@ async fn a_purchase_answers_201_with_the_license_and_its_product_and_replays_it(
     );
 
     // What was stored with the license is what was answered; the retry with the same key
-    // and request gets it back byte for byte, without a second license.
+    // and request gets it back byte for byte, without a second license: the store refuses
+    // the key, taken, and the first answer is read.
     let record = recorded.lock().expect("lock").clone().expect("recorded");
     assert_eq!(record.scope, "user:41");
     assert_eq!(record.response.body, reply.body.to_vec());
     let mut m = Mocks::default();
+    m.products
+        .expect_list()
+        .returning(|| Ok(vec![sports("41", true)]));
+    m.licenses
+        .expect_create()
+        .times(1)
+        .returning(|_, _, _| Err(StoreError::Conflict(Conflict::IdempotencyKeyTaken)));
     m.idempotency
         .expect_find()
+        .times(1)
         .returning(move |_, _| Ok(Some(record.clone())));
     let replay = call(
         m,

@@ -141,9 +141,39 @@ impl App {
             )));
         }
         let idem = self.ports.idempotency.as_ref();
-        if let Some(answer) = earlier_answer(idem, Some(&key)).await? {
-            return Ok(answer);
+        let now = self.ports.clock.now();
+        let user = request.user.clone();
+        let (license, product) = match self.granted(request, &key, now).await {
+            Ok(granted) => granted,
+            Err(refused) => {
+                return match earlier_answer(idem, Some(&key)).await? {
+                    Some(answer) => Ok(answer),
+                    None => Err(refused),
+                };
+            }
+        };
+        let response = render(&license, &product, now);
+        let change = Change {
+            actor: Actor::User(user),
+            at: now,
+            idempotency: Some(key.record(&response, now)),
+        };
+        match self
+            .store_new_licenses(std::slice::from_ref(&license), &change)
+            .await
+        {
+            Ok(()) => Ok(response),
+            Err(e) => settle_conflict(idem, Some(&key), e, |e| creation_refused(e, false)).await,
         }
+    }
+
+    /// The license a purchase grants, and its product; or why the purchase is refused.
+    async fn granted(
+        &self,
+        request: PurchaseRequest,
+        key: &IdempotencyKey,
+        now: Timestamp,
+    ) -> Result<(License, Product), AppError> {
         match request.payment_method.as_deref() {
             Some(BILLING) => {}
             None => {
@@ -192,8 +222,6 @@ impl App {
                 "this product cannot be purchased",
             ));
         }
-
-        let now = self.ports.clock.now();
         let draft = LicenseDraft {
             user: Some(request.user.to_string()),
             product: Some(product_id.to_string()),
@@ -217,19 +245,7 @@ impl App {
             activation,
         )
         .map_err(|v| AppError::Invalid(v.into_iter().map(|v| Problem::at("/data", v)).collect()))?;
-        let response = render(&license, &product, now);
-        let change = Change {
-            actor: Actor::User(request.user),
-            at: now,
-            idempotency: Some(key.record(&response, now)),
-        };
-        match self
-            .store_new_licenses(std::slice::from_ref(&license), &change)
-            .await
-        {
-            Ok(()) => Ok(response),
-            Err(e) => settle_conflict(idem, Some(&key), e, |e| creation_refused(e, false)).await,
-        }
+        Ok((license, product))
     }
 }
 
@@ -291,7 +307,8 @@ mod tests {
     #[tokio::test]
     async fn a_purchase_is_billed_once_under_its_key_as_order_id() {
         let mut m = Mocks::new();
-        no_key_yet(&mut m);
+        // One store call: the key is taken in the purchase's transaction, not looked up.
+        m.idempotency.expect_find().never();
         catalogue(&mut m, vec![product("a", true, true)]);
         m.licenses
             .expect_create()
@@ -352,17 +369,10 @@ mod tests {
     #[tokio::test]
     async fn a_racing_purchase_that_loses_on_the_order_id_replays_the_winner() {
         let mut m = Mocks::new();
-        let mut calls = 0;
-        m.idempotency.expect_find().returning(move |_, _| {
-            calls += 1;
-            Ok((calls > 1).then(|| IdempotencyRecord {
-                scope: "key:test".into(),
-                key: "k".into(),
-                fingerprint: "f".into(),
-                response: response(201, "winner"),
-                created_at: NOW,
-            }))
-        });
+        m.idempotency
+            .expect_find()
+            .times(1)
+            .returning(|_, _| Ok(Some(winner())));
         catalogue(&mut m, vec![product("a", true, true)]);
         m.licenses
             .expect_create()
@@ -372,6 +382,45 @@ mod tests {
             .purchase(request("a"), key("k", "f"), |_, _, _| response(201, "mine"))
             .await;
         assert_eq!(answer, Ok(response(201, "winner")));
+    }
+
+    fn winner() -> IdempotencyRecord {
+        IdempotencyRecord {
+            scope: "key:test".into(),
+            key: "k".into(),
+            fingerprint: "f".into(),
+            response: response(201, "winner"),
+            created_at: NOW,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retry_answers_as_its_first_use_though_the_product_is_withdrawn_since() {
+        let mut m = Mocks::new();
+        m.idempotency
+            .expect_find()
+            .times(1)
+            .returning(|_, _| Ok(Some(winner())));
+        catalogue(&mut m, vec![product("a", true, false)]);
+        let answer = m
+            .app()
+            .purchase(request("a"), key("k", "f"), |_, _, _| response(201, "mine"))
+            .await;
+        assert_eq!(answer, Ok(response(201, "winner")));
+    }
+
+    #[tokio::test]
+    async fn a_key_used_with_another_request_is_refused_before_the_request_is_judged() {
+        let mut m = Mocks::new();
+        m.idempotency
+            .expect_find()
+            .returning(|_, _| Ok(Some(winner())));
+        catalogue(&mut m, vec![product("a", true, false)]);
+        let err = m
+            .app()
+            .purchase(request("a"), key("k", "other"), |_, _, _| response(201, ""))
+            .await;
+        assert!(matches!(err, Err(AppError::Invalid(p)) if p[0].code == "idempotency_key_reused"));
     }
 
     #[tokio::test]
