@@ -28,6 +28,17 @@ impl From<Error> for StoreError {
     fn from(e: Error) -> Self {
         match e {
             Error::Store(e) => e,
+            Error::Db(e) => translate(&e),
+        }
+    }
+}
+
+impl Error {
+    /// The port's error for this one, leaving it whole (for the pool to judge the
+    /// connection by it afterwards).
+    pub(crate) fn to_store_error(&self) -> StoreError {
+        match self {
+            Error::Store(e) => e.clone(),
             Error::Db(e) => translate(e),
         }
     }
@@ -43,8 +54,8 @@ pub(crate) fn corrupt(what: impl std::fmt::Display) -> Error {
 ///
 /// A lost connection, a failed send, a serialization failure (retryable) and a busy SQLite
 /// database are [`StoreError::Unavailable`]; anything else is [`StoreError::Internal`].
-pub(crate) fn translate(e: DieselError) -> StoreError {
-    match &e {
+pub(crate) fn translate(e: &DieselError) -> StoreError {
+    match e {
         DieselError::DatabaseError(
             DatabaseErrorKind::ClosedConnection
             | DatabaseErrorKind::UnableToSendCommand
@@ -129,7 +140,7 @@ mod tests {
             .expect_err("the session is ended meanwhile");
         terminator.join().expect("the terminator");
         assert!(
-            matches!(translate(cut), StoreError::Unavailable(_)),
+            matches!(translate(&cut), StoreError::Unavailable(_)),
             "a session ended by the server"
         );
     }

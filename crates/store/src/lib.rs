@@ -21,6 +21,7 @@
 mod config;
 mod connection;
 mod error;
+mod gather;
 mod migrate;
 mod models;
 mod repo;

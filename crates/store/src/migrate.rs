@@ -27,7 +27,7 @@ type MigrationError = Box<dyn std::error::Error + Send + Sync>;
 
 fn migration_error(e: MigrationError) -> Error {
     match e.downcast::<diesel::result::Error>() {
-        Ok(db) => Error::Store(translate(*db)),
+        Ok(db) => Error::Store(translate(&db)),
         Err(other) => Error::Store(StoreError::Internal(format!("migration failed: {other}"))),
     }
 }

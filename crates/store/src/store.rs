@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 use crate::config::{Backend, OpenError, StoreConfig, Target};
 use crate::connection::{AnyConnection, LogErrors, Manager, write_transaction};
 use crate::error::Error;
+use crate::gather::Gather;
 use crate::migrate;
 use crate::models::{Action, Resource};
 use crate::repo::{audit, idempotency, jobs, licenses, products, queue_jobs};
@@ -44,6 +45,8 @@ struct Inner {
     permits: Arc<Semaphore>,
     /// Calls waiting for a permit: the queue in front of the blocking pool.
     waiting: AtomicUsize,
+    /// Users' first pages of licenses, waiting to be read together.
+    gather: Gather,
     checkout_timeout: Duration,
     backend: Backend,
     shown: String,
@@ -104,6 +107,7 @@ impl Store {
                 pool,
                 permits: Arc::new(Semaphore::new(permits.min(Semaphore::MAX_PERMITS))),
                 waiting: AtomicUsize::new(0),
+                gather: Gather::default(),
                 checkout_timeout: config.checkout_timeout,
                 backend,
                 shown,
@@ -195,6 +199,28 @@ impl Store {
             Ok(result) => result.map_err(StoreError::from),
             Err(e) => Err(StoreError::Internal(format!("storage task failed: {e}"))),
         }
+    }
+
+    /// The first page of one user's licenses (no cursor, no product or status filter), read
+    /// together with the others waiting ([`crate::gather`]).
+    async fn gathered(&self, query: LicenseQuery) -> Result<Vec<License>, StoreError> {
+        let (answer, start_reader) = self.inner.gather.push(query);
+        if start_reader {
+            // A task of its own: the reader answers every read waiting, so the request that
+            // started it going away must not stop it.
+            let store = self.clone();
+            tokio::spawn(async move {
+                let inner = Arc::clone(&store.inner);
+                if let Err(error) = store.run(move |c| inner.gather.read(c)).await {
+                    store.inner.gather.ended(&error);
+                }
+            });
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::Internal(
+                "the reader of this read ended without an answer".into(),
+            ))
+        })
     }
 
     /// Runs `f` in one write transaction.
@@ -333,6 +359,13 @@ impl LicenseStore for Store {
             return Ok(Vec::new());
         }
         let query = query.clone();
+        if query.user.is_some()
+            && query.product.is_none()
+            && query.statuses.is_empty()
+            && query.after.is_none()
+        {
+            return self.gathered(query).await;
+        }
         self.run(move |c| licenses::find(c, &query)).await
     }
 

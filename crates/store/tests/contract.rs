@@ -1010,6 +1010,56 @@ async fn more_callers_than_connections_wait_their_turn(ctx: Ctx) {
     }
 }
 
+async fn concurrent_first_pages_each_get_their_own_users_licenses(ctx: Ctx) {
+    // Users' first pages are read together (several reads, one statement): 400 reads at
+    // once over 10 users, with and without `active_at` and with several limits, get what
+    // each alone would get.
+    let s = &ctx.store;
+    with_products(&ctx, &["p1", "p2"]).await;
+    let all = status_fixture();
+    let mut mine = Vec::new();
+    for u in 0..8 {
+        for i in 0..=u {
+            mine.push(active(&format!("x{u}-{i}"), &format!("user{u}"), "p2"));
+        }
+    }
+    LicenseStore::create(s, &all, &[], &change()).await.unwrap();
+    LicenseStore::create(s, &mine, &[], &change())
+        .await
+        .unwrap();
+    let everyone: Vec<&License> = all.iter().chain(&mine).collect();
+    let users = ["u1", "u2", "user0", "user3", "user7", "nobody"];
+
+    let reads: Vec<_> = (0..400)
+        .map(|i| {
+            let q = LicenseQuery {
+                user: Some(uid(users[i % users.len()])),
+                active_at: (i % 3 == 0).then(|| at(0)),
+                limit: [1000, 3, 1][i % 4 / 2 + i % 2],
+                ..query()
+            };
+            let store = ctx.store.clone();
+            tokio::spawn(async move {
+                let got = LicenseStore::find(&store, &q).await;
+                (q, got)
+            })
+        })
+        .collect();
+    for read in reads {
+        let (q, got) = read.await.unwrap();
+        let mut expected: Vec<&License> = everyone
+            .iter()
+            .copied()
+            .filter(|l| Some(l.user()) == q.user.as_ref())
+            .filter(|l| q.active_at.is_none_or(|t| l.is_effective_at(t)))
+            .collect();
+        expected.sort_by(|a, b| a.id().cmp(b.id()));
+        expected.truncate(q.limit as usize);
+        let expected: Vec<String> = expected.iter().map(|l| l.id().to_string()).collect();
+        assert_eq!(ids(&got.unwrap()), expected, "{q:?}");
+    }
+}
+
 async fn existing_orders_names_stored_pairs_and_writes_nothing(ctx: Ctx) {
     let s = &ctx.store;
     with_products(&ctx, &["p1"]).await;
@@ -1144,6 +1194,7 @@ contract!(
     ids_and_users_are_opaque_text,
     concurrent_creates_of_one_order_let_exactly_one_in,
     more_callers_than_connections_wait_their_turn,
+    concurrent_first_pages_each_get_their_own_users_licenses,
     existing_orders_names_stored_pairs_and_writes_nothing,
     a_single_license_reusing_an_order_is_refused_at_position_0,
 );

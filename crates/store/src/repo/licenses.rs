@@ -45,6 +45,26 @@ pub(crate) fn find_by_ids(
     Ok(found)
 }
 
+/// Every license of `users`, in id order, in one statement (a prepared `= ANY($1)` on
+/// PostgreSQL); `None` when they are more than `max_rows`.
+pub(crate) fn of_users(
+    conn: &mut AnyConnection,
+    users: &[&str],
+    max_rows: usize,
+) -> Result<Option<Vec<LicenseRow>>, Error> {
+    if users.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    let over = i64::try_from(max_rows).unwrap_or(i64::MAX - 1) + 1;
+    let rows: Vec<LicenseRow> = on_backend!(conn, |c| licenses::table
+        .select(LicenseRow::as_select())
+        .filter(licenses::user_id.eq_any(users))
+        .order(licenses::id.asc())
+        .limit(over)
+        .load(c))?;
+    Ok((rows.len() <= max_rows).then_some(rows))
+}
+
 /// `stop_date IS NULL OR stop_date > t`: not yet expired at `t`.
 fn running_at(t: i64) -> Condition {
     // `assume_not_null` only changes the SQL type (the comparison is reached for non-NULL
