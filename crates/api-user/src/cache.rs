@@ -1,7 +1,10 @@
-//! Conditional GET for the catalogue, the most requested document of the platform: a strong
-//! `ETag` (the SHA-256 of the body, so equal bytes always get equal tags, on every instance)
-//! and `If-None-Match` answered with 304 and no body.
+//! The catalogue as the user API renders it, once per catalogue snapshot: each product's
+//! resource (a user's licenses include them), and the catalogue document, the most requested
+//! document of the platform, with its conditional GET: a strong `ETag` (the SHA-256 of the
+//! body, so equal bytes always get equal tags, on every instance) and `If-None-Match`
+//! answered with 304 and no body.
 
+use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use actix_web::http::StatusCode;
@@ -9,7 +12,9 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 use licenses_app::Snapshot;
+use licenses_domain::{Product, ProductId};
 use licenses_http::{JSONAPI, encoding};
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 /// `private`: the answer is to an authorized request, so shared caches (proxies, CDNs) must
@@ -24,12 +29,14 @@ pub(crate) fn etag(body: &[u8]) -> String {
     format!("\"{}\"", hex::encode(Sha256::digest(body)))
 }
 
-/// The catalogue's answer, rendered once per catalogue snapshot: the body and its tag, and
-/// the same body gzipped with its own tag (a strong tag names one representation: the
-/// identity tag with `-gzip` in its quotes). About 88 KB of JSON for 200 products, 8 KB
-/// gzipped: served from memory, the bytes are the cost, so the copy is made once here.
+/// A catalogue snapshot rendered: every product's resource, and the catalogue's answer made
+/// of the visible ones: the body and its tag, and the same body gzipped with its own tag (a
+/// strong tag names one representation: the identity tag with `-gzip` in its quotes). About
+/// 88 KB of JSON for 200 products, 8 KB gzipped: served from memory, the bytes are the cost,
+/// so the copy is made once here.
 #[derive(Debug)]
 pub(crate) struct Rendered {
+    products: HashMap<ProductId, Box<RawValue>>,
     body: Bytes,
     tag: HeaderValue,
     gzip: Bytes,
@@ -43,14 +50,24 @@ pub(crate) struct RenderedCatalogue {
     last: RwLock<Option<(Arc<Snapshot>, Arc<Rendered>)>>,
 }
 
+/// How the API renders: a product's resource, and the catalogue document from the visible
+/// products' resources, in id order.
+pub(crate) struct Renderer {
+    pub(crate) product: fn(&Product) -> Box<RawValue>,
+    pub(crate) catalogue: fn(Vec<&RawValue>) -> Vec<u8>,
+}
+
+impl Rendered {
+    /// The resource of `product`, rendered with the snapshot it belongs to.
+    pub(crate) fn product(&self, product: &ProductId) -> Option<&RawValue> {
+        self.products.get(product).map(AsRef::as_ref)
+    }
+}
+
 impl RenderedCatalogue {
-    /// The rendering of `snapshot`, made by `render` only when `snapshot` is not the one
+    /// The rendering of `snapshot`, made with `renderer` only when `snapshot` is not the one
     /// rendered last.
-    pub(crate) fn get(
-        &self,
-        snapshot: &Arc<Snapshot>,
-        render: impl FnOnce(&Snapshot) -> Vec<u8>,
-    ) -> Arc<Rendered> {
+    pub(crate) fn get(&self, snapshot: &Arc<Snapshot>, renderer: &Renderer) -> Arc<Rendered> {
         if let Some((s, r)) = self
             .last
             .read()
@@ -60,12 +77,23 @@ impl RenderedCatalogue {
         {
             return Arc::clone(r);
         }
-        let body = render(snapshot);
+        let products: HashMap<ProductId, Box<RawValue>> = snapshot
+            .products()
+            .iter()
+            .map(|p| (p.id().clone(), (renderer.product)(p)))
+            .collect();
+        let body = (renderer.catalogue)(
+            snapshot
+                .visible()
+                .filter_map(|p| products.get(p.id()).map(AsRef::as_ref))
+                .collect(),
+        );
         let tag = etag(&body);
         let gzip_tag = gzip_tag(&tag);
         let header =
             |t: &str| HeaderValue::from_str(t).expect("a hex digest in quotes is a header");
         let rendered = Arc::new(Rendered {
+            products,
             gzip: Bytes::from(encoding::gzip(&body)),
             body: Bytes::from(body),
             tag: header(&tag),

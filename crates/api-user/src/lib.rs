@@ -29,6 +29,7 @@ use licenses_http::{
     Query, Routes, entitlements_document, idempotency_key, license_filter, license_resource,
     product_resource, read_body, read_purchase, require_jsonapi, respond, stored, to_stored,
 };
+use serde_json::value::RawValue;
 use utoipa::OpenApi;
 
 pub use token::{
@@ -178,6 +179,23 @@ fn product(p: &Product) -> ProductResource<'_> {
     product_resource(p, Audience::User, None)
 }
 
+/// The products and the catalogue, as rendered once per catalogue snapshot
+/// ([`cache::RenderedCatalogue`]).
+const RENDERER: cache::Renderer = cache::Renderer {
+    product: |p| {
+        let json = serde_json::to_string(&product(p)).unwrap_or_default();
+        RawValue::from_string(json).unwrap_or_else(|_| Box::default())
+    },
+    catalogue: |products| {
+        let doc = Document::<_, ()> {
+            data: products,
+            included: None,
+            links: None,
+        };
+        to_stored(StatusCode::OK, &doc).body
+    },
+};
+
 #[utoipa::path(
     get,
     path = "/api/license/v4/products",
@@ -212,14 +230,7 @@ async fn catalogue(
     no_params(&req)?;
     // From memory: the snapshot, and its rendering made once per snapshot.
     let snapshot = state.catalogue_snapshot().await?;
-    let rendered = rendered.get(&snapshot, |s| {
-        let doc = Document::<_, ()> {
-            data: s.visible().map(product).collect::<Vec<_>>(),
-            included: None,
-            links: None,
-        };
-        to_stored(StatusCode::OK, &doc).body
-    });
+    let rendered = rendered.get(&snapshot, &RENDERER);
     Ok(cache::conditional_rendered(
         &req,
         &rendered,
@@ -246,11 +257,27 @@ async fn catalogue(
 )]
 /// GetUserLicenses: every license of the user (or those of `filter[status]`), each product
 /// once in `included`.
-async fn user_licenses(state: web::Data<App>, req: HttpRequest, path: web::Path<String>) -> Answer {
+async fn user_licenses(
+    state: web::Data<App>,
+    rendered: web::Data<cache::RenderedCatalogue>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Answer {
     let query = Query::parse(req.query_string(), &["filter[status]"])?;
     let statuses = license_filter(&query)?.statuses;
     let user = user_id(&path)?;
-    let (licenses, products, now) = state.user_licenses(&user, statuses).await?;
+    let found = state.user_licenses(&user, statuses).await?;
+    // The products as rendered once for this catalogue snapshot.
+    let rendered = found.catalogue.as_ref().map(|c| rendered.get(c, &RENDERER));
+    let included = match &rendered {
+        Some(rendered) => found
+            .products()
+            .into_iter()
+            .filter_map(|p| rendered.product(p.id()))
+            .collect(),
+        None => Vec::new(),
+    };
+    let (licenses, now) = (&found.licenses, found.now);
     let links = links(&req);
     let here = match req.query_string() {
         "" => links.url(&format!("/users/{user}/licenses")),
@@ -261,7 +288,7 @@ async fn user_licenses(state: web::Data<App>, req: HttpRequest, path: web::Path<
             .iter()
             .map(|l| license(l, now, &links))
             .collect::<Vec<_>>(),
-        included: Some(products.iter().map(product).collect()),
+        included: Some(included),
         links: Some(DocumentLinks {
             self_: here,
             next: None,

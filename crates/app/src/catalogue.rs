@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use licenses_domain::{Product, ProductId};
+use licenses_domain::{License, Product, ProductId};
 
 use crate::ports::{ProductStore, StoreError};
 
@@ -64,6 +64,18 @@ impl Snapshot {
 
     pub fn get(&self, id: &ProductId) -> Option<&Product> {
         self.index.get(id).map(|&i| &self.products[i])
+    }
+
+    /// The products `licenses` refer to, each once, in id order.
+    pub fn products_of(&self, licenses: &[License]) -> Vec<&Product> {
+        let mut at: Vec<usize> = licenses
+            .iter()
+            .filter_map(|l| self.index.get(l.product()).copied())
+            .collect();
+        // The products are in id order: so are their positions.
+        at.sort_unstable();
+        at.dedup();
+        at.into_iter().map(|i| &self.products[i]).collect()
     }
 }
 
@@ -243,6 +255,47 @@ mod tests {
         assert_eq!(ids(&catalogue.current().expect("kept")), vec!["a"]);
         assert_eq!(catalogue.refresh().await, Ok(true));
         assert_eq!(ids(&catalogue.current().expect("new")), vec!["b"]);
+    }
+
+    #[test]
+    fn the_products_of_licenses_come_once_each_in_id_order() {
+        use licenses_domain::{LicenseId, LicenseState, StoredParts, Timestamp, UserId};
+
+        let snapshot = Snapshot::new(1, 1, vec![product("a"), product("b"), product("c")]);
+        let license = |id: &str, product: &str| {
+            License::restore(StoredParts {
+                id: LicenseId::parse(id).expect("id"),
+                user: UserId::parse("41").expect("id"),
+                product: ProductId::parse(product).expect("id"),
+                state: LicenseState::Active,
+                start_date: Timestamp::from_unix(0),
+                stop_date: None,
+                order_id: None,
+                price: None,
+                purchase_timestamp: Timestamp::from_unix(0),
+                payment_method: None,
+                recurring: false,
+                expiry_date: None,
+            })
+            .expect("valid")
+        };
+        let licenses = [
+            license("1", "c"),
+            license("2", "a"),
+            license("3", "c"),
+            license("4", "gone"),
+        ];
+        let ids: Vec<&str> = snapshot
+            .products_of(&licenses)
+            .iter()
+            .map(|p| p.id().as_str())
+            .collect();
+        assert_eq!(
+            ids,
+            ["a", "c"],
+            "once each, in id order, unknown ones left out"
+        );
+        assert!(snapshot.products_of(&[]).is_empty());
     }
 
     #[tokio::test]

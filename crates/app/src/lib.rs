@@ -26,7 +26,7 @@ pub use idempotency::{IdempotencyKey, KEY_RETENTION_SECONDS};
 pub use import::{ImportOutcome, RowOutcome};
 pub use licenses::{LicenseFilter, LicensePage, MAX_BATCH, MAX_PAGE_SIZE, PageRequest};
 pub use system::{SystemClock, UuidV7Ids};
-pub use user::{BILLING, PurchaseRequest};
+pub use user::{BILLING, PurchaseRequest, UserLicenses};
 
 use ports::{Clock, IdSource, IdempotencyStore, LicenseStore, ProductStore};
 

@@ -1,6 +1,5 @@
 //! Use cases of the user API: the catalogue, a user's licenses, purchase and entitlements.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use licenses_domain::{
@@ -29,6 +28,25 @@ pub struct PurchaseRequest {
     pub product: Option<String>,
     pub payment_method: Option<String>,
     pub order_id: Option<String>,
+}
+
+/// A user's licenses, and the catalogue snapshot their products come from.
+#[derive(Debug)]
+pub struct UserLicenses {
+    pub licenses: Vec<License>,
+    /// The catalogue in memory; `None` when there is no license, so no product to read.
+    pub catalogue: Option<Arc<Snapshot>>,
+    /// The time the licenses' statuses are read at.
+    pub now: Timestamp,
+}
+
+impl UserLicenses {
+    /// The products the licenses refer to, each once, in id order.
+    pub fn products(&self) -> Vec<&Product> {
+        self.catalogue
+            .as_ref()
+            .map_or_else(Vec::new, |c| c.products_of(&self.licenses))
+    }
 }
 
 impl App {
@@ -62,26 +80,32 @@ impl App {
             return Ok(Vec::new());
         }
         let snapshot = self.catalogue_snapshot().await?;
-        let mut ids: Vec<&ProductId> = licenses.iter().map(License::product).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        Ok(ids
+        Ok(snapshot
+            .products_of(licenses)
             .into_iter()
-            .filter_map(|id| snapshot.get(id).cloned())
+            .cloned()
             .collect())
     }
 
-    /// All of a user's licenses with any of `statuses` (all when empty), the products they
-    /// refer to, and the time statuses were read at.
+    /// All of a user's licenses with any of `statuses` (all when empty), with the catalogue
+    /// their products are read from ([`UserLicenses::products`]).
     pub async fn user_licenses(
         &self,
         user: &UserId,
         statuses: Vec<LicenseStatus>,
-    ) -> Result<(Vec<License>, Vec<Product>, Timestamp), AppError> {
+    ) -> Result<UserLicenses, AppError> {
         let now = self.ports.clock.now();
         let licenses = self.all_licenses(user, statuses, None, now).await?;
-        let products = self.user_products_of(&licenses).await?;
-        Ok((licenses, products, now))
+        let catalogue = if licenses.is_empty() {
+            None
+        } else {
+            Some(self.catalogue_snapshot().await?)
+        };
+        Ok(UserLicenses {
+            licenses,
+            catalogue,
+            now,
+        })
     }
 
     async fn all_licenses(
@@ -116,17 +140,21 @@ impl App {
     pub async fn entitlements(&self, user: &UserId) -> Result<(Entitlements, Timestamp), AppError> {
         let now = self.ports.clock.now();
         let licenses = self.all_licenses(user, Vec::new(), Some(now), now).await?;
-        let products: HashMap<ProductId, Product> = self
-            .user_products_of(&licenses)
-            .await?
-            .into_iter()
-            .map(|p| (p.id().clone(), p))
-            .collect();
-        Ok((resolve(&licenses, |id| products.get(id), now), now))
+        if licenses.is_empty() {
+            return Ok((resolve(&licenses, |_| None, now), now));
+        }
+        let catalogue = self.catalogue_snapshot().await?;
+        Ok((resolve(&licenses, |id| catalogue.get(id), now), now))
     }
 
     /// A user buys a product (PurchaseUserLicense). The idempotency key is required, and is
     /// the order id when the app sends none: a retried purchase never bills twice.
+    ///
+    /// The key is not looked up first: its record is written in the purchase's transaction,
+    /// which a used key refuses, and only then is the earlier answer read (one store call
+    /// per purchase, not two). A request that is refused before it reaches the store is
+    /// also checked against its key: a retry answers as its first use did, even when the
+    /// product has since been withdrawn.
     pub async fn purchase(
         &self,
         request: PurchaseRequest,
