@@ -10,6 +10,9 @@ use licenses_domain::{
     LicenseDefaultsDraft, LicenseDraft, LicenseId, PriceDraft, ProductDraft, ProductId,
     ProductPatch, PurchaseDraft, RenewDraft, Service,
 };
+use std::collections::HashMap;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -96,7 +99,7 @@ impl DocumentProblems {
 }
 
 /// Parses the body as JSON (400 when it is not).
-fn parse(body: &[u8]) -> Result<Value, ApiError> {
+fn parse<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -108,6 +111,37 @@ fn parse(body: &[u8]) -> Result<Value, ApiError> {
             ),
         )
     })
+}
+
+/// A batch document's items, each still as its JSON text, for [`batch_items`].
+type Items<'a> = Vec<&'a RawValue>;
+
+/// The items of a batch document (`{"data": [item, …]}`), checked as JSON but each left as
+/// its text: a batch is read item by item, so that only one item's tree is in memory at a
+/// time, not all of a 10,000-item batch (about 5 KB a license as a `Value`).
+fn batch_items<'a>(body: &'a [u8], p: &mut DocumentProblems) -> Result<Items<'a>, ApiError> {
+    let doc: &RawValue = parse(body)?;
+    let Ok(members) = serde_json::from_str::<HashMap<String, &RawValue>>(doc.get()) else {
+        // JSON, but not an object.
+        p.structure("", "a request document is a JSON object with a data member");
+        return Ok(Vec::new());
+    };
+    let Some(data) = members.get("data") else {
+        p.structure("/data", "the document has no data member");
+        return Ok(Vec::new());
+    };
+    match serde_json::from_str::<Items<'a>>(data.get()) {
+        Ok(items) => Ok(items),
+        Err(_) => {
+            p.structure("/data", "a batch's data is an array of resource objects");
+            Ok(Vec::new())
+        }
+    }
+}
+
+/// One item of [`batch_items`] as a tree (it was checked as JSON with the document).
+fn item(raw: &RawValue) -> Value {
+    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
 }
 
 /// The document's primary data, which must be present.
@@ -461,7 +495,7 @@ fn product_members(r: &Resource<'_>, p: &mut DocumentProblems) -> ProductPatch {
 
 /// CreateProduct's document.
 pub fn read_product_create(body: &[u8]) -> Result<ProductDraft, ApiError> {
-    let doc = parse(body)?;
+    let doc: Value = parse(body)?;
     let mut p = DocumentProblems::default();
     let mut draft = ProductDraft::default();
     if let Some(r) =
@@ -488,7 +522,7 @@ pub fn read_product_create(body: &[u8]) -> Result<ProductDraft, ApiError> {
 
 /// UpdateProduct's document, whose `id` must be the one of the path (409 otherwise).
 pub fn read_product_patch(body: &[u8], id: &ProductId) -> Result<ProductPatch, ApiError> {
-    let doc = parse(body)?;
+    let doc: Value = parse(body)?;
     let mut p = DocumentProblems::default();
     let mut patch = ProductPatch::default();
     if let Some(r) =
@@ -575,7 +609,7 @@ fn license_draft(v: &Value, base: &str, p: &mut DocumentProblems) -> LicenseDraf
 
 /// CreateLicense's document.
 pub fn read_license_create(body: &[u8]) -> Result<LicenseDraft, ApiError> {
-    let doc = parse(body)?;
+    let doc: Value = parse(body)?;
     let mut p = DocumentProblems::default();
     let draft = primary_data(&doc, &mut p)
         .map(|d| license_draft(d, "/data", &mut p))
@@ -583,40 +617,30 @@ pub fn read_license_create(body: &[u8]) -> Result<LicenseDraft, ApiError> {
     p.into_result(draft)
 }
 
-fn array_data<'a>(doc: &'a Value, p: &mut DocumentProblems) -> &'a [Value] {
-    match primary_data(doc, p) {
-        Some(Value::Array(items)) => items,
-        Some(_) => {
-            p.structure("/data", "a batch's data is an array of resource objects");
-            &[]
-        }
-        None => &[],
-    }
-}
-
 /// BatchCreateLicenses' document: `{"data": [license, …]}`.
 pub fn read_license_batch(body: &[u8]) -> Result<Vec<LicenseDraft>, ApiError> {
-    let doc = parse(body)?;
     let mut p = DocumentProblems::default();
-    let drafts = array_data(&doc, &mut p)
+    let items = batch_items(body, &mut p)?;
+    let drafts = items
         .iter()
         .enumerate()
-        .map(|(i, v)| license_draft(v, &format!("/data/{i}"), &mut p))
+        .map(|(i, raw)| license_draft(&item(raw), &format!("/data/{i}"), &mut p))
         .collect();
     p.into_result(drafts)
 }
 
 /// BatchDeleteLicenses' document: `{"data": [{"type": "License", "id": …}, …]}`.
 pub fn read_batch_delete(body: &[u8]) -> Result<Vec<LicenseId>, ApiError> {
-    let doc = parse(body)?;
     let mut p = DocumentProblems::default();
-    let mut ids = Vec::new();
-    for (i, v) in array_data(&doc, &mut p).iter().enumerate() {
+    let items = batch_items(body, &mut p)?;
+    let mut ids = Vec::with_capacity(items.len());
+    for (i, raw) in items.iter().enumerate() {
         let at = format!("/data/{i}");
-        let Some(r) = resource(v, &at, "License", &mut p) else {
+        let v = item(raw);
+        let Some(r) = resource(&v, &at, "License", &mut p) else {
             continue;
         };
-        only_identifier_members(v, &at, &mut p);
+        only_identifier_members(&v, &at, &mut p);
         match r.id.map(LicenseId::parse) {
             None => p.structure(&format!("{at}/id"), "each license is named by its id"),
             Some(Err(e)) => p.invalid(&format!("{at}/id"), "invalid_id", format!("license id {e}")),
@@ -637,7 +661,7 @@ pub struct PurchaseDocument {
 
 /// PurchaseUserLicense's document.
 pub fn read_purchase(body: &[u8]) -> Result<PurchaseDocument, ApiError> {
-    let doc = parse(body)?;
+    let doc: Value = parse(body)?;
     let mut p = DocumentProblems::default();
     let mut out = PurchaseDocument::default();
     if let Some(r) =
@@ -789,6 +813,45 @@ mod tests {
         );
         let e = read_license_batch(&bytes(json!({"data": {}}))).expect_err("not array");
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn a_batch_is_read_item_by_item_with_the_same_answers_as_one_tree() {
+        // The document's shape, whatever the items, as for every other document.
+        for (body, at, code) in [
+            (&b"[]"[..], "", "invalid_document"),
+            (b"null", "", "invalid_document"),
+            (b"{\"meta\": {}}", "/data", "invalid_document"),
+            (b"{\"data\": null}", "/data", "invalid_document"),
+            (b"{\"data\": \"x\"}", "/data", "invalid_document"),
+            (b"{\"data\": [1, 2", "", "invalid_json"),
+            (b"{\"data\": []} x", "", "invalid_json"),
+        ] {
+            for e in [
+                read_license_batch(body).expect_err("refused"),
+                read_batch_delete(body).expect_err("refused"),
+            ] {
+                assert_eq!(e.status(), StatusCode::BAD_REQUEST, "{body:?}");
+                let found = errors(&e);
+                let want = if code == "invalid_json" {
+                    // Where the JSON breaks is in the detail; there is no pointer.
+                    vec![(String::new(), code)]
+                } else {
+                    vec![(at.to_owned(), code)]
+                };
+                assert_eq!(found, want, "{}", String::from_utf8_lossy(body));
+            }
+        }
+        // Items that are not resource objects, and escapes and nesting inside items.
+        let e = read_license_batch(br#"{"data": [7, {"type": "License", "attributes": {"order_id": "a\"b"}, "relationships": {"user": {"data": {"type": "User", "id": "u\u00e9"}}, "product": {"data": {"type": "Product", "id": "p"}}}}]}"#)
+            .expect_err("item 0");
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(errors(&e)[0].0, "/data/0");
+        let drafts = read_license_batch(br#"{"data": [{"type": "License", "attributes": {"order_id": "a\"b"}, "relationships": {"user": {"data": {"type": "User", "id": "u\u00e9"}}, "product": {"data": {"type": "Product", "id": "p"}}}}], "meta": {"x": [1]}}"#)
+            .expect("valid");
+        assert_eq!(drafts.len(), 1);
+        assert_eq!(drafts[0].order_id.as_deref(), Some("a\"b"));
+        assert_eq!(drafts[0].user.as_deref(), Some("u\u{e9}"));
     }
 
     #[test]

@@ -308,12 +308,13 @@ pub(crate) fn insert(
     if !duplicates.is_empty() {
         return Err(StoreError::Conflict(Conflict::DuplicateOrders(duplicates)).into());
     }
-    let rows: Vec<LicenseRow> = batch
-        .iter()
-        .map(|l| LicenseRow::from_domain(l, at))
-        .collect();
-    for chunk in rows.chunks(rows_per_insert(LICENSE_COLUMNS)) {
-        insert_rows!(&mut *conn, licenses::table, chunk).map_err(refused)?;
+    // Rows made chunk by chunk: a copy of one chunk in memory, not of the whole batch.
+    for chunk in batch.chunks(rows_per_insert(LICENSE_COLUMNS)) {
+        let rows: Vec<LicenseRow> = chunk
+            .iter()
+            .map(|l| LicenseRow::from_domain(l, at))
+            .collect();
+        insert_rows!(&mut *conn, licenses::table, &rows).map_err(refused)?;
     }
     Ok(())
 }
