@@ -45,8 +45,9 @@ pub(crate) fn find_by_ids(
     Ok(found)
 }
 
-/// Every license of `users`, in id order, in one statement (a prepared `= ANY($1)` on
-/// PostgreSQL); `None` when they are more than `max_rows`.
+/// Every license of `users`, by user and in id order, in one statement (a prepared
+/// `= ANY($1)` on PostgreSQL, read in the order of the `(user_id, id)` index, with no sort);
+/// `None` when they are more than `max_rows`.
 pub(crate) fn of_users(
     conn: &mut AnyConnection,
     users: &[&str],
@@ -59,7 +60,7 @@ pub(crate) fn of_users(
     let rows: Vec<LicenseRow> = on_backend!(conn, |c| licenses::table
         .select(LicenseRow::as_select())
         .filter(licenses::user_id.eq_any(users))
-        .order(licenses::id.asc())
+        .order((licenses::user_id.asc(), licenses::id.asc()))
         .limit(over)
         .load(c))?;
     Ok((rows.len() <= max_rows).then_some(rows))
