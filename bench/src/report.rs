@@ -230,9 +230,9 @@ impl Results {
             let _ = writeln!(
                 md,
                 "\n## Scale run: {} licenses\n\nThe same GET scenarios after seeding up to {} \
-                 licenses for {} users (10 each; {:.0} s through the management API). Users \
-                 are drawn at random from all of them. The ratio is to the same scenario at \
-                 1,000,000 licenses.\n",
+                 licenses for {} users (10 each; {:.0} s through the management API), and \
+                 the same pg_prewarm. Users are drawn at random from all of them. The ratio \
+                 is to the same scenario at 1,000,000 licenses.\n",
                 thousands(scale.licenses),
                 thousands(scale.licenses),
                 thousands(scale.users),
@@ -407,7 +407,9 @@ bench/run --help         # durations, connection counts, sizes
 `bench/run` installs wrk and PostgreSQL's client tools where missing (Debian), builds the
 release binary, creates a PostgreSQL cluster of its own (initdb in a temporary directory,
 durable settings, removed at the end), seeds it through the management API, starts
-`licenses serve` on it, and loads it with wrk at each connection count after a warm-up. The
+`licenses serve` on it, and loads it with wrk at each connection count after a warm-up.
+Before the read scenarios of each size, `pg_prewarm` reads the licenses table and its user
+index into PostgreSQL's cache, so that both sizes are measured against a warm cache. The
 ceilings come from the same cluster: `pgbench -S` and `pgbench` (TPC-B-like) with prepared
 statements on a `pgbench -i` database, and the service's own `/health/live` through the same
 wrk script as the scenarios. It writes this page and the plot, and the raw figures to
