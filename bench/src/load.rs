@@ -22,6 +22,22 @@ pub struct Point {
     pub requests: u64,
 }
 
+impl Point {
+    /// Of several runs of one load, the run of median throughput (the lower middle of an even
+    /// count), with the highest peak RSS and every error of them all: one run that the
+    /// machine slowed does not make the figure, and no memory peak or error is hidden.
+    pub fn median_of(mut runs: Vec<Point>) -> Option<Point> {
+        runs.sort_by(|a, b| a.throughput.total_cmp(&b.throughput));
+        let peak = runs.iter().filter_map(|p| p.peak_rss_mib).reduce(f64::max);
+        let errors = runs.iter().map(|p| p.errors).sum();
+        let middle = runs.len().checked_sub(1)? / 2;
+        let mut point = runs.swap_remove(middle);
+        point.peak_rss_mib = peak;
+        point.errors = errors;
+        Some(point)
+    }
+}
+
 /// What wrk's `done` printed (bench/lua/scenario.lua).
 #[derive(Debug, Deserialize)]
 struct WrkSummary {
@@ -217,6 +233,30 @@ pub fn percentile(sorted: &[u64], q: f64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_median_run_stands_with_the_worst_peak_and_every_error() {
+        let run = |throughput: f64, rss: f64, errors: u64| Point {
+            connections: 32,
+            throughput,
+            p50_ms: throughput / 1000.0,
+            p99_ms: 1.0,
+            peak_rss_mib: Some(rss),
+            errors,
+            requests: 10,
+        };
+        let p = Point::median_of(vec![
+            run(300.0, 40.0, 0),
+            run(100.0, 90.0, 1),
+            run(200.0, 50.0, 2),
+        ])
+        .expect("three runs");
+        assert!((p.throughput - 200.0).abs() < 1e-9 && (p.p50_ms - 0.2).abs() < 1e-9);
+        assert_eq!((p.peak_rss_mib, p.errors), (Some(90.0), 3));
+        let one = Point::median_of(vec![run(5.0, 1.0, 0)]).expect("one run");
+        assert!((one.throughput - 5.0).abs() < 1e-9);
+        assert!(Point::median_of(Vec::new()).is_none());
+    }
 
     #[test]
     fn wrk_summary_line_becomes_a_point() {

@@ -49,6 +49,10 @@ struct Args {
     /// Seconds each load runs at each connection count (after a warm-up of 2 s).
     #[arg(long, default_value_t = 10)]
     duration: u64,
+    /// Measured runs of each load at the targets' connection count (32), the median run
+    /// kept: a target's two sides are each less at the mercy of one slow run.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
     /// Connection counts of every load.
     #[arg(long, value_delimiter = ',', default_value = "1,8,32,128")]
     connections: Vec<u32>,
@@ -319,11 +323,14 @@ async fn run(args: &Args) -> Result<Results> {
                 "Loads".to_owned(),
                 format!(
                     "wrk ({}), 2 threads (1 at 1 connection), {} s a point after 2 s of \
-                     warm-up; connections {}; users drawn at random from {}, each request with \
+                     warm-up (at {} connections, the median of {} runs, pgbench's too); \
+                     connections {}; users drawn at random from {}, each request with \
                      that user's own token and `Accept-Encoding: gzip, deflate`; purchases \
                      by users without licenses, each with a new Idempotency-Key",
                     version_of("wrk", &["-v"]),
                     args.duration,
+                    report::TARGET_CONNECTIONS,
+                    args.runs.max(1),
                     args.connections
                         .iter()
                         .map(u32::to_string)
@@ -379,6 +386,15 @@ impl Loads<'_> {
         ])
     }
 
+    /// Measured runs at `connections`: `--runs` at the targets' count, one elsewhere.
+    fn runs_at(&self, connections: u32) -> usize {
+        if connections == report::TARGET_CONNECTIONS {
+            self.args.runs.max(1)
+        } else {
+            1
+        }
+    }
+
     fn wrk(
         &self,
         key: &str,
@@ -398,9 +414,14 @@ impl Loads<'_> {
         let mut points = Vec::new();
         for &c in &self.args.connections {
             wrk.run(c, 2)?;
-            self.service.reset_peak_rss()?;
-            let mut point = wrk.run(c, self.args.duration)?;
-            point.peak_rss_mib = Some(self.service.peak_rss_mib()?);
+            let mut runs = Vec::new();
+            for _ in 0..self.runs_at(c) {
+                self.service.reset_peak_rss()?;
+                let mut run = wrk.run(c, self.args.duration)?;
+                run.peak_rss_mib = Some(self.service.peak_rss_mib()?);
+                runs.push(run);
+            }
+            let point = Point::median_of(runs).context("no run")?;
             print_point(label, &point);
             points.push(point);
         }
@@ -417,7 +438,10 @@ impl Loads<'_> {
         let mut points = Vec::new();
         for &c in &self.args.connections {
             kind.run(url, c, 2, &logs)?;
-            let point = kind.run(url, c, self.args.duration, &logs)?;
+            let runs = (0..self.runs_at(c))
+                .map(|_| kind.run(url, c, self.args.duration, &logs))
+                .collect::<Result<Vec<_>>>()?;
+            let point = Point::median_of(runs).context("no run")?;
             print_point(label, &point);
             points.push(point);
         }
