@@ -98,6 +98,10 @@ impl DocumentProblems {
     }
 }
 
+/// The document's shape, as every reader checks it: an object, with primary data.
+const NOT_A_DOCUMENT: &str = "a request document is a JSON object with a data member";
+const NO_DATA: &str = "the document has no data member";
+
 /// Parses the body as JSON (400 when it is not).
 fn parse<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
@@ -123,11 +127,11 @@ fn batch_items<'a>(body: &'a [u8], p: &mut DocumentProblems) -> Result<Items<'a>
     let doc: &RawValue = parse(body)?;
     let Ok(members) = serde_json::from_str::<HashMap<String, &RawValue>>(doc.get()) else {
         // JSON, but not an object.
-        p.structure("", "a request document is a JSON object with a data member");
+        p.structure("", NOT_A_DOCUMENT);
         return Ok(Vec::new());
     };
     let Some(data) = members.get("data") else {
-        p.structure("/data", "the document has no data member");
+        p.structure("/data", NO_DATA);
         return Ok(Vec::new());
     };
     match serde_json::from_str::<Items<'a>>(data.get()) {
@@ -147,12 +151,12 @@ fn item(raw: &RawValue) -> Value {
 /// The document's primary data, which must be present.
 fn primary_data<'a>(doc: &'a Value, p: &mut DocumentProblems) -> Option<&'a Value> {
     let Some(obj) = doc.as_object() else {
-        p.structure("", "a request document is a JSON object with a data member");
+        p.structure("", NOT_A_DOCUMENT);
         return None;
     };
     let data = obj.get("data");
     if data.is_none() {
-        p.structure("/data", "the document has no data member");
+        p.structure("/data", NO_DATA);
     }
     data
 }

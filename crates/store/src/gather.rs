@@ -164,7 +164,13 @@ fn answer(conn: &mut AnyConnection, batch: Vec<Waiting>, max_rows: usize) -> Res
     let mut found: HashMap<String, Result<Vec<License>, StoreError>> =
         HashMap::with_capacity(asked.len());
     for row in rows {
-        let licenses = found.entry(row.user_id.clone()).or_insert(Ok(Vec::new()));
+        // A key made once a user, not once a row.
+        if !found.contains_key(row.user_id.as_str()) {
+            found.insert(row.user_id.clone(), Ok(Vec::new()));
+        }
+        let Some(licenses) = found.get_mut(row.user_id.as_str()) else {
+            continue;
+        };
         if let Ok(list) = licenses {
             match row.into_domain() {
                 Ok(license) => list.push(license),
