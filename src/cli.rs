@@ -339,7 +339,9 @@ pub enum CommandError {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init();
-    match run(cli) {
+    let result = run(cli);
+    telemetry::flush();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {}", one_line(&error.to_string()));
@@ -367,7 +369,12 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         return Err(CommandError::Token(DEV_TOKENS_OFF.to_owned()));
     }
     let settings = settings::load(&sources)?;
-    telemetry::set_format(settings.log.format);
+    // `serve` logs a line a request: those are written in chunks (log_buffer).
+    let lines = match command {
+        Command::Serve => telemetry::Lines::Buffered,
+        _ => telemetry::Lines::Direct,
+    };
+    telemetry::set_output(settings.log.format, lines);
     if let Command::Token { user, flags, ttl } = &command {
         println!("{}", dev_token(&settings, user, flags, *ttl)?);
         return Ok(());

@@ -10,6 +10,7 @@ pub mod cli;
 mod health;
 pub mod import;
 mod limits;
+pub mod log_buffer;
 pub mod maintenance;
 pub mod metrics;
 pub mod settings;

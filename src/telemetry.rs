@@ -18,10 +18,12 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use tracing::Span;
 use tracing_actix_web::RootSpanBuilder;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
 
+use crate::log_buffer::LogBuffer;
 use crate::settings::LogFormat;
 
 /// The filter when `RUST_LOG` is unset or does not parse.
@@ -36,15 +38,29 @@ pub const REQUEST_ID_MAX: usize = 128;
 type Filtered = tracing_subscriber::layer::Layered<EnvFilter, Registry>;
 type Output = Box<dyn Layer<Filtered> + Send + Sync>;
 
-/// Switches the output format of the subscriber [`init`] installed.
-static FORMAT: OnceLock<reload::Handle<Output, Filtered>> = OnceLock::new();
+/// Switches the output of the subscriber [`init`] installed.
+static OUTPUT: OnceLock<reload::Handle<Output, Filtered>> = OnceLock::new();
 
-/// Installs the global subscriber, writing text until [`set_format`] says otherwise (and the
-/// bridge from the `log` crate, which actix uses). A second call does nothing.
+/// The buffer of [`Lines::Buffered`], once made: [`flush`] writes what it holds.
+static BUFFER: OnceLock<LogBuffer> = OnceLock::new();
+
+/// How log lines reach standard output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lines {
+    /// Each line as it is logged: commands, whose lines mix with what they print.
+    Direct,
+    /// Lines gathered and written together within [`crate::log_buffer::PERIOD`]: `serve`, which
+    /// logs a line a request ([`crate::log_buffer`]).
+    Buffered,
+}
+
+/// Installs the global subscriber, writing text line by line until [`set_output`] says
+/// otherwise (and the bridge from the `log` crate, which actix uses). A second call does
+/// nothing.
 pub fn init() {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    let (output, handle) = reload::Layer::new(output(LogFormat::Text));
+    let (output, handle) = reload::Layer::new(output(LogFormat::Text, Lines::Direct));
     // Fails only when a subscriber is already installed, e.g. by a test harness: keep that one.
     if tracing_subscriber::registry()
         .with(filter)
@@ -52,22 +68,50 @@ pub fn init() {
         .try_init()
         .is_ok()
     {
-        let _ = FORMAT.set(handle);
+        let _ = OUTPUT.set(handle);
     }
 }
 
-/// Writes the logs in `format` from now on (`log.format`, once the settings are loaded).
-/// Does nothing unless [`init`] installed the subscriber.
-pub fn set_format(format: LogFormat) {
-    if let Some(handle) = FORMAT.get()
-        && let Err(error) = handle.reload(output(format))
+/// Writes the logs in `format`, `lines` as said, from now on (`log.format`, once the settings
+/// are loaded). Does nothing unless [`init`] installed the subscriber.
+pub fn set_output(format: LogFormat, lines: Lines) {
+    if let Some(handle) = OUTPUT.get()
+        && let Err(error) = handle.reload(output(format, lines))
     {
-        tracing::warn!(%error, "cannot switch the log format");
+        tracing::warn!(%error, "cannot switch the log output");
     }
 }
 
-fn output(format: LogFormat) -> Output {
-    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stdout);
+/// Writes every log line still buffered: before the process exits, and when a thread panics
+/// (the panic's message goes to standard error; the lines before it must not wait).
+pub fn flush() {
+    if let Some(buffer) = BUFFER.get() {
+        buffer.flush();
+    }
+}
+
+fn output(format: LogFormat, lines: Lines) -> Output {
+    match lines {
+        Lines::Direct => formatted(format, std::io::stdout),
+        Lines::Buffered => {
+            let buffer = BUFFER.get_or_init(|| {
+                let previous = std::panic::take_hook();
+                std::panic::set_hook(Box::new(move |info| {
+                    flush();
+                    previous(info);
+                }));
+                LogBuffer::stdout()
+            });
+            formatted(format, buffer.clone())
+        }
+    }
+}
+
+fn formatted<W>(format: LogFormat, writer: W) -> Output
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let layer = tracing_subscriber::fmt::layer().with_writer(writer);
     match format {
         LogFormat::Text => Box::new(layer.with_ansi(std::io::stdout().is_terminal())),
         // One object a line: the event's fields, and the request span's (request_id, method,
