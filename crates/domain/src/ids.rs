@@ -23,7 +23,14 @@ fn check(s: &str, max: usize) -> Result<(), IdError> {
     if s.len() > max {
         return Err(IdError::TooLong { max });
     }
-    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    let bad = if s.is_ascii() {
+        // Ids are almost always ASCII, checked here a byte at a time: ASCII's white space and
+        // control characters are the bytes up to the space, and DEL.
+        s.bytes().any(|b| b <= b' ' || b == 0x7f)
+    } else {
+        s.chars().any(|c| c.is_whitespace() || c.is_control())
+    };
+    if bad {
         return Err(IdError::BadCharacter);
     }
     Ok(())
@@ -120,5 +127,21 @@ mod tests {
         );
         assert_eq!(UserId::parse("a b"), Err(IdError::BadCharacter));
         assert_eq!(UserId::parse("a\u{0}"), Err(IdError::BadCharacter));
+        assert_eq!(UserId::parse("a\u{a0}b"), Err(IdError::BadCharacter));
+        assert_eq!(UserId::parse("é\u{85}"), Err(IdError::BadCharacter));
+        assert!(UserId::parse("josé").is_ok());
+    }
+
+    #[test]
+    fn the_ascii_check_refuses_exactly_the_white_space_and_control_characters() {
+        for b in 0..=0x7f_u8 {
+            let c = char::from(b);
+            let refused = c.is_whitespace() || c.is_control();
+            assert_eq!(
+                UserId::parse(format!("a{c}b")).is_err(),
+                refused,
+                "byte {b:#04x}"
+            );
+        }
     }
 }

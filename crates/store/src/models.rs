@@ -208,7 +208,7 @@ impl LicenseRow {
     }
 
     pub(crate) fn into_domain(self) -> Result<License, Error> {
-        let id = LicenseId::parse(&self.id).map_err(|e| corrupt(format!("license id: {e}")))?;
+        let id = LicenseId::parse(self.id).map_err(|e| corrupt(format!("license id: {e}")))?;
         let bad =
             |what: &str, e: &dyn std::fmt::Display| corrupt(format!("license {id}: {what}: {e}"));
         let user = UserId::parse(self.user_id).map_err(|e| bad("user id", &e))?;
