@@ -24,8 +24,8 @@ use licenses_http::openapi::{
     add_limit_responses,
 };
 use licenses_http::{
-    ApiError, Audience, Document, DocumentLinks, Endpoint, Links, Query, Routes,
-    entitlements_document, idempotency_key, license_filter, license_resource, page_request,
+    ApiError, Audience, Document, DocumentLinks, Endpoint, LicenseBody, LicenseData, Links, Query,
+    Routes, entitlements_document, idempotency_key, license_filter, license_resource, page_request,
     product_resource, read_batch_delete, read_body, read_license_batch, read_license_create,
     read_product_create, read_product_patch, require_jsonapi, respond, stored, to_stored,
 };
@@ -343,7 +343,7 @@ fn product_doc(p: &Product, links: &Links) -> impl Serialize {
 }
 
 fn license_self(links: &Links, l: &License) -> Option<String> {
-    Some(links.url(&format!("/licenses/{}", l.id())))
+    Some(links.url_of(&["/licenses/", l.id().as_str()]))
 }
 
 #[utoipa::path(
@@ -549,12 +549,15 @@ async fn license_listing(
             format!("{rest}&{cursor}")
         })
     });
-    let doc = Document {
-        data: page
-            .licenses
-            .iter()
-            .map(|l| license_resource(l, page.now, Audience::Management, license_self(&links, l)))
-            .collect::<Vec<_>>(),
+    let doc = LicenseBody {
+        data: LicenseData::Many(
+            page.licenses
+                .iter()
+                .map(|l| {
+                    license_resource(l, page.now, Audience::Management, license_self(&links, l))
+                })
+                .collect(),
+        ),
         included: included.as_ref().map(|ps| {
             ps.iter()
                 .map(|p| {
@@ -571,7 +574,7 @@ async fn license_listing(
             next,
         }),
     };
-    Ok(respond(StatusCode::OK, &doc))
+    Ok(doc.respond(StatusCode::OK))
 }
 
 #[utoipa::path(
@@ -675,13 +678,13 @@ async fn get_license(state: web::Data<App>, req: HttpRequest, path: web::Path<St
         None
     };
     let links = links(&req);
-    let doc = Document {
-        data: license_resource(
+    let doc = LicenseBody {
+        data: LicenseData::One(license_resource(
             &license,
             now,
             Audience::Management,
             license_self(&links, &license),
-        ),
+        )),
         included: included.as_ref().map(|ps| {
             ps.iter()
                 .map(|p| {
@@ -695,7 +698,7 @@ async fn get_license(state: web::Data<App>, req: HttpRequest, path: web::Path<St
         }),
         links: None,
     };
-    Ok(respond(StatusCode::OK, &doc))
+    Ok(doc.respond(StatusCode::OK))
 }
 
 /// The answer to a creation: the licenses as `data`, or the one license for CreateLicense.
@@ -708,29 +711,17 @@ fn licenses_answer(
     let mut resources = licenses
         .iter()
         .map(|l| license_resource(l, now, Audience::Management, license_self(links, l)));
-    let created = StatusCode::CREATED;
-    if single {
-        // CreateLicense grants exactly one license: its resource object is the primary data.
-        let data = resources.next();
-        to_stored(
-            created,
-            &Document::<_, ()> {
-                data,
-                included: None,
-                links: None,
-            },
-        )
-    } else {
-        let data: Vec<_> = resources.collect();
-        to_stored(
-            created,
-            &Document::<_, ()> {
-                data,
-                included: None,
-                links: None,
-            },
-        )
+    // CreateLicense grants exactly one license: its resource object is the primary data.
+    let data = match resources.next() {
+        Some(first) if single => LicenseData::One(first),
+        first => LicenseData::Many(first.into_iter().chain(resources).collect()),
+    };
+    LicenseBody::<()> {
+        data,
+        included: None,
+        links: None,
     }
+    .to_stored(StatusCode::CREATED)
 }
 
 #[utoipa::path(

@@ -25,9 +25,10 @@ use licenses_http::openapi::{
     add_bearer_scheme, add_limit_responses,
 };
 use licenses_http::{
-    ApiError, Audience, Document, DocumentLinks, Endpoint, LicenseResource, Links, ProductResource,
-    Query, Routes, entitlements_document, idempotency_key, license_filter, license_resource,
-    product_resource, read_body, read_purchase, require_jsonapi, respond, stored, to_stored,
+    ApiError, Audience, Document, DocumentLinks, Endpoint, LicenseBody, LicenseData,
+    LicenseResource, Links, ProductResource, Query, Routes, entitlements_document, idempotency_key,
+    license_filter, license_resource, product_resource, read_body, read_purchase, require_jsonapi,
+    respond, stored, to_stored,
 };
 use serde_json::value::RawValue;
 use utoipa::OpenApi;
@@ -171,7 +172,7 @@ fn links(req: &HttpRequest) -> Links {
 
 /// A license as a user sees it, with the URL where they can read it again.
 fn license<'a>(l: &'a License, now: Timestamp, links: &Links) -> LicenseResource<'a> {
-    let self_link = links.url(&format!("/users/{}/licenses/{}", l.user(), l.id()));
+    let self_link = links.url_of(&["/users/", l.user().as_str(), "/licenses/", l.id().as_str()]);
     license_resource(l, now, Audience::User, Some(self_link))
 }
 
@@ -283,18 +284,15 @@ async fn user_licenses(
         "" => links.url(&format!("/users/{user}/licenses")),
         q => links.url(&format!("/users/{user}/licenses?{q}")),
     };
-    let doc = Document {
-        data: licenses
-            .iter()
-            .map(|l| license(l, now, &links))
-            .collect::<Vec<_>>(),
+    let doc = LicenseBody {
+        data: LicenseData::Many(licenses.iter().map(|l| license(l, now, &links)).collect()),
         included: Some(included),
         links: Some(DocumentLinks {
             self_: here,
             next: None,
         }),
     };
-    Ok(respond(StatusCode::OK, &doc))
+    Ok(doc.respond(StatusCode::OK))
 }
 
 #[utoipa::path(
@@ -329,12 +327,12 @@ async fn user_license(
         return Err(ApiError::not_found("no license has this id"));
     }
     let products = state.user_products_of(std::slice::from_ref(&found)).await?;
-    let doc = Document {
-        data: license(&found, now, &links(&req)),
+    let doc = LicenseBody {
+        data: LicenseData::One(license(&found, now, &links(&req))),
         included: Some(products.iter().map(product).collect::<Vec<_>>()),
         links: None,
     };
-    Ok(respond(StatusCode::OK, &doc))
+    Ok(doc.respond(StatusCode::OK))
 }
 
 fn key_required() -> ApiError {
@@ -394,12 +392,12 @@ async fn purchase(
     let links = links(&req);
     let answer = state
         .purchase(request, key, |l, p, now| {
-            let doc = Document {
-                data: license(l, now, &links),
+            let doc = LicenseBody {
+                data: LicenseData::One(license(l, now, &links)),
                 included: Some(vec![product(p)]),
                 links: None,
             };
-            to_stored(StatusCode::CREATED, &doc)
+            doc.to_stored(StatusCode::CREATED)
         })
         .await?;
     Ok(stored(answer))

@@ -21,8 +21,9 @@ pub use read::{
     read_product_create, read_product_patch, read_purchase,
 };
 pub use render::{
-    Audience, Document, DocumentLinks, LicenseResource, Links, ProductResource,
-    entitlements_document, license_resource, product_resource, respond, stored, to_stored,
+    Audience, Document, DocumentLinks, LicenseBody, LicenseData, LicenseResource, Links,
+    ProductResource, entitlements_document, license_resource, product_resource, respond, stored,
+    to_stored,
 };
 pub use request::{JSONAPI, idempotency_key, read_body, require_jsonapi};
 pub use routes::{Endpoint, Routes};

@@ -35,7 +35,19 @@ impl Links {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.root)
+        self.url_of(&[path])
+    }
+
+    /// The URL of the path made of `parts`, one after the other: a resource's link, made
+    /// without formatting (it is made for every resource of a document).
+    pub fn url_of(&self, parts: &[&str]) -> String {
+        let mut url =
+            String::with_capacity(self.root.len() + parts.iter().map(|p| p.len()).sum::<usize>());
+        url.push_str(&self.root);
+        for part in parts {
+            url.push_str(part);
+        }
+        url
     }
 }
 
@@ -176,7 +188,7 @@ pub fn product_resource<'a>(
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct LicenseAttributes<'a> {
     pub status: &'static str,
     pub start_date: i64,
@@ -186,7 +198,7 @@ pub struct LicenseAttributes<'a> {
     pub renew_record: RenewRecord,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct PurchaseRecord<'a> {
     pub price_currency_amount: Option<i64>,
     pub price_currency_iso4217: Option<&'static str>,
@@ -194,27 +206,198 @@ pub struct PurchaseRecord<'a> {
     pub payment_method: Option<&'a str>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct RenewRecord {
     pub recurring: bool,
     pub expiry_date: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct LicenseRelationships<'a> {
     pub user: ToOne<'a>,
     pub product: ToOne<'a>,
 }
 
 /// Management-only facts about a license.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct LicenseMeta<'a> {
     /// Why an order failed (ORDER_ERROR, CHECK_INVALID).
     pub status_reason: &'a str,
 }
 
+/// A license as a resource object. Licenses are the most rendered resources (ten or so in every
+/// user's licenses read, thousands in a management page or batch), so they are written by
+/// hand ([`LicenseBody`]), not through serde: the same bytes serde_json would write,
+/// without escaping every key and value byte by byte.
 pub type LicenseResource<'a> =
     Resource<'a, LicenseAttributes<'a>, LicenseRelationships<'a>, LicenseMeta<'a>>;
+
+impl LicenseResource<'_> {
+    /// Appends the resource object, in the member order of seed 003's examples.
+    fn write_json(&self, out: &mut Json<'_>) {
+        let a = &self.attributes;
+        out.raw(r#"{"id":"#);
+        out.str(self.id);
+        out.raw(r#","type":"#);
+        out.str(self.kind);
+        out.raw(r#","attributes":{"status":"#);
+        out.str(a.status);
+        out.raw(r#","start_date":"#);
+        out.int(a.start_date);
+        out.raw(r#","stop_date":"#);
+        out.opt_int(a.stop_date);
+        out.raw(r#","order_id":"#);
+        out.opt_str(a.order_id);
+        let p = &a.purchase_record;
+        out.raw(r#","purchase_record":{"price_currency_amount":"#);
+        out.opt_int(p.price_currency_amount);
+        out.raw(r#","price_currency_iso4217":"#);
+        out.opt_str(p.price_currency_iso4217);
+        out.raw(r#","purchase_timestamp":"#);
+        out.int(p.purchase_timestamp);
+        out.raw(r#","payment_method":"#);
+        out.opt_str(p.payment_method);
+        out.raw(r#"},"renew_record":{"recurring":"#);
+        out.raw(if a.renew_record.recurring {
+            "true"
+        } else {
+            "false"
+        });
+        out.raw(r#","expiry_date":"#);
+        out.opt_int(a.renew_record.expiry_date);
+        let r = &self.relationships;
+        out.raw(r#"}},"relationships":{"user":{"data":{"id":"#);
+        out.str(r.user.data.id);
+        out.raw(r#","type":"#);
+        out.str(r.user.data.kind);
+        out.raw(r#"}},"product":{"data":{"id":"#);
+        out.str(r.product.data.id);
+        out.raw(r#","type":"#);
+        out.str(r.product.data.kind);
+        out.raw("}}}");
+        if let Some(links) = &self.links {
+            out.raw(r#","links":{"self":"#);
+            out.str(&links.self_);
+            out.raw("}");
+        }
+        if let Some(meta) = &self.meta {
+            out.raw(r#","meta":{"status_reason":"#);
+            out.str(meta.status_reason);
+            out.raw("}");
+        }
+        out.raw("}");
+    }
+}
+
+/// A JSON text being written: what [`LicenseResource::write_json`] needs.
+struct Json<'b>(&'b mut Vec<u8>);
+
+impl Json<'_> {
+    /// JSON text as it is.
+    fn raw(&mut self, text: &str) {
+        self.0.extend_from_slice(text.as_bytes());
+    }
+
+    /// A string, quoted and escaped as serde_json escapes it.
+    fn str(&mut self, s: &str) {
+        // Ids, codes and URLs need no escape: one pass over the bytes, then one copy.
+        if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            self.0.push(b'"');
+            self.0.extend_from_slice(s.as_bytes());
+            self.0.push(b'"');
+        } else if serde_json::to_writer(&mut *self.0, s).is_err() {
+            // Writing to a Vec does not fail; were it to, the document is not valid JSON
+            // either way.
+            self.raw("null");
+        }
+    }
+
+    fn opt_str(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => self.str(s),
+            None => self.raw("null"),
+        }
+    }
+
+    fn int(&mut self, n: i64) {
+        self.raw(itoa::Buffer::new().format(n));
+    }
+
+    fn opt_int(&mut self, n: Option<i64>) {
+        match n {
+            Some(n) => self.int(n),
+            None => self.raw("null"),
+        }
+    }
+
+    /// A value through serde_json (the members that are not licenses).
+    fn serde(&mut self, value: &impl Serialize) {
+        if serde_json::to_writer(&mut *self.0, value).is_err() {
+            self.raw("null");
+        }
+    }
+}
+
+/// The primary data of a license document: one license, or a list.
+#[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once a response, on the stack, and written at once"
+)]
+pub enum LicenseData<'a> {
+    One(LicenseResource<'a>),
+    Many(Vec<LicenseResource<'a>>),
+}
+
+/// A top-level document whose primary data are licenses, with optionally `included`
+/// resources (products, rendered by serde or already JSON) and links. It writes what a
+/// [`Document`] of the same members would.
+#[derive(Debug)]
+pub struct LicenseBody<'a, I = ()> {
+    pub data: LicenseData<'a>,
+    pub included: Option<Vec<I>>,
+    pub links: Option<DocumentLinks>,
+}
+
+impl<I: Serialize> LicenseBody<'_, I> {
+    /// The document as the answer to give (or to store for an idempotency key).
+    pub fn to_stored(&self, status: StatusCode) -> StoredResponse {
+        let mut body = Vec::with_capacity(DOCUMENT_CAPACITY);
+        let mut out = Json(&mut body);
+        out.raw(r#"{"data":"#);
+        match &self.data {
+            LicenseData::One(license) => license.write_json(&mut out),
+            LicenseData::Many(licenses) => {
+                out.raw("[");
+                for (i, license) in licenses.iter().enumerate() {
+                    if i > 0 {
+                        out.raw(",");
+                    }
+                    license.write_json(&mut out);
+                }
+                out.raw("]");
+            }
+        }
+        if let Some(included) = &self.included {
+            out.raw(r#","included":"#);
+            out.serde(included);
+        }
+        if let Some(links) = &self.links {
+            out.raw(r#","links":"#);
+            out.serde(links);
+        }
+        out.raw("}");
+        StoredResponse {
+            status: status.as_u16(),
+            body,
+        }
+    }
+
+    /// The document as an HTTP response.
+    pub fn respond(&self, status: StatusCode) -> HttpResponse {
+        stored(self.to_stored(status))
+    }
+}
 
 /// A license, its status read at `now` (EXPIRED derived).
 pub fn license_resource<'a>(
@@ -287,11 +470,13 @@ pub struct DocumentLinks {
     pub next: Option<String>,
 }
 
+/// Room for a typical document, made up front (a user's licenses are about 11 KB): growing
+/// from empty copies the body a dozen times, and from 4 KB still twice.
+const DOCUMENT_CAPACITY: usize = 16 * 1024;
+
 /// A document serialized into the answer to give (or to store for an idempotency key).
 pub fn to_stored(status: StatusCode, doc: &impl Serialize) -> StoredResponse {
-    // Room for a typical document up front (a user's licenses are about 11 KB): growing from
-    // empty copies the body a dozen times.
-    let mut body = Vec::with_capacity(4096);
+    let mut body = Vec::with_capacity(DOCUMENT_CAPACITY);
     if serde_json::to_writer(&mut body, doc).is_err() {
         body.clear();
     }
@@ -392,5 +577,143 @@ pub fn entitlements_document<'a>(
             user: user.as_str(),
             at: at.unix(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use licenses_domain::{
+        Currency, LicenseId, LicenseState, OrderId, ProductId, StoredParts, UserId,
+    };
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    const NOW: Timestamp = Timestamp::from_unix(1_700_000_000);
+
+    fn stored(parts: impl FnOnce(&mut StoredParts)) -> License {
+        let mut p = StoredParts {
+            id: LicenseId::parse("l-1").unwrap(),
+            user: UserId::parse("u-1").unwrap(),
+            product: ProductId::parse("p-1").unwrap(),
+            state: LicenseState::Active,
+            start_date: Timestamp::from_unix(1_600_000_000),
+            stop_date: None,
+            order_id: None,
+            price: None,
+            purchase_timestamp: Timestamp::from_unix(1_599_999_999),
+            payment_method: None,
+            recurring: false,
+            expiry_date: None,
+        };
+        parts(&mut p);
+        License::restore(p).unwrap()
+    }
+
+    fn body(doc: &LicenseBody<'_, Value>) -> Value {
+        serde_json::from_slice(&doc.to_stored(StatusCode::OK).body).unwrap()
+    }
+
+    #[test]
+    fn a_license_is_written_in_seed_order_with_its_nulls() {
+        let l = stored(|_| {});
+        let doc = LicenseBody::<()> {
+            data: LicenseData::One(license_resource(&l, NOW, Audience::User, None)),
+            included: None,
+            links: None,
+        };
+        let text = String::from_utf8(doc.to_stored(StatusCode::OK).body).unwrap();
+        assert_eq!(
+            text,
+            r#"{"data":{"id":"l-1","type":"License","attributes":{"status":"ACTIVE","start_date":1600000000,"stop_date":null,"order_id":null,"purchase_record":{"price_currency_amount":null,"price_currency_iso4217":null,"purchase_timestamp":1599999999,"payment_method":null},"renew_record":{"recurring":false,"expiry_date":null}},"relationships":{"user":{"data":{"id":"u-1","type":"User"}},"product":{"data":{"id":"p-1","type":"Product"}}}}}"#
+        );
+    }
+
+    #[test]
+    fn every_member_is_written_and_strings_are_escaped_as_serde_json_escapes_them() {
+        // Ids take no white space or control character; an order id and a payment method are
+        // the caller's words, and so is a reason.
+        let odd = "quote \" backslash \\ tab \t nul \u{0} del \u{7f} é 🎬";
+        let l = stored(|p| {
+            p.id = LicenseId::parse("l-\"2\"\\é").unwrap();
+            p.state = LicenseState::OrderError {
+                reason: odd.to_owned(),
+            };
+            p.stop_date = Some(Timestamp::from_unix(1_800_000_000));
+            p.order_id = Some(OrderId::parse("order-\"7\"").unwrap());
+            p.price = Some(Price::new(1250, Currency::parse("EUR").unwrap()).unwrap());
+            p.payment_method = Some(odd.to_owned());
+            p.recurring = true;
+            p.expiry_date = Some(Timestamp::from_unix(1_900_000_000));
+        });
+        let active = stored(|_| {});
+        let self_link = "http://h/api/license/management/v4/licenses/l-\"2\"\\é".to_owned();
+        let doc = LicenseBody {
+            data: LicenseData::Many(vec![
+                license_resource(&l, NOW, Audience::Management, Some(self_link.clone())),
+                license_resource(&active, NOW, Audience::Management, None),
+            ]),
+            included: Some(vec![json!({"id": "p-1", "type": "Product"})]),
+            links: Some(DocumentLinks {
+                self_: "http://h/x?a=\"b\"".into(),
+                next: Some("http://h/x?page%5Bafter%5D=l-1".into()),
+            }),
+        };
+        let written = body(&doc);
+        assert_eq!(
+            written["data"][0],
+            json!({
+                "id": "l-\"2\"\\é",
+                "type": "License",
+                "attributes": {
+                    "status": "ORDER_ERROR",
+                    "start_date": 1_600_000_000,
+                    "stop_date": 1_800_000_000,
+                    "order_id": "order-\"7\"",
+                    "purchase_record": {
+                        "price_currency_amount": 1250,
+                        "price_currency_iso4217": "EUR",
+                        "purchase_timestamp": 1_599_999_999,
+                        "payment_method": odd,
+                    },
+                    "renew_record": {"recurring": true, "expiry_date": 1_900_000_000},
+                },
+                "relationships": {
+                    "user": {"data": {"id": "u-1", "type": "User"}},
+                    "product": {"data": {"id": "p-1", "type": "Product"}},
+                },
+                "links": {"self": self_link},
+                "meta": {"status_reason": odd},
+            })
+        );
+        assert_eq!(written["data"][1]["attributes"]["status"], "ACTIVE");
+        assert!(written["data"][1].get("meta").is_none());
+        assert!(written["data"][1].get("links").is_none());
+        assert_eq!(
+            written["included"],
+            json!([{"id": "p-1", "type": "Product"}])
+        );
+        assert_eq!(
+            written["links"],
+            json!({"self": "http://h/x?a=\"b\"", "next": "http://h/x?page%5Bafter%5D=l-1"})
+        );
+        // The strings' bytes are serde_json's own, escapes included.
+        let text = String::from_utf8(doc.to_stored(StatusCode::OK).body).unwrap();
+        assert!(
+            text.contains(&serde_json::to_string(odd).unwrap()),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_empty_list_is_an_empty_array() {
+        let doc = LicenseBody::<Value> {
+            data: LicenseData::Many(Vec::new()),
+            included: Some(Vec::new()),
+            links: None,
+        };
+        assert_eq!(body(&doc), json!({"data": [], "included": []}));
     }
 }
