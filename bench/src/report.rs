@@ -412,7 +412,10 @@ Before the read scenarios of each size, `pg_prewarm` reads the licenses table an
 index into PostgreSQL's cache, so that both sizes are measured against a warm cache. The
 ceilings come from the same cluster: `pgbench -S` and `pgbench` (TPC-B-like) with prepared
 statements on a `pgbench -i` database, and the service's own `/health/live` through the same
-wrk script as the scenarios. It writes this page and the plot, and the raw figures to
+wrk script as the scenarios. The script builds each user's request once, before the load
+(wrk's own advice: a request built in Lua each time costs wrk about as much CPU as the service
+spends answering it, on the same cores); each request goes to a random user with that user's
+own token, and each purchase is built with a fresh `Idempotency-Key`. It writes this page and the plot, and the raw figures to
 `target/bench/results.json` (`bench/run --report-only` redraws the page from them).
 ";
 
