@@ -11,6 +11,7 @@ mod health;
 pub mod import;
 mod limits;
 pub mod log_buffer;
+mod log_json;
 pub mod maintenance;
 pub mod metrics;
 pub mod settings;

@@ -2,11 +2,12 @@
 //! `write(2)` a line.
 //!
 //! A busy instance logs one line a request. Written one by one, those lines cost a system call
-//! each on the request's worker thread: about a tenth of the CPU of a user's licenses read
-//! (docs/architecture.md). Here lines gather in memory and are written together by a
-//! flusher thread every [`PERIOD`], or at once by the line that fills [`CAPACITY`]: a line
-//! reaches standard output at most [`PERIOD`] after it is logged, the memory held is bounded,
-//! and no line is ever dropped. [`LogBuffer::flush`] writes what is pending; the binary calls
+//! each on the request's worker thread: about 4 % of the service's CPU for a user's licenses
+//! read (perf, docs/architecture.md). Here lines gather in memory and are written together by a
+//! flusher thread every [`PERIOD`], or at once by the line that fills [`CAPACITY`] (lines
+//! logged meanwhile wait for that write, as they would for their own): a line reaches
+//! standard output at most [`PERIOD`] after it is logged, the memory held is bounded, and no
+//! line is ever dropped. [`LogBuffer::flush`] writes what is pending; the binary calls
 //! it before it exits and when a thread panics, so only a process killed outright (SIGKILL)
 //! can lose the last [`PERIOD`] of lines.
 

@@ -19,11 +19,13 @@ use actix_web::middleware::Next;
 use tracing::Span;
 use tracing_actix_web::RootSpanBuilder;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
 
 use crate::log_buffer::LogBuffer;
+use crate::log_json::JsonLines;
 use crate::settings::LogFormat;
 
 /// The filter when `RUST_LOG` is unset or does not parse.
@@ -115,8 +117,8 @@ where
     match format {
         LogFormat::Text => Box::new(layer.with_ansi(std::io::stdout().is_terminal())),
         // One object a line: the event's fields, and the request span's (request_id, method,
-        // path) under `span`.
-        LogFormat::Json => Box::new(layer.json().with_current_span(true).with_span_list(false)),
+        // path) under `span`; spans' fields kept as JSON, which the lines copy (log_json).
+        LogFormat::Json => Box::new(layer.fmt_fields(JsonFields::new()).event_format(JsonLines)),
     }
 }
 
