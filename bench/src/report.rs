@@ -399,8 +399,8 @@ const HOW_TO_RUN: &str = "
 ## How to run
 
 ```sh
-bench/run                # about 11 minutes: build, seed 1,000,000 licenses, every load
-bench/run --scale        # and the GET scenarios again at 10,000,000 licenses (8 more on 2 cores)
+bench/run                # about 12 minutes: build, seed 1,000,000 licenses, every load
+bench/run --scale        # and the GET scenarios again at 10,000,000 licenses (9 more on 2 cores)
 bench/run --help         # durations, connection counts, sizes
 ```
 
