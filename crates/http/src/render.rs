@@ -305,10 +305,9 @@ impl Json<'_> {
             self.0.push(b'"');
             self.0.extend_from_slice(s.as_bytes());
             self.0.push(b'"');
-        } else if serde_json::to_writer(&mut *self.0, s).is_err() {
-            // Writing to a Vec does not fail; were it to, the document is not valid JSON
-            // either way.
-            self.raw("null");
+        } else {
+            // A string into a Vec cannot fail to serialize.
+            let _ = serde_json::to_writer(&mut *self.0, s);
         }
     }
 
@@ -331,10 +330,8 @@ impl Json<'_> {
     }
 
     /// A value through serde_json (the members that are not licenses).
-    fn serde(&mut self, value: &impl Serialize) {
-        if serde_json::to_writer(&mut *self.0, value).is_err() {
-            self.raw("null");
-        }
+    fn serde(&mut self, value: &impl Serialize) -> serde_json::Result<()> {
+        serde_json::to_writer(&mut *self.0, value)
     }
 }
 
@@ -362,35 +359,33 @@ pub struct LicenseBody<'a, I = ()> {
 impl<I: Serialize> LicenseBody<'_, I> {
     /// The document as the answer to give (or to store for an idempotency key).
     pub fn to_stored(&self, status: StatusCode) -> StoredResponse {
-        let mut body = Vec::with_capacity(DOCUMENT_CAPACITY);
-        let mut out = Json(&mut body);
-        out.raw(r#"{"data":"#);
-        match &self.data {
-            LicenseData::One(license) => license.write_json(&mut out),
-            LicenseData::Many(licenses) => {
-                out.raw("[");
-                for (i, license) in licenses.iter().enumerate() {
-                    if i > 0 {
-                        out.raw(",");
+        stored_document(status, |body| {
+            let mut out = Json(body);
+            out.raw(r#"{"data":"#);
+            match &self.data {
+                LicenseData::One(license) => license.write_json(&mut out),
+                LicenseData::Many(licenses) => {
+                    out.raw("[");
+                    for (i, license) in licenses.iter().enumerate() {
+                        if i > 0 {
+                            out.raw(",");
+                        }
+                        license.write_json(&mut out);
                     }
-                    license.write_json(&mut out);
+                    out.raw("]");
                 }
-                out.raw("]");
             }
-        }
-        if let Some(included) = &self.included {
-            out.raw(r#","included":"#);
-            out.serde(included);
-        }
-        if let Some(links) = &self.links {
-            out.raw(r#","links":"#);
-            out.serde(links);
-        }
-        out.raw("}");
-        StoredResponse {
-            status: status.as_u16(),
-            body,
-        }
+            if let Some(included) = &self.included {
+                out.raw(r#","included":"#);
+                out.serde(included)?;
+            }
+            if let Some(links) = &self.links {
+                out.raw(r#","links":"#);
+                out.serde(links)?;
+            }
+            out.raw("}");
+            Ok(())
+        })
     }
 
     /// The document as an HTTP response.
@@ -476,8 +471,17 @@ const DOCUMENT_CAPACITY: usize = 16 * 1024;
 
 /// A document serialized into the answer to give (or to store for an idempotency key).
 pub fn to_stored(status: StatusCode, doc: &impl Serialize) -> StoredResponse {
+    stored_document(status, |body| serde_json::to_writer(body, doc))
+}
+
+/// The answer `write` makes: its document, or no body at all if serializing failed half-way
+/// (never a part of a document).
+fn stored_document(
+    status: StatusCode,
+    write: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
+) -> StoredResponse {
     let mut body = Vec::with_capacity(DOCUMENT_CAPACITY);
-    if serde_json::to_writer(&mut body, doc).is_err() {
+    if write(&mut body).is_err() {
         body.clear();
     }
     StoredResponse {
