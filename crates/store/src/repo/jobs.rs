@@ -259,25 +259,47 @@ pub(crate) fn requeue(conn: &mut AnyConnection, id: i64, at: Timestamp) -> Resul
     Ok(())
 }
 
+/// The backlog's counts, as one statement reads them.
+#[derive(QueryableByName)]
+struct BacklogRow {
+    #[diesel(sql_type = BigInt)]
+    due: i64,
+    #[diesel(sql_type = BigInt)]
+    retrying: i64,
+    #[diesel(sql_type = BigInt)]
+    failed: i64,
+}
+
+/// The backlog in one statement, so that its three counts are of one moment: counted one by
+/// one, a job the worker moved between two counts (due, then retrying after a failed try)
+/// was counted twice.
+fn backlog_sql(postgres: bool) -> String {
+    let now = if postgres { "$1" } else { "?1" };
+    format!(
+        "SELECT \
+           COUNT(CASE WHEN state = '{JOB_PENDING}' AND due_at <= {now} THEN 1 END) AS due, \
+           COUNT(CASE WHEN state = '{JOB_PENDING}' AND due_at > {now} THEN 1 END) AS retrying, \
+           COUNT(CASE WHEN state = '{PARKED}' THEN 1 END) AS failed \
+         FROM entitlement_jobs WHERE state IN ('{JOB_PENDING}', '{PARKED}')"
+    )
+}
+
 /// Due: PENDING and due now (in flight included); retrying: PENDING, waiting for a later
 /// try; failed: PARKED.
 pub(crate) fn backlog(conn: &mut AnyConnection, now: Timestamp) -> Result<Backlog, Error> {
-    let count = |conn: &mut AnyConnection, state: &str, due: Option<bool>| {
-        let mut q = jobs::table
-            .filter(jobs::state.eq(state.to_owned()))
-            .into_boxed::<<AnyConnection as diesel::Connection>::Backend>();
-        q = match due {
-            Some(true) => q.filter(jobs::due_at.le(now.unix())),
-            Some(false) => q.filter(jobs::due_at.gt(now.unix())),
-            None => q,
-        };
-        q.count().get_result::<i64>(conn)
+    let row: BacklogRow = match conn {
+        AnyConnection::Postgresql(c) => diesel::sql_query(backlog_sql(true))
+            .bind::<BigInt, _>(now.unix())
+            .get_result(c)?,
+        AnyConnection::Sqlite(c) => diesel::sql_query(backlog_sql(false))
+            .bind::<BigInt, _>(now.unix())
+            .get_result(c)?,
     };
     let to_u64 = |n: i64| u64::try_from(n).unwrap_or(0);
     Ok(Backlog {
-        due: to_u64(count(conn, JOB_PENDING, Some(true))?),
-        retrying: to_u64(count(conn, JOB_PENDING, Some(false))?),
-        failed: to_u64(count(conn, PARKED, None)?),
+        due: to_u64(row.due),
+        retrying: to_u64(row.retrying),
+        failed: to_u64(row.failed),
     })
 }
 
