@@ -5,7 +5,7 @@
 //! Request series are recorded by a middleware on every listener, labelled with the matched
 //! route pattern (never the raw path: ids would make one series each). The pool, the road to
 //! the blocking pool and the Irdeto outbox are read when scraped: the pool from the store's
-//! counters, the outbox with one store call (three `count`s) when Irdeto is enabled.
+//! counters, the outbox with one store call (one statement, three counts) when Irdeto is enabled.
 //!
 //! Each [`Application`](crate::Application) has a registry of its own (the `prometheus`
 //! crate, no global recorder), so that several in one process, as in the tests, do not mix.
