@@ -17,20 +17,21 @@ use actix_web::middleware::{Condition, from_fn};
 use actix_web::{HttpRequest, HttpResponse, web};
 use licenses_app::{App, PurchaseRequest};
 use licenses_domain::{License, LicenseId, Product, Timestamp, UserId};
+use licenses_http::jsonapi::ErrorDocument;
+use licenses_http::jsonapi::request::PurchaseDocument;
+use licenses_http::jsonapi::response::EntitlementsDocument;
 use licenses_http::openapi::{
-    BadRequest, CatalogueDocument, Conflict, EntitlementsDocument, ErrorDocument, ForbiddenOwner,
-    ForbiddenPurchase, IfNoneMatchHeader, NotFound, PayloadTooLarge, PurchaseDocument,
-    RequiredIdempotencyKeyHeader, ServiceUnavailable, StatusFilter, UnauthorizedBearer,
-    UnprocessableEntity, UnsupportedMediaType, UserLicenseDocument, UserLicensesDocument,
-    add_bearer_scheme, add_limit_responses,
+    BadRequest, Conflict, ForbiddenOwner, ForbiddenPurchase, IfNoneMatchHeader, NotFound,
+    PayloadTooLarge, RequiredIdempotencyKeyHeader, ServiceUnavailable, UnauthorizedBearer,
+    UnprocessableEntity, UnsupportedMediaType, add_bearer_scheme, add_limit_responses,
 };
+use licenses_http::query::{QueryParams, StatusFilter};
 use licenses_http::{
-    ApiError, Audience, Document, DocumentLinks, Endpoint, LicenseBody, LicenseData,
-    LicenseResource, Links, ProductResource, Query, Routes, entitlements_document, idempotency_key,
-    license_filter, license_resource, product_resource, read_body, read_purchase, require_jsonapi,
-    respond, stored, to_stored,
+    ApiError, Audience, Document, DocumentLinks, Endpoint, License as LicenseResource, LicenseBody,
+    Links, NotIncluded, Query, Rendered, Routes, UserProduct, entitlements_document,
+    idempotency_key, license_filter, license_resource, read_body, read_purchase, require_jsonapi,
+    respond, stored, to_stored, user_product,
 };
-use serde_json::value::RawValue;
 use utoipa::OpenApi;
 
 pub use token::{
@@ -80,7 +81,7 @@ pub fn configure(
 ) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         // Before the API's scope, whose middleware would ask for a token.
-        licenses_http::docs::configure(cfg, PREFIX, openapi());
+        licenses_http::api_docs::configure(cfg, PREFIX, openapi());
         let owned = owned_routes()
             .into_resources()
             .into_iter()
@@ -127,7 +128,7 @@ type Answer = Result<HttpResponse, ApiError>;
     ),
     paths(catalogue, user_licenses, purchase, user_license, entitlements),
     components(
-        schemas(ErrorDocument),
+        schemas(ErrorDocument<'_>),
         responses(BadRequest, UnauthorizedBearer, ForbiddenOwner, ForbiddenPurchase, NotFound,
             Conflict, PayloadTooLarge, UnsupportedMediaType, UnprocessableEntity,
             ServiceUnavailable),
@@ -176,20 +177,20 @@ fn license<'a>(l: &'a License, now: Timestamp, links: &Links) -> LicenseResource
     license_resource(l, now, Audience::User, Some(self_link))
 }
 
-fn product(p: &Product) -> ProductResource<'_> {
-    product_resource(p, Audience::User, None)
+fn product(p: &Product) -> UserProduct<'_> {
+    user_product(p)
 }
 
 /// The products and the catalogue, as rendered once per catalogue snapshot
 /// ([`cache::RenderedCatalogue`]).
 const RENDERER: cache::Renderer = cache::Renderer {
-    product: |p| {
-        let json = serde_json::to_string(&product(p)).unwrap_or_default();
-        RawValue::from_string(json).unwrap_or_else(|_| Box::default())
-    },
+    product: |p| Rendered::render(&product(p)),
     catalogue: |products| {
-        let doc = Document::<_, ()> {
-            data: products,
+        let doc = Document::<_, NotIncluded> {
+            data: products
+                .into_iter()
+                .map(Rendered::<UserProduct<'_>>::from_text)
+                .collect::<Vec<_>>(),
             included: None,
             links: None,
         };
@@ -206,7 +207,7 @@ const RENDERER: cache::Renderer = cache::Renderer {
     params(IfNoneMatchHeader),
     responses(
         (status = 200, description = "The products a client app may show, with their channels.",
-            body = CatalogueDocument, content_type = "application/vnd.api+json",
+            body = Document<Vec<Rendered<'_, UserProduct<'_>>>>, content_type = "application/vnd.api+json",
             headers(
                 ("ETag" = String, description = "Strong tag of the body, for `If-None-Match`."),
                 ("Cache-Control" = String, description = "`private, max-age=60`."),
@@ -248,7 +249,7 @@ async fn catalogue(
     params(("user_id" = String, Path, description = "The user, as in the token's `sub`.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41"), StatusFilter),
     responses(
         (status = 200, description = "The user's licenses, each product once in `included`.",
-            body = UserLicensesDocument, content_type = "application/vnd.api+json"),
+            body = LicenseBody<Vec<LicenseResource<'_>>, Rendered<'_, UserProduct<'_>>>, content_type = "application/vnd.api+json"),
         (status = 400, response = BadRequest),
         (status = 401, response = UnauthorizedBearer),
         (status = 403, response = ForbiddenOwner),
@@ -264,7 +265,7 @@ async fn user_licenses(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Answer {
-    let query = Query::parse(req.query_string(), &["filter[status]"])?;
+    let query = Query::parse(req.query_string(), &[StatusFilter::NAMES])?;
     let statuses = license_filter(&query)?.statuses;
     let user = user_id(&path)?;
     let found = state.user_licenses(&user, statuses).await?;
@@ -275,6 +276,7 @@ async fn user_licenses(
             .products()
             .into_iter()
             .filter_map(|p| rendered.product(p.id()))
+            .map(Rendered::<UserProduct<'_>>::from_text)
             .collect(),
         None => Vec::new(),
     };
@@ -285,7 +287,10 @@ async fn user_licenses(
         q => links.url(&format!("/users/{user}/licenses?{q}")),
     };
     let doc = LicenseBody {
-        data: LicenseData::Many(licenses.iter().map(|l| license(l, now, &links)).collect()),
+        data: licenses
+            .iter()
+            .map(|l| license(l, now, &links))
+            .collect::<Vec<_>>(),
         included: Some(included),
         links: Some(DocumentLinks {
             self_: here,
@@ -304,7 +309,7 @@ async fn user_licenses(
     params(("user_id" = String, Path, description = "The user, as in the token's `sub`.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41"), ("license_id" = String, Path, description = "The license.", min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "42")),
     responses(
         (status = 200, description = "The license, with its product in `included`.",
-            body = UserLicenseDocument, content_type = "application/vnd.api+json"),
+            body = LicenseBody<LicenseResource<'_>, UserProduct<'_>>, content_type = "application/vnd.api+json"),
         (status = 400, response = BadRequest),
         (status = 401, response = UnauthorizedBearer),
         (status = 403, response = ForbiddenOwner),
@@ -328,7 +333,7 @@ async fn user_license(
     }
     let products = state.user_products_of(std::slice::from_ref(&found)).await?;
     let doc = LicenseBody {
-        data: LicenseData::One(license(&found, now, &links(&req))),
+        data: license(&found, now, &links(&req)),
         included: Some(products.iter().map(product).collect::<Vec<_>>()),
         links: None,
     };
@@ -356,7 +361,7 @@ fn key_required() -> ApiError {
     responses(
         (status = 201, description = "The new license, with its product in `included`; a \
             retry with the same `Idempotency-Key` gets the same answer.",
-            body = UserLicenseDocument, content_type = "application/vnd.api+json"),
+            body = LicenseBody<LicenseResource<'_>, UserProduct<'_>>, content_type = "application/vnd.api+json"),
         (status = 400, response = BadRequest),
         (status = 401, response = UnauthorizedBearer),
         (status = 403, response = ForbiddenPurchase),
@@ -393,7 +398,7 @@ async fn purchase(
     let answer = state
         .purchase(request, key, |l, p, now| {
             let doc = LicenseBody {
-                data: LicenseData::One(license(l, now, &links)),
+                data: license(l, now, &links),
                 included: Some(vec![product(p)]),
                 links: None,
             };
@@ -412,7 +417,7 @@ async fn purchase(
     params(("user_id" = String, Path, description = "The user, as in the token's `sub`.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41")),
     responses(
         (status = 200, description = "What the user may watch now, per channel.",
-            body = EntitlementsDocument, content_type = "application/vnd.api+json"),
+            body = EntitlementsDocument<'_>, content_type = "application/vnd.api+json"),
         (status = 400, response = BadRequest),
         (status = 401, response = UnauthorizedBearer),
         (status = 403, response = ForbiddenOwner),

@@ -9,8 +9,10 @@ use crate::violation::{Violation, Violations};
 
 const PAYMENT_METHOD_MAX: usize = 64;
 
-/// A license status as the API shows it (seed 002).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A license status as the API shows it (seed 002); EXPIRED is derived from `stop_date`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum LicenseStatus {
     Processing,
     CheckInvalid,
@@ -18,6 +20,7 @@ pub enum LicenseStatus {
     Active,
     Expired,
     Suspended,
+    #[serde(rename = "SUSPENDEDADMIN")]
     SuspendedAdmin,
 }
 
@@ -828,5 +831,18 @@ pub(crate) mod tests {
         assert!(LicenseState::from_parts("EXPIRED", None, None).is_err());
         assert!(LicenseState::from_parts("PROCESSING", None, None).is_err());
         assert!(LicenseState::from_parts("GONE", None, None).is_err());
+    }
+}
+
+#[cfg(test)]
+mod serde_names {
+    use super::LicenseStatus;
+
+    #[test]
+    fn each_status_serializes_as_its_api_name() {
+        for s in LicenseStatus::ALL {
+            let json = serde_json::to_string(&s).expect("a status serializes");
+            assert_eq!(json, format!("\"{}\"", s.as_str()));
+        }
     }
 }

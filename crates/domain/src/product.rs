@@ -9,8 +9,10 @@ const TITLE_MAX: usize = 255;
 const DESCRIPTION_MAX: usize = 4000;
 const IRDETO_REF_MAX: usize = 255;
 
-/// What a product grants (seed 002).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What a product grants (seed 002): one service on one channel, or a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ProductKind))]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ProductType {
     /// Live viewing of one channel.
     Channel,
@@ -734,5 +736,18 @@ pub(crate) mod tests {
     fn into_draft_round_trips() {
         let p = Product::new(pid("41"), group_draft()).expect("valid");
         assert_eq!(Product::new(pid("41"), p.clone().into_draft()), Ok(p));
+    }
+}
+
+#[cfg(test)]
+mod serde_names {
+    use super::ProductType;
+
+    #[test]
+    fn each_type_serializes_as_its_api_name() {
+        for t in ProductType::ALL {
+            let json = serde_json::to_string(&t).expect("a type serializes");
+            assert_eq!(json, format!("\"{}\"", t.as_str()));
+        }
     }
 }

@@ -1,29 +1,35 @@
-//! The JSON:API layer shared by the management and user front-ends: error documents, request
-//! documents read into domain drafts with a precise pointer for every problem, query
-//! parameters, and the rendering of products and licenses.
+//! The HTTP layer shared by the management and user front-ends.
+//!
+//! - [`jsonapi`]: JSON:API documents in and out — errors, request documents read into domain
+//!   drafts, and response documents — with their OpenAPI schemas derived from those types.
+//! - [`openapi`]: what the OpenAPI documents add to the types' schemas: security schemes,
+//!   the error responses, header and query parameters, and the answers of the layers in front
+//!   of the handlers.
+//! - The actix glue: [`body`] (media type, body, `Idempotency-Key`), [`query`] (query
+//!   parameters), [`routes`] (each API's route table), [`rate`] (rate limits), [`encoding`]
+//!   (gzip copies of documents served from memory) and [`api_docs`] (`openapi.json` and
+//!   Swagger UI).
 
-pub mod docs;
+pub mod api_docs;
+pub mod body;
 pub mod encoding;
-mod error;
+pub mod jsonapi;
 pub mod openapi;
-mod query;
-mod rate;
-mod read;
-mod render;
-mod request;
-mod routes;
+pub mod query;
+pub mod rate;
+pub mod routes;
 
-pub use error::{ApiError, ErrorObject};
-pub use query::{Query, license_filter, page_request};
-pub use rate::{RateLimiter, RateLimits, too_many_requests};
-pub use read::{
+pub use body::{idempotency_key, read_body, require_jsonapi};
+pub use jsonapi::request::{
     DocumentProblems, PurchaseDocument, read_batch_delete, read_license_batch, read_license_create,
     read_product_create, read_product_patch, read_purchase,
 };
-pub use render::{
-    Audience, Document, DocumentLinks, LicenseBody, LicenseData, LicenseResource, Links,
-    ProductResource, entitlements_document, license_resource, product_resource, respond, stored,
-    to_stored,
+pub use jsonapi::response::{
+    Audience, Document, DocumentLinks, License, LicenseBody, Links, ManagementProduct,
+    MetaDocument, NotIncluded, Rendered, UserProduct, entitlements_document, license_resource,
+    management_product, respond, stored, to_stored, user_product,
 };
-pub use request::{JSONAPI, idempotency_key, read_body, require_jsonapi};
+pub use jsonapi::{ApiError, ErrorObject, JSONAPI};
+pub use query::{Query, license_filter, page_request};
+pub use rate::{RateLimiter, RateLimits, too_many_requests};
 pub use routes::{Endpoint, Routes};

@@ -1,10 +1,17 @@
 //! Query parameters: only the known ones are accepted, each at most once, so that a typo
 //! (`filter[stauts]`) is a 400 naming the parameter rather than a silently ignored filter.
+//!
+//! The parameters a route knows are types ([`QueryParams`]): their `IntoParams` derive is the
+//! route's OpenAPI description, and their [`QueryParams::NAMES`] are what [`Query::parse`]
+//! accepts (a test holds the two to the same names).
 
 use licenses_app::{LicenseFilter, MAX_PAGE_SIZE, PageRequest};
 use licenses_domain::{LicenseId, LicenseStatus, ProductId, Timestamp, UserId};
 
-use crate::error::ApiError;
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::jsonapi::ApiError;
 
 const DEFAULT_PAGE_SIZE: u32 = 100;
 
@@ -15,11 +22,16 @@ pub struct Query {
 }
 
 impl Query {
-    /// Parses `query_string`, refusing unknown and repeated parameters.
-    pub fn parse(query_string: &str, known: &[&str]) -> Result<Self, ApiError> {
+    /// Parses `query_string`, refusing parameters that are not in one of the `known` lists
+    /// (each a [`QueryParams::NAMES`]) and repeated ones.
+    pub fn parse(query_string: &str, known: &[&[&str]]) -> Result<Self, ApiError> {
         let mut params: Vec<(String, String)> = Vec::new();
         for (name, value) in url::form_urlencoded::parse(query_string.as_bytes()) {
-            if !known.contains(&name.as_ref()) {
+            if !known.iter().any(|names| names.contains(&name.as_ref())) {
+                let known: Vec<&str> = known
+                    .iter()
+                    .flat_map(|names| names.iter().copied())
+                    .collect();
                 let (code, what) = if name.starts_with("filter[") {
                     ("unknown_filter", "filter")
                 } else {
@@ -77,6 +89,129 @@ impl Query {
         }
         out.finish()
     }
+}
+
+/// The query parameters of a route, as a type: documented by its `IntoParams` derive, and
+/// accepted by [`Query::parse`] by these names.
+pub trait QueryParams: IntoParams {
+    /// The parameters' names, as the query string gives them.
+    const NAMES: &'static [&'static str];
+}
+
+/// `filter[status]` alone (the user API's listing).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatusFilter {
+    /// Only licenses in one of these statuses: a comma-separated list (EXPIRED is derived
+    /// from `stop_date`).
+    #[param(
+        rename = "filter[status]",
+        pattern = r"^\s*(PROCESSING|ACTIVE|SUSPENDED|EXPIRED|ORDER_ERROR|CHECK_INVALID|SUSPENDEDADMIN)\s*(,\s*(PROCESSING|ACTIVE|SUSPENDED|EXPIRED|ORDER_ERROR|CHECK_INVALID|SUSPENDEDADMIN)\s*)*$",
+        example = "ACTIVE,SUSPENDED"
+    )]
+    pub status: Option<String>,
+}
+
+/// `filter[user]` (the management listing of every license).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserFilter {
+    /// Only the licenses of this user.
+    #[param(
+        rename = "filter[user]",
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$",
+        example = "41"
+    )]
+    pub user: Option<String>,
+}
+
+/// The management listings' filters, pages and include (but `filter[user]`).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LicenseListParams {
+    /// Only the licenses of this product.
+    #[param(
+        rename = "filter[product]",
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$",
+        example = "41"
+    )]
+    pub product: Option<String>,
+    /// Only licenses in one of these statuses: a comma-separated list (EXPIRED is derived
+    /// from `stop_date`).
+    #[param(
+        rename = "filter[status]",
+        pattern = r"^\s*(PROCESSING|ACTIVE|SUSPENDED|EXPIRED|ORDER_ERROR|CHECK_INVALID|SUSPENDEDADMIN)\s*(,\s*(PROCESSING|ACTIVE|SUSPENDED|EXPIRED|ORDER_ERROR|CHECK_INVALID|SUSPENDEDADMIN)\s*)*$",
+        example = "ACTIVE"
+    )]
+    pub status: Option<String>,
+    /// Only licenses active at this time (unix seconds): started, and not stopped.
+    #[param(rename = "filter[active_at]", minimum = 0, example = 1523268666)]
+    pub active_at: Option<i64>,
+    /// `product`: the licenses' products in `included`.
+    #[param(rename = "include", inline)]
+    pub include: Option<Include>,
+    /// Licenses per page, 1 to 1000 (default 100).
+    #[param(rename = "page[size]", minimum = 1, maximum = 1000, example = 100)]
+    pub size: Option<u32>,
+    /// The cursor of `links.next`: the page after this license.
+    #[param(
+        rename = "page[after]",
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
+    )]
+    pub after: Option<String>,
+}
+
+/// `include` alone (one license).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IncludeParam {
+    /// `product`: the license's product in `included`.
+    #[param(rename = "include", inline)]
+    pub include: Option<Include>,
+}
+
+/// The only related resource a license document can include.
+#[derive(Debug, Serialize, ToSchema)]
+pub enum Include {
+    #[serde(rename = "product")]
+    Product,
+}
+
+impl QueryParams for StatusFilter {
+    const NAMES: &'static [&'static str] = &["filter[status]"];
+}
+
+impl QueryParams for UserFilter {
+    const NAMES: &'static [&'static str] = &["filter[user]"];
+}
+
+impl QueryParams for LicenseListParams {
+    const NAMES: &'static [&'static str] = &[
+        "filter[product]",
+        "filter[status]",
+        "filter[active_at]",
+        "include",
+        "page[size]",
+        "page[after]",
+    ];
+}
+
+impl QueryParams for IncludeParam {
+    const NAMES: &'static [&'static str] = &["include"];
+}
+
+/// No query parameter.
+#[derive(Debug, IntoParams)]
+pub struct NoParams {}
+
+impl QueryParams for NoParams {
+    const NAMES: &'static [&'static str] = &[];
 }
 
 fn id<T>(
@@ -175,22 +310,64 @@ mod tests {
         "include",
     ];
 
+    /// The names a route's parameters type documents.
+    fn documented<P: IntoParams>() -> Vec<String> {
+        P::into_params(|| None)
+            .into_iter()
+            .map(|p| p.name)
+            .collect()
+    }
+
+    #[test]
+    fn each_parameters_type_accepts_the_names_it_documents() {
+        assert_eq!(documented::<StatusFilter>(), StatusFilter::NAMES);
+        assert_eq!(documented::<UserFilter>(), UserFilter::NAMES);
+        assert_eq!(documented::<LicenseListParams>(), LicenseListParams::NAMES);
+        assert_eq!(documented::<IncludeParam>(), IncludeParam::NAMES);
+        assert_eq!(documented::<NoParams>(), NoParams::NAMES);
+    }
+
+    #[test]
+    fn the_documented_status_list_is_the_statuses_the_filter_accepts() {
+        let params = StatusFilter::into_params(|| None);
+        let schema = serde_json::to_value(&params[0].schema).unwrap_or_default();
+        let pattern = schema["pattern"].as_str().unwrap_or_default();
+        let alternatives = pattern
+            .split_once('(')
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(list, _)| list)
+            .unwrap_or_default();
+        let mut documented: Vec<&str> = alternatives.split('|').collect();
+        documented.sort_unstable();
+        let mut accepted: Vec<&str> = LicenseStatus::ALL.map(|s| s.as_str()).to_vec();
+        accepted.sort_unstable();
+        assert_eq!(documented, accepted, "{pattern}");
+        for status in accepted {
+            let q = Query::parse(
+                &format!("filter%5Bstatus%5D={status}"),
+                &[StatusFilter::NAMES],
+            )
+            .expect("known");
+            assert!(license_filter(&q).is_ok(), "{status}");
+        }
+    }
+
     #[test]
     fn unknown_and_repeated_parameters_are_refused_by_name() {
-        let e = Query::parse("filter%5Bstauts%5D=ACTIVE", KNOWN).expect_err("typo");
+        let e = Query::parse("filter%5Bstauts%5D=ACTIVE", &[KNOWN]).expect_err("typo");
         assert_eq!(
             (e.status(), e.errors()[0].code),
             (StatusCode::BAD_REQUEST, "unknown_filter")
         );
-        let e = Query::parse("sort=id", KNOWN).expect_err("unknown");
+        let e = Query::parse("sort=id", &[KNOWN]).expect_err("unknown");
         assert_eq!(e.errors()[0].code, "unknown_parameter");
-        let e = Query::parse("include=product&include=product", KNOWN).expect_err("twice");
+        let e = Query::parse("include=product&include=product", &[KNOWN]).expect_err("twice");
         assert_eq!(e.errors()[0].code, "repeated_parameter");
     }
 
     #[test]
     fn filters_and_pages_parse() {
-        let q = Query::parse("filter[status]=ACTIVE,EXPIRED&filter[user]=41&filter[active_at]=100&page[size]=5&page[after]=x", KNOWN)
+        let q = Query::parse("filter[status]=ACTIVE,EXPIRED&filter[user]=41&filter[active_at]=100&page[size]=5&page[after]=x", &[KNOWN])
             .expect("ok");
         let f = license_filter(&q).expect("filter");
         assert_eq!(f.statuses, [LicenseStatus::Active, LicenseStatus::Expired]);
@@ -216,14 +393,14 @@ mod tests {
             ("page[size]=1001", "page[size]"),
             ("filter[user]=", "filter[user]"),
         ] {
-            let q = Query::parse(qs, KNOWN).expect("known");
+            let q = Query::parse(qs, &[KNOWN]).expect("known");
             let e = license_filter(&q)
                 .and_then(|_| page_request(&q))
                 .expect_err(qs);
             assert_eq!(e.status(), StatusCode::BAD_REQUEST);
             assert_eq!(
                 e.errors()[0].source,
-                Some(crate::error::Source::Parameter(param.to_owned())),
+                Some(crate::jsonapi::Source::Parameter(param.to_owned())),
                 "{qs}"
             );
         }

@@ -15,7 +15,7 @@ use actix_web::http::header::{self, HeaderValue};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
-use crate::error::ApiError;
+use crate::jsonapi::ApiError;
 
 /// Every this many checks, callers not seen for a while are forgotten, so that the limiter's
 /// memory follows the active callers and not every user ever seen.

@@ -5,7 +5,7 @@
 use actix_web::http::Method;
 use actix_web::{FromRequest, Handler, HttpResponse, Resource, Responder, Route, web};
 
-use crate::error::ApiError;
+use crate::jsonapi::ApiError;
 
 /// One route of an API: a method on a path template, as mounted (`{name}` marks a segment).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -1,28 +1,47 @@
+//! Errors answered as JSON:API error documents: one place maps every error of the layers below
+//! to a status and stable codes, logging an internal cause and never sending it.
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use licenses_app::{AppError, Problem};
 use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::request::JSONAPI;
+use super::media_type::JSONAPI;
 
-/// One member of a JSON:API `errors` array.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One problem: a member of a JSON:API `errors` array.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ErrorObject {
+    /// The HTTP status of this problem, as a string.
+    #[schema(pattern = "^[1-5][0-9][0-9]$")]
     pub status: String,
+    /// A stable, machine-readable code (`not_found`, `invalid_type`, `required`, …).
     pub code: &'static str,
+    /// The status's reason phrase.
     pub title: &'static str,
+    /// What is wrong, for a person.
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub source: Option<Source>,
 }
 
-/// Where the problem is: a pointer into the request document or a query parameter.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Where the problem is: an RFC 6901 pointer to the member at fault in the request document
+/// (`/data/attributes/title`), or the query parameter at fault (`page[size]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     Pointer(String),
     Parameter(String),
+}
+
+/// A JSON:API error document: every problem found, each with a stable `code`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"errors": [{"status": "404", "code": "not_found",
+    "title": "Not Found", "detail": "no product has this id"}]}))]
+pub struct ErrorDocument<'a> {
+    pub errors: &'a [ErrorObject],
 }
 
 /// An error answered as a JSON:API error document. Built from a status and problems with a
@@ -152,11 +171,7 @@ impl ApiError {
 
     /// The error document's bytes.
     pub fn body(&self) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct Doc<'a> {
-            errors: &'a [ErrorObject],
-        }
-        serde_json::to_vec(&Doc {
+        serde_json::to_vec(&ErrorDocument {
             errors: &self.errors,
         })
         .unwrap_or_default()

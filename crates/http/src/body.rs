@@ -1,3 +1,6 @@
+//! The actix side of reading a request: its declared media type, its body within a size
+//! limit, and its `Idempotency-Key` bound to a digest of the request.
+
 use actix_web::HttpRequest;
 use actix_web::error::PayloadError;
 use actix_web::http::StatusCode;
@@ -7,10 +10,7 @@ use futures_util::StreamExt;
 use licenses_app::IdempotencyKey;
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
-
-/// The JSON:API media type, of every request and response document.
-pub const JSONAPI: &str = "application/vnd.api+json";
+use crate::jsonapi::{ApiError, JSONAPI};
 
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 const IDEMPOTENCY_KEY_MAX: usize = 255;

@@ -1,0 +1,75 @@
+//! A user's licenses and entitlements, for the BSS and the platform's other services.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, web};
+use licenses_app::App;
+use licenses_domain::UserId;
+use licenses_http::jsonapi::response::EntitlementsDocument;
+use licenses_http::openapi::{BadRequest, NotFound, ServiceUnavailable, UnauthorizedApikey};
+use licenses_http::query::{LicenseListParams, QueryParams};
+use licenses_http::{
+    ApiError, License, LicenseBody, ManagementProduct, Query, entitlements_document, respond,
+};
+
+use crate::licenses::license_listing;
+use crate::{Answer, no_params};
+
+#[utoipa::path(
+    get,
+    path = "/api/license/management/v4/users/{user_id}/licenses",
+    operation_id = "GetLicensesByUser",
+    summary = "A user's licenses, filtered and paged",
+    tag = "Licenses",
+    params(("user_id" = String, Path, description = "The user.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41"), LicenseListParams),
+    responses(
+        (status = 200, description = "A page of the user's licenses, `links.next` when there are more.",
+            body = LicenseBody<Vec<License<'_>>, ManagementProduct<'_>>, content_type = "application/vnd.api+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = UnauthorizedApikey),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
+pub(crate) async fn user_licenses(
+    state: web::Data<App>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Answer {
+    let query = Query::parse(req.query_string(), &[LicenseListParams::NAMES])?;
+    let user =
+        UserId::parse(path.as_str()).map_err(|e| ApiError::not_found(format!("user id {e}")))?;
+    let here = format!("/users/{user}/licenses");
+    license_listing(&state, &req, &query, &here, Some(user)).await
+}
+
+/// What the user may watch now, for the platform's other services.
+#[utoipa::path(
+    get,
+    path = "/api/license/management/v4/users/{user_id}/entitlements",
+    operation_id = "GetUserEntitlements",
+    summary = "What a user may watch now",
+    tag = "Entitlements",
+    params(("user_id" = String, Path, description = "The user.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41")),
+    responses(
+        (status = 200, description = "What the user may watch now, per channel.",
+            body = EntitlementsDocument<'_>, content_type = "application/vnd.api+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = UnauthorizedApikey),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
+pub(crate) async fn user_entitlements(
+    state: web::Data<App>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Answer {
+    no_params(&req)?;
+    let user =
+        UserId::parse(path.as_str()).map_err(|e| ApiError::not_found(format!("user id {e}")))?;
+    let (entitlements, at) = state.entitlements(&user).await?;
+    Ok(respond(
+        StatusCode::OK,
+        &entitlements_document(&user, &entitlements, at),
+    ))
+}

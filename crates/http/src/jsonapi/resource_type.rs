@@ -1,0 +1,59 @@
+//! The JSON:API resource types of the service, each an enum of one value: documents read and
+//! written with them can hold no other `type`, and their schemas name the exact one.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+macro_rules! resource_types {
+    ($($(#[$doc:meta])* $name:ident => $value:ident;)*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+            pub enum $name {
+                #[default]
+                $value,
+            }
+
+            impl $name {
+                /// The type's name, as documents carry it.
+                pub const fn as_str(self) -> &'static str {
+                    stringify!($value)
+                }
+            }
+        )*
+    };
+}
+
+resource_types! {
+    /// The resource type `Product`.
+    ProductType => Product;
+    /// The resource type `License`.
+    LicenseType => License;
+    /// The resource type `User`.
+    UserType => User;
+    /// The resource type `Channel`.
+    ChannelType => Channel;
+    /// The resource type `ChannelEntitlement`.
+    ChannelEntitlementType => ChannelEntitlement;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_type_is_written_and_read_as_its_name() {
+        assert_eq!(
+            serde_json::to_string(&ChannelEntitlementType::ChannelEntitlement).ok(),
+            Some(format!(
+                "\"{}\"",
+                ChannelEntitlementType::default().as_str()
+            ))
+        );
+        assert_eq!(
+            serde_json::from_str::<LicenseType>("\"License\"").ok(),
+            Some(LicenseType::License)
+        );
+        assert!(serde_json::from_str::<LicenseType>("\"license\"").is_err());
+    }
+}
