@@ -365,7 +365,7 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         return Ok(());
     }
     let sources = ConfigSources::from_process(cli.config);
-    if matches!(command, Command::Token { .. }) && sources.app_env == "production" {
+    if matches!(command, Command::Token { .. }) && settings::is_production(&sources.app_env) {
         return Err(CommandError::Token(DEV_TOKENS_OFF.to_owned()));
     }
     let settings = settings::load(&sources)?;

@@ -4,9 +4,11 @@
 //! ([`licenses_store`]), applies migrations when `database.migrate_on_start`, binds the two
 //! listeners and mounts, on each, the health endpoints and the API front-end it serves
 //! ([`user_routes`], [`management_routes`]). [`cli`] parses the command line and runs a
-//! command. `main.rs` only calls [`cli::main`].
+//! command; those that open the store and run one use case ([`migrate`], [`irdeto_command`])
+//! are in `commands`. `main.rs` only calls [`cli::main`].
 
 pub mod cli;
+mod commands;
 mod health;
 pub mod import;
 mod limits;
@@ -38,6 +40,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 use tracing_actix_web::TracingLogger;
 
+pub use commands::{irdeto_command, migrate};
 pub use settings::{Settings, SettingsError};
 use settings::{TokenAlgorithm, UserTokenSettings};
 
@@ -443,61 +446,9 @@ pub fn delivery_policy(irdeto: &settings::IrdetoSettings) -> DeliveryPolicy {
     }
 }
 
-/// `licenses irdeto …`: a resync of the grants of active licenses, or the retry of a failed
-/// job; what to print.
-pub async fn irdeto_command(
-    settings: Settings,
-    command: cli::IrdetoCommand,
-) -> Result<String, StartError> {
-    settings.validate()?;
-    if !settings.irdeto.enabled {
-        return Err(StartError::Irdeto(
-            "irdeto.enabled is false here: there are no Irdeto entitlements to resync or retry"
-                .into(),
-        ));
-    }
-    let store = open_store(&settings).await?;
-    let services = Services::new(&store, settings)?;
-    let failed = |e: licenses_app::AppError| StartError::Irdeto(format!("irdeto: {e}"));
-    match command {
-        cli::IrdetoCommand::Resync { user } => {
-            let user = user
-                .map(licenses_domain::UserId::parse)
-                .transpose()
-                .map_err(|e| StartError::Irdeto(format!("--user: {e}")))?;
-            let queued = services
-                .app
-                .resync_entitlements(user)
-                .await
-                .map_err(failed)?;
-            Ok(format!(
-                "queued {queued} Irdeto grant(s); the workers of `licenses serve` deliver them"
-            ))
-        }
-        cli::IrdetoCommand::Retry { job } => {
-            services
-                .app
-                .retry_entitlement_job(job)
-                .await
-                .map_err(failed)?;
-            Ok(format!("job {job} is due again"))
-        }
-    }
-}
-
-/// `licenses migrate`: applies the pending migrations to `database.url`; their names.
-pub async fn migrate(settings: &Settings) -> Result<Vec<String>, StartError> {
-    settings.validate()?;
-    let store = open_store(settings).await?;
-    store.migrate().await.map_err(|e| StartError::Migrations {
-        url: settings::redacted_url(&settings.database.url),
-        reason: e.to_string(),
-    })
-}
-
 /// Opens the store of `database.*` on the blocking pool: opening checks that a connection
 /// can be had (and, for SQLite, creates the file and its directory).
-async fn open_store(settings: &Settings) -> Result<Store, StartError> {
+pub(crate) async fn open_store(settings: &Settings) -> Result<Store, StartError> {
     let database = &settings.database;
     let config = StoreConfig {
         url: database.url.clone(),
