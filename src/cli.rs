@@ -262,7 +262,7 @@ pub struct ImportCommand {
     #[arg(long)]
     pub dry_run: bool,
     /// Rows per transaction
-    #[arg(long, value_name = "N", default_value_t = import::DEFAULT_BATCH, value_parser = batch_size)]
+    #[arg(long, value_name = "N", default_value_t = licenses_import::DEFAULT_BATCH, value_parser = batch_size)]
     pub batch: usize,
     /// Write every refused row here, as CSV line,field,code,reason (default: standard error)
     #[arg(long, value_name = "FILE")]
@@ -271,8 +271,11 @@ pub struct ImportCommand {
 
 fn batch_size(n: &str) -> Result<usize, String> {
     match n.parse::<usize>() {
-        Ok(n) if (1..=import::MAX_BATCH).contains(&n) => Ok(n),
-        _ => Err(format!("a number of rows from 1 to {}", import::MAX_BATCH)),
+        Ok(n) if (1..=licenses_import::MAX_BATCH).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "a number of rows from 1 to {}",
+            licenses_import::MAX_BATCH
+        )),
     }
 }
 
@@ -331,7 +334,7 @@ pub enum CommandError {
     #[error("{0}")]
     Token(String),
     #[error(transparent)]
-    Import(#[from] import::ImportError),
+    Import(#[from] import::ImportCommandError),
 }
 
 /// The binary's `main`: parses the command line, runs the command, and turns an error into
@@ -468,14 +471,14 @@ async fn migrate(settings: Settings) -> Result<(), CommandError> {
 }
 
 async fn run_import(settings: Settings, args: ImportCommand) -> Result<(), CommandError> {
-    let args = import::ImportArgs {
+    let args = licenses_import::ImportArgs {
         file: args.file,
         products: args.products,
         dry_run: args.dry_run,
         batch: args.batch,
         report: args.report,
     };
-    import::run(settings, &args).await?;
+    import::run(settings, args).await?;
     Ok(())
 }
 

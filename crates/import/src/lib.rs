@@ -1,0 +1,251 @@
+//! The legacy import adapter: `licenses import FILE --products MAPPING`, the migration from
+//! the legacy system.
+//!
+//! Reads the legacy licenses (CSV or JSON Lines) row by row, a batch at a time, so memory does
+//! not grow with the file; turns each row into a [`LicenseDraft`] (the legacy product code
+//! through the mapping file); hands each batch to [`App::import_batch`], which applies the
+//! rules of the API and stores the batch in one transaction; writes every refused row to the
+//! report; shows progress on standard error; and returns the summary. See docs/migration.md.
+//!
+//! It drives the use case of `licenses-app` and knows nothing of the store or the settings:
+//! the binary opens the [`App`] and hands it to [`Import::run`].
+//!
+//! A row's path through the modules: `source` reads it from the file, with its line, as
+//! values by column (`row`); `mapping` turns the values into a draft (the product through the
+//! mapping file); this module hands the drafts to the use case a batch at a time; `report`
+//! writes each refused row's problems, and `progress` shows how far the file has been read.
+//!
+//! [`LicenseDraft`]: licenses_domain::LicenseDraft
+
+mod mapping;
+mod progress;
+mod report;
+mod row;
+mod source;
+
+use std::collections::HashMap;
+use std::io;
+use std::path::PathBuf;
+
+use licenses_app::{App, AppError, ImportOutcome, RowOutcome};
+
+use crate::mapping::{load_mapping, to_draft};
+use crate::progress::Progress;
+use crate::report::Report;
+use crate::row::{Problem, field_of};
+use crate::source::{Source, open_source};
+
+/// Rows per transaction unless `--batch` says otherwise.
+pub const DEFAULT_BATCH: usize = 1_000;
+/// Most rows per transaction (the API's batch limit).
+pub const MAX_BATCH: usize = licenses_app::MAX_BATCH;
+
+/// What `licenses import` was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportArgs {
+    pub file: PathBuf,
+    pub products: PathBuf,
+    pub dry_run: bool,
+    pub batch: usize,
+    pub report: Option<PathBuf>,
+}
+
+/// Why an import stopped before the end of its file. Batches committed before stay committed:
+/// running the same command again continues after them.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{}: {reason}", .path.display())]
+    File { path: PathBuf, reason: String },
+    #[error("--products {}: {reason}", .path.display())]
+    Mapping { path: PathBuf, reason: String },
+    #[error("--report {}: {source}", .path.display())]
+    Report {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "import stopped in the batch from line {line}: {reason}; the batches before it are \
+         stored: run the same command again to continue"
+    )]
+    Store { line: u64, reason: String },
+}
+
+/// The counts printed at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Summary {
+    pub read: u64,
+    pub imported: u64,
+    pub already_present: u64,
+    pub refused: u64,
+}
+
+impl Summary {
+    fn add(&mut self, outcome: &ImportOutcome) {
+        self.imported += count(outcome.imported());
+        self.already_present += count(outcome.already_present());
+    }
+
+    /// The line printed on standard output at the end.
+    pub fn line(&self, dry_run: bool) -> String {
+        let Summary {
+            read,
+            imported,
+            already_present,
+            refused,
+        } = *self;
+        if dry_run {
+            format!(
+                "dry run, nothing written: read {read}, would import {imported}, already present \
+                 {already_present}, refused {refused}"
+            )
+        } else {
+            format!(
+                "read {read}, imported {imported}, already present {already_present}, refused \
+                 {refused}"
+            )
+        }
+    }
+}
+
+pub(crate) fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// An import ready to run: its mapping read, its file open (the header checked), its report
+/// created, so that a mistake in any of them is reported before the database is opened.
+#[derive(Debug)]
+pub struct Import {
+    args: ImportArgs,
+    mapping: HashMap<String, String>,
+    source: Source,
+    report: Report,
+}
+
+impl Import {
+    /// Reads the mapping of `args.products`, opens `args.file` and creates `args.report`.
+    pub fn open(args: ImportArgs) -> Result<Import, ImportError> {
+        let mapping = load_mapping(&args.products)?;
+        let source = open_source(&args.file)?;
+        let report = Report::create(args.report.as_deref())?;
+        Ok(Import {
+            args,
+            mapping,
+            source,
+            report,
+        })
+    }
+
+    /// Imports the file through `app`'s import use case, prints the summary on standard output
+    /// and returns it.
+    pub async fn run(self, app: &App) -> Result<Summary, ImportError> {
+        let Import {
+            args,
+            mapping,
+            source,
+            mut report,
+        } = self;
+        tracing::info!(
+            file = %args.file.display(),
+            dry_run = args.dry_run,
+            batch = args.batch,
+            "importing legacy licenses"
+        );
+        let summary = import(app, source, &mapping, &args, &mut report).await?;
+        report.finish()?;
+        println!("{}", summary.line(args.dry_run));
+        Ok(summary)
+    }
+}
+
+async fn import(
+    app: &App,
+    mut source: Source,
+    mapping: &HashMap<String, String>,
+    args: &ImportArgs,
+    report: &mut Report,
+) -> Result<Summary, ImportError> {
+    let mut summary = Summary::default();
+    let mut progress = Progress::new(source.len());
+    if let Report::Stderr(bar) = report {
+        bar.clone_from(&progress.bar);
+    }
+    let batch_size = args.batch.clamp(1, MAX_BATCH);
+    let mut lines = Vec::with_capacity(batch_size);
+    let mut drafts = Vec::with_capacity(batch_size);
+    let mut refusals: Vec<(u64, Vec<Problem>)> = Vec::new();
+    loop {
+        lines.clear();
+        let mut end = false;
+        while drafts.len() < batch_size {
+            let Some(row) = source.next_row().map_err(|e| ImportError::File {
+                path: args.file.clone(),
+                reason: format!("cannot read after line {}: {e}", source.line()),
+            })?
+            else {
+                end = true;
+                break;
+            };
+            summary.read += 1;
+            match row.fields.and_then(|f| to_draft(f, mapping)) {
+                Ok(draft) => {
+                    lines.push(row.line);
+                    drafts.push(draft);
+                }
+                Err(problems) => {
+                    summary.refused += 1;
+                    refusals.push((row.line, problems));
+                }
+            }
+        }
+        if !drafts.is_empty() {
+            let last = lines.last().copied().unwrap_or_default();
+            let outcome = app
+                .import_batch(std::mem::take(&mut drafts), args.dry_run)
+                .await
+                .map_err(|e| ImportError::Store {
+                    line: lines.first().copied().unwrap_or(last),
+                    reason: store_failure(&e),
+                })?;
+            summary.add(&outcome);
+            for (line, row) in lines.iter().zip(&outcome.rows) {
+                if let RowOutcome::Refused(violations) = row {
+                    summary.refused += 1;
+                    let problems: Vec<Problem> = violations
+                        .iter()
+                        .map(|v| Problem {
+                            field: field_of(&v.pointer).to_owned(),
+                            code: v.code,
+                            reason: v.detail.clone(),
+                        })
+                        .collect();
+                    refusals.push((*line, problems));
+                }
+            }
+        }
+        // In line order, the rows refused while reading with those refused by the rules.
+        refusals.sort_by_key(|(line, _)| *line);
+        for (line, problems) in refusals.drain(..) {
+            report.write(line, &problems)?;
+        }
+        progress.update(source.position(), &summary);
+        if end {
+            break;
+        }
+    }
+    progress.finish(&summary);
+    Ok(summary)
+}
+
+/// A failed batch, for the operator, without internals beyond the store's own message.
+fn store_failure(e: &AppError) -> String {
+    match e {
+        AppError::Unavailable => "the database is unavailable".to_owned(),
+        AppError::Conflict(problems) | AppError::Invalid(problems) => problems
+            .iter()
+            .map(|p| p.detail.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
