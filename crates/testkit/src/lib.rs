@@ -1,10 +1,13 @@
 //! Test support: a fresh database per test, dropped afterwards; PostgreSQL clusters a test may
-//! stop; free ports; and reading a database behind the service's back.
+//! stop; free ports; reading a database behind the service's back; and the `licenses` binary
+//! started as a service.
 //!
 //! - `database`: [`TestDatabase`], a PostgreSQL database or SQLite file of the test's own;
 //! - `cluster`: PostgreSQL clusters started from the installed binaries, [`PrivateCluster`];
 //! - `ports`: [`free_port`], a free TCP port on 127.0.0.1;
-//! - `queries`: [`wait_for_row`] and [`query_strings`], the database behind the service's back.
+//! - `queries`: [`wait_for_row`] and [`query_strings`], the database behind the service's back;
+//! - `service`: [`ServiceProcess`], the `licenses` binary serving on free ports, ready, killed
+//!   when dropped; [`isolated_command`] for its one-shot commands.
 //!
 //! ```no_run
 //! let db = licenses_testkit::TestDatabase::postgres(); // or ::sqlite()
@@ -29,8 +32,10 @@ mod cluster;
 mod database;
 mod ports;
 mod queries;
+mod service;
 
 pub use cluster::PrivateCluster;
 pub use database::{DEFAULT_DATABASE_URL, NO_POSTGRES, TestDatabase};
 pub use ports::free_port;
 pub use queries::{query_strings, wait_for_row};
+pub use service::{ServiceBuilder, ServiceProcess, isolated_command};
