@@ -10,6 +10,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=../tools/node/common.sh
 source tools/node/common.sh
+# shellcheck source=lib.sh
+source scripts/lib.sh
 
 export CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 if [[ ! -x $CHROMIUM ]]; then

@@ -11,6 +11,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=../tools/node/common.sh
 source tools/node/common.sh
+# shellcheck source=lib.sh
+source scripts/lib.sh
 
 node_tools
 start_server

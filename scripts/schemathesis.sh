@@ -46,58 +46,21 @@ if [ ! -x "$venv/bin/st" ]; then
 fi
 st="$venv/bin/st"
 
-echo "schemathesis: building target/debug/licenses"
-cargo build --quiet --bin licenses
+# shellcheck source=lib.sh
+source scripts/lib.sh
+start_server test
 bin=target/debug/licenses
+# The run's files live beside the server's database, removed when the script exits.
+work=$SERVER_DIR
+user_spec="$USER_URL/api/license/v4/openapi.json"
+management_spec="$MANAGEMENT_URL/api/license/management/v4/openapi.json"
 
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-    if [ -n "$server_pid" ]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-user_port=$(free_port)
-management_port=$(free_port)
-while [ "$management_port" = "$user_port" ]; do management_port=$(free_port); done
-
-export APP_ENV=test
-export LICENSES__DATABASE__URL="sqlite://$work/licenses.db"
-export LICENSES__SERVER__USER_ADDR="127.0.0.1:$user_port"
-export LICENSES__SERVER__MANAGEMENT_ADDR="127.0.0.1:$management_port"
-export RUST_LOG=${RUST_LOG:-warn}
-
-"$bin" serve >"$work/server.log" 2>&1 &
-server_pid=$!
-
-user_spec="http://127.0.0.1:$user_port/api/license/v4/openapi.json"
-management_spec="http://127.0.0.1:$management_port/api/license/management/v4/openapi.json"
-for _ in $(seq 1 100); do
-    if python3 -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=1)" \
-        "$management_spec" 2>/dev/null; then
-        break
-    fi
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        echo "schemathesis: the server exited:" >&2
-        cat "$work/server.log" >&2
-        exit 1
-    fi
-    sleep 0.2
-done
-
-token=$("$bin" token --user "$USER_ID" --ttl 3600)
+token=$(APP_ENV=test "$bin" token --user "$USER_ID" --ttl 3600)
 
 # A product and a license of it for the user, for the operations that read one resource:
 # without them every such case is a 404, which tells nothing about the handlers.
 read -r product_id license_id < <("$python" scripts/schemathesis_seed.py \
-    "http://127.0.0.1:$management_port/api/license/management/v4" "$MANAGEMENT_KEY" "$USER_ID")
+    "$MANAGEMENT_URL/api/license/management/v4" "$MANAGEMENT_KEY" "$USER_ID")
 echo "schemathesis: seeded product $product_id and license $license_id of user $USER_ID"
 # Documents that name a product name that one (scripts/schemathesis_hooks.py).
 export ST_SEED_PRODUCT=$product_id
@@ -178,7 +141,6 @@ echo "schemathesis: seed $SEED, $MAX_EXAMPLES examples per operation and phase"
 printf '%s' "$summary"
 if [ "$failed" -ne 0 ]; then
     echo "schemathesis: FAILED (server log: below)" >&2
-    tail -n 50 "$work/server.log" >&2
     exit 1
 fi
 echo "schemathesis: passed"

@@ -1,21 +1,16 @@
 //! The `licenses` binary as an operator runs it: exit statuses, the one-line errors, `migrate`,
 //! and `serve` stopping on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+
+use licenses_testkit::{ServiceProcess, isolated_command};
 
 /// The binary, run from the repository root (where `config/` is), with no `APP_ENV`,
 /// `LICENSES_CONFIG_DIR` or `LICENSES__…` variable inherited from the test's environment.
 fn licenses(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_licenses"));
+    let mut command = isolated_command(env!("CARGO_BIN_EXE_licenses"));
     command.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("LICENSES") || name == "APP_ENV" || name == "RUST_LOG" {
-            command.env_remove(name);
-        }
-    }
     command
 }
 
@@ -181,16 +176,6 @@ fn help_explains_the_commands() {
     }
 }
 
-/// Kills the child if the test fails before it exits.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The `HOST:PORT` a log line gives for `field` (`user_api=127.0.0.1:41234`).
 fn field<'a>(line: &'a str, field: &str) -> Option<&'a str> {
     line.split_whitespace()
@@ -200,33 +185,13 @@ fn field<'a>(line: &'a str, field: &str) -> Option<&'a str> {
 #[test]
 fn serve_answers_health_and_exits_0_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let child = licenses(&["serve"])
+    let mut running = ServiceProcess::builder(env!("CARGO_BIN_EXE_licenses"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("LICENSES__DATABASE__URL", sqlite_url(&dir))
-        .env("LICENSES__SERVER__USER_ADDR", "127.0.0.1:0")
-        .env("LICENSES__SERVER__MANAGEMENT_ADDR", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve starts");
-    let mut running = Running(child);
-    let stdout = running.0.stdout.take().expect("stdout");
-    let (lines, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let listening = loop {
-        let line = received
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("serve logs `listening` within a minute");
-        if line.contains("listening") {
-            break line;
-        }
-    };
+        .spawn();
+    let listening = running
+        .stdout_line_containing("listening", Duration::from_secs(60))
+        .expect("serve logs `listening` within a minute");
     let user = field(&listening, "user_api").expect("user_api in the log line");
     let management = field(&listening, "management_api").expect("management_api in the log");
     assert_ne!(user, management);
@@ -243,15 +208,10 @@ fn serve_answers_health_and_exits_0_on_sigterm() {
         assert!(answer.contains(r#"{"status":"ok"}"#), "{addr}: {answer}");
     }
 
-    let pid = running.0.id().to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
+    running.terminate();
     let deadline = Instant::now() + Duration::from_secs(40);
     let status = loop {
-        if let Some(status) = running.0.try_wait().expect("waits") {
+        if let Some(status) = running.try_wait() {
             break status;
         }
         assert!(
@@ -260,11 +220,7 @@ fn serve_answers_health_and_exits_0_on_sigterm() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let mut err = String::new();
-    if let Some(mut stderr) = running.0.stderr.take() {
-        use std::io::Read;
-        let _ = stderr.read_to_string(&mut err);
-    }
+    let err = running.stderr();
     assert!(status.success(), "exit status {status:?}; stderr: {err}");
     assert!(
         err.is_empty(),

@@ -16,12 +16,11 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use licenses_testkit::{PrivateCluster, TestDatabase, free_port, query_strings, wait_for_row};
+use licenses_testkit::{PrivateCluster, ServiceProcess, TestDatabase, query_strings, wait_for_row};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::jsonapi::JSONAPI;
@@ -454,73 +453,17 @@ async fn a_database_outage_is_answered_503_and_recovered_from() {
     drop(app);
 }
 
-/// The real binary, `licenses serve`, on free ports against `database_url`.
-struct Service {
-    child: Child,
-    management: String,
-}
-
-impl Service {
-    /// Starts it and waits until `/health/ready` answers 200.
-    async fn start(database_url: &str, env: &[(&str, &str)]) -> Service {
-        let (user, management) = (free_port(), free_port());
-        let mut command = Command::new(env!("CARGO_BIN_EXE_licenses"));
-        command
-            .arg("serve")
-            .env("APP_ENV", "test")
-            .env("LICENSES_CONFIG_DIR", support::config_dir())
-            .env("LICENSES__DATABASE__URL", database_url)
-            .env("LICENSES__SERVER__USER_ADDR", format!("127.0.0.1:{user}"))
-            .env(
-                "LICENSES__SERVER__MANAGEMENT_ADDR",
-                format!("127.0.0.1:{management}"),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null());
-        if std::env::var_os("TEST_LOG").is_none() {
-            command.stderr(Stdio::null());
-        }
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let child = command.spawn().expect("licenses serve starts");
-        let mut service = Service {
-            child,
-            management: format!("http://127.0.0.1:{management}"),
-        };
-        let client = client();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(status)) = service.child.try_wait() {
-                panic!("licenses serve exited at start: {status}");
-            }
-            let ready = client
-                .get(format!("{}/health/ready", service.management))
-                .send()
-                .await;
-            if ready.is_ok_and(|r| r.status() == StatusCode::OK) {
-                return service;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "licenses serve not ready in 60 s"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+/// The real binary, `licenses serve`, on free ports against `database_url`, ready (its
+/// `/health/ready` answers 200).
+fn serve(database_url: &str, env: &[(&str, &str)]) -> ServiceProcess {
+    let mut service = ServiceProcess::builder(env!("CARGO_BIN_EXE_licenses"))
+        .env("APP_ENV", "test")
+        .env("LICENSES_CONFIG_DIR", support::config_dir())
+        .env("LICENSES__DATABASE__URL", database_url);
+    for (key, value) in env {
+        service = service.env(key, value);
     }
-
-    fn pid(&self) -> String {
-        self.child.id().to_string()
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+    service.spawn()
 }
 
 /// When the SIGKILL test kills the service.
@@ -548,8 +491,8 @@ async fn a_batch_killed_midway_is_stored_whole_or_not_at_all() {
         .await
         .expect("a database");
     let client = client();
-    let mut service = Service::start(db.url(), &[]).await;
-    let product = create_product(&client, &service.management).await;
+    let mut service = serve(db.url(), &[]);
+    let product = create_product(&client, &service.management_url).await;
     let batch = |run: usize| {
         let data: Vec<Value> = (0..10_000)
             .map(|i| license_resource(&format!("r{run}u{i}"), &product, &format!("k{run}-{i}")))
@@ -568,7 +511,7 @@ async fn a_batch_killed_midway_is_stored_whole_or_not_at_all() {
     // One batch undisturbed: how long one takes here, to spread the kills over it.
     let body = batch(0);
     let started = Instant::now();
-    let r = send(&client, &service.management, body)
+    let r = send(&client, &service.management_url, body)
         .await
         .expect("an answer");
     assert_eq!(r.status(), StatusCode::CREATED);
@@ -605,7 +548,7 @@ async fn a_batch_killed_midway_is_stored_whole_or_not_at_all() {
         let run = i + 1;
         let body = batch(run);
         let started = Instant::now();
-        let request = tokio::spawn(send(&client, &service.management, body));
+        let request = tokio::spawn(send(&client, &service.management_url, body));
         let committed =
             format!("SELECT 1 FROM licenses WHERE user_id = 'r{run}u0' AND order_id = 'k{run}-0'");
         let awaited = match moment {
@@ -631,8 +574,7 @@ async fn a_batch_killed_midway_is_stored_whole_or_not_at_all() {
             tokio::time::sleep(*then).await;
         }
         let killed_after = started.elapsed();
-        service.child.kill().expect("SIGKILL");
-        service.child.wait().expect("reaped");
+        service.kill();
         let answer = request.await.expect("the request task");
         let stored = count(run).await;
         println!(
@@ -652,7 +594,7 @@ async fn a_batch_killed_midway_is_stored_whole_or_not_at_all() {
         if answer.is_ok_and(|r| r.status() == StatusCode::CREATED) {
             assert_eq!(stored, 10_000, "answered 201 yet not all stored");
         }
-        service = Service::start(db.url(), &[]).await;
+        service = serve(db.url(), &[]);
         assert_eq!(count(run).await, stored, "the restart changed nothing");
     }
     println!("SIGKILL: {} runs, {none} none, {all} all", moments.len());
@@ -665,13 +607,12 @@ async fn sigterm_finishes_the_requests_in_flight_and_refuses_new_ones() {
         .await
         .expect("a database");
     let grace = 20;
-    let mut service = Service::start(
+    let mut service = serve(
         db.url(),
         &[("LICENSES__SERVER__SHUTDOWN_GRACE_SECS", &grace.to_string())],
-    )
-    .await;
+    );
     let client = client();
-    let product = create_product(&client, &service.management).await;
+    let product = create_product(&client, &service.management_url).await;
 
     // Batches big enough to be in flight for a while, each on a connection of its own.
     let batches = 4;
@@ -683,13 +624,18 @@ async fn sigterm_finishes_the_requests_in_flight_and_refuses_new_ones() {
             .collect();
         let doc = json!({"data": data});
         let fresh = client_without_keep_alive();
-        let request = management_post(&fresh, &service.management, "/licenses/batch_create", &doc);
+        let request = management_post(
+            &fresh,
+            &service.management_url,
+            "/licenses/batch_create",
+            &doc,
+        );
         in_flight.push(tokio::spawn(async move { request.send().await }));
     }
     // A stream of single creates, each on a connection of its own, until one is refused.
     let mut singles = Vec::new();
     for worker in 0..2 {
-        let (base, product) = (service.management.clone(), product.clone());
+        let (base, product) = (service.management_url.clone(), product.clone());
         singles.push(tokio::spawn(async move {
             let fresh = client_without_keep_alive();
             let mut outcomes = Vec::new();
@@ -721,15 +667,11 @@ async fn sigterm_finishes_the_requests_in_flight_and_refuses_new_ones() {
         "every batch was over before the signal"
     );
     let signalled = Instant::now();
-    let kill = Command::new("kill")
-        .args(["-TERM", &service.pid()])
-        .status()
-        .expect("kill runs");
-    assert!(kill.success());
+    service.terminate();
 
     // New connections are refused from then on, while the batches are still being served.
     let port = service
-        .management
+        .management_url
         .rsplit(':')
         .next()
         .expect("a port")
@@ -759,7 +701,7 @@ async fn sigterm_finishes_the_requests_in_flight_and_refuses_new_ones() {
     // The process exits by itself, within the grace period (plus room to tear down).
     let deadline = signalled + Duration::from_secs(grace + 10);
     let status = loop {
-        if let Some(status) = service.child.try_wait().expect("try_wait") {
+        if let Some(status) = service.try_wait() {
             break status;
         }
         assert!(
@@ -838,13 +780,12 @@ async fn sigterm_past_the_grace_period_exits_anyway_and_stores_whole_batches() {
         .await
         .expect("a database");
     let grace: u64 = 1;
-    let mut service = Service::start(
+    let mut service = serve(
         db.url(),
         &[("LICENSES__SERVER__SHUTDOWN_GRACE_SECS", &grace.to_string())],
-    )
-    .await;
+    );
     let client = client();
-    let product = create_product(&client, &service.management).await;
+    let product = create_product(&client, &service.management_url).await;
 
     // More work in flight than the grace period lets finish.
     let (batches, size) = (4, 10_000);
@@ -856,7 +797,7 @@ async fn sigterm_past_the_grace_period_exits_anyway_and_stores_whole_batches() {
         let fresh = client_without_keep_alive();
         let request = management_post(
             &fresh,
-            &service.management,
+            &service.management_url,
             "/licenses/batch_create",
             &json!({"data": data}),
         );
@@ -869,14 +810,10 @@ async fn sigterm_past_the_grace_period_exits_anyway_and_stores_whole_batches() {
         "no batch was written within a minute"
     );
     let signalled = Instant::now();
-    let kill = Command::new("kill")
-        .args(["-TERM", &service.pid()])
-        .status()
-        .expect("kill runs");
-    assert!(kill.success());
+    service.terminate();
     let deadline = signalled + Duration::from_secs(grace + 20);
     let status = loop {
-        if let Some(status) = service.child.try_wait().expect("try_wait") {
+        if let Some(status) = service.try_wait() {
             break status;
         }
         assert!(

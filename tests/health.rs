@@ -4,6 +4,7 @@ mod support;
 
 use std::time::Duration;
 
+use licenses_testkit::free_port;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::{Backend, TestApp, spawn_app, spawn_app_with};
@@ -99,10 +100,7 @@ async fn not_ready_when_the_database_goes_away_but_still_live() {
 
 #[tokio::test]
 async fn equal_addresses_share_one_listener_serving_both_apis() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let app = spawn_app_with(Backend::Sqlite, |s| {
         s.server.user_addr = addr.clone();

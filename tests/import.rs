@@ -11,19 +11,15 @@ use std::time::{Duration, Instant};
 use licenses_app::ports::{Actor, Change, LicenseQuery, LicenseStore, ProductStore};
 use licenses_domain::{Product, ProductDraft, ProductId, Timestamp};
 use licenses_store::{Store, StoreConfig};
-use licenses_testkit::TestDatabase;
+use licenses_testkit::{TestDatabase, isolated_command};
 
 /// The binary, run from the repository root with the database of `db`, and no `APP_ENV` or
 /// `LICENSES__…` variable inherited from the test's environment.
 fn licenses(db: &TestDatabase, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_licenses"));
-    command.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("LICENSES") || name == "APP_ENV" || name == "RUST_LOG" {
-            command.env_remove(name);
-        }
-    }
+    let mut command = isolated_command(env!("CARGO_BIN_EXE_licenses"));
     command
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("APP_ENV", "test")
         .env("LICENSES__DATABASE__URL", db.url());
     command

@@ -5,13 +5,10 @@
 //! nothing.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use licenses_irdeto::standin::StandIn;
-use licenses_testkit::TestDatabase;
+use licenses_testkit::{ServiceProcess, TestDatabase};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -20,23 +17,9 @@ const KEY: &str = "irdeto-test-key";
 const MANAGEMENT_KEY: &str = licenses::settings::DEV_MANAGEMENT_KEY;
 const JSONAPI: &str = "application/vnd.api+json";
 
-/// A `licenses serve` process; killed when dropped.
-struct Serve {
-    child: Child,
-    management: String,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `licenses serve` on `database` with Irdeto at `irdeto`, and waits until it listens.
-fn serve(database: &str, irdeto: &StandIn, timeout_ms: u64) -> Serve {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_licenses"))
-        .arg("serve")
+/// Starts `licenses serve` on `database` with Irdeto at `irdeto`, and waits until it is ready.
+fn serve(database: &str, irdeto: &StandIn, timeout_ms: u64) -> ServiceProcess {
+    ServiceProcess::builder(env!("CARGO_BIN_EXE_licenses"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("APP_ENV", "test")
         .env("RUST_LOG", "info")
@@ -46,47 +29,18 @@ fn serve(database: &str, irdeto: &StandIn, timeout_ms: u64) -> Serve {
         .env("LICENSES__IRDETO__API_KEY", KEY)
         .env("LICENSES__IRDETO__TIMEOUT_MS", timeout_ms.to_string())
         .env("LICENSES__IRDETO__MAX_ATTEMPTS", "50")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
         .spawn()
-        .expect("serve starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let (lines, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            // Keep reading after the test stops listening, so that the pipe never fills.
-            let _ = lines.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let listening = loop {
-        let line = received
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("serve logs `listening` within a minute");
-        if line.contains("listening") {
-            break line;
-        }
-    };
-    let management = listening
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("management_api="))
-        .expect("management_api in the log line")
-        .to_owned();
-    Serve {
-        child,
-        management: format!("http://{management}"),
-    }
 }
 
 async fn send(
     client: &reqwest::Client,
-    at: &Serve,
+    at: &ServiceProcess,
     method: reqwest::Method,
     path: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
     let mut req = client
-        .request(method, format!("{}{API}{path}", at.management))
+        .request(method, format!("{}{API}{path}", at.management_url))
         .header("Authorization", format!("Apikey {MANAGEMENT_KEY}"));
     if let Some(body) = body {
         req = req.header("Content-Type", JSONAPI).body(body.to_string());
@@ -97,7 +51,7 @@ async fn send(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-async fn product(client: &reqwest::Client, at: &Serve) -> String {
+async fn product(client: &reqwest::Client, at: &ServiceProcess) -> String {
     let doc = json!({"data": {"type": "Product", "attributes": {"title": "Sport", "type": "CHANNEL",
         "irdeto_product_id": "IRD-SPORT", "license_defaults": {"duration": 86_400}},
         "relationships": {"live": {"data": [{"type": "Channel", "id": "42"}]}}}});
@@ -115,7 +69,7 @@ fn license(user: &str, product: &str) -> Value {
 /// A batch of `n` licenses for users `prefix0…`: their ids.
 async fn batch(
     client: &reqwest::Client,
-    at: &Serve,
+    at: &ServiceProcess,
     product: &str,
     prefix: &str,
     n: usize,
@@ -141,7 +95,7 @@ async fn batch(
 }
 
 /// Waits until no license is PROCESSING any more.
-async fn all_settled(client: &reqwest::Client, at: &Serve, limit: Duration) {
+async fn all_settled(client: &reqwest::Client, at: &ServiceProcess, limit: Duration) {
     let deadline = Instant::now() + limit;
     loop {
         let (status, body) = send(
@@ -236,8 +190,7 @@ async fn a_killed_instance_leaves_nothing_undelivered() {
         assert!(Instant::now() < deadline, "no grant delivered");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    first.child.kill().expect("SIGKILL");
-    first.child.wait().expect("reaped");
+    first.kill();
     let at_kill = irdeto.counts().created;
     assert!(at_kill < 300, "killed mid-delivery, not after: {at_kill}");
 

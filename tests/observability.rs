@@ -6,11 +6,9 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use licenses_testkit::free_port;
+use licenses_testkit::{ServiceProcess, free_port};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::jsonapi::JSONAPI;
@@ -288,11 +286,7 @@ async fn metrics_are_on_the_management_listener_only() {
     scrape(&app).await;
 
     // One listener for both APIs: served there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let shared = spawn_app_with(Backend::Sqlite, |s| {
         s.server.user_addr = format!("127.0.0.1:{port}");
         s.server.management_addr = format!("127.0.0.1:{port}");
@@ -306,10 +300,7 @@ async fn metrics_are_on_the_management_listener_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_show_the_irdeto_outbox() {
     // Irdeto on a port nobody listens on: the job stays in the outbox, retrying.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = format!("127.0.0.1:{}", free_port());
     let app = spawn_app_with(Backend::Sqlite, |s| {
         s.irdeto.enabled = true;
         s.irdeto.base_url = Some(format!("http://{closed}"));
@@ -374,71 +365,28 @@ async fn metrics_show_the_irdeto_outbox() {
     );
 }
 
-/// A free port on loopback (bound, then released for the child to take).
 /// The real binary, `serve`, logging JSON at debug level; what it wrote to standard output
 /// while the requests ran. No test log subscriber is involved: this is the production path.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_never_hold_a_key_a_token_or_a_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let (user_port, management_port) = (free_port(), free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_licenses"))
-        .arg("serve")
+    let mut service = ServiceProcess::builder(env!("CARGO_BIN_EXE_licenses"))
         .env("APP_ENV", "test")
         .env("LICENSES_CONFIG_DIR", support::config_dir())
         .env(
             "LICENSES__DATABASE__URL",
             format!("sqlite://{}/logs.db", dir.path().display()),
         )
-        .env(
-            "LICENSES__SERVER__USER_ADDR",
-            format!("127.0.0.1:{user_port}"),
-        )
-        .env(
-            "LICENSES__SERVER__MANAGEMENT_ADDR",
-            format!("127.0.0.1:{management_port}"),
-        )
         .env("LICENSES__LOG__FORMAT", "json")
         .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let lines = std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<_>>()
-    });
+        .spawn();
 
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .no_proxy()
         .build()
         .unwrap();
-    let user = format!("http://127.0.0.1:{user_port}");
-    let management = format!("http://127.0.0.1:{management_port}");
-    // Bounded: 30 s to start, each probe at most 2 s.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let mut up = false;
-    while std::time::Instant::now() < deadline {
-        let probe = client
-            .get(format!("{management}/health/live"))
-            .timeout(Duration::from_secs(2));
-        if let Ok(r) = probe.send().await
-            && r.status() == StatusCode::OK
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    if !up {
-        let _ = child.kill();
-        let mut stderr = String::new();
-        let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
-        panic!("the service did not start: {stderr}");
-    }
+    let (user, management) = (&service.user_url, &service.management_url);
 
     let token =
         licenses_api_user::mint_token(TOKEN_SECRET, "u-logs", &[], 3600, None, None).unwrap();
@@ -485,9 +433,8 @@ async fn json_logs_never_hold_a_key_a_token_or_a_secret() {
     }
     // The lines of the last requests are written as they are answered; then stop.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let lines = lines.join().unwrap();
+    service.kill();
+    let lines = service.stdout_lines();
 
     assert!(lines.len() >= 10, "{lines:#?}");
     for line in &lines {

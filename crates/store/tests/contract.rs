@@ -17,7 +17,7 @@ use licenses_app::ports::{
 use licenses_domain::{License, LicenseState, LicenseStatus, ProductId, Timestamp, UserId};
 use licenses_store::schema::{audit_log, entitlement_jobs, licenses};
 use licenses_store::{Backend, OpenError, Store, StoreConfig};
-use licenses_testkit::TestDatabase;
+use licenses_testkit::{TestDatabase, free_port};
 use support::*;
 
 fn query() -> LicenseQuery {
@@ -901,11 +901,7 @@ async fn an_unreachable_database_fails_to_open_with_a_clear_line(ctx: Ctx) {
     let url = match ctx.store.backend() {
         Backend::Postgres => {
             // A port nobody listens on: bind one, note it, close it.
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
+            let port = free_port();
             format!("postgres://app:s3cret-pw@127.0.0.1:{port}/licenses")
         }
         Backend::Sqlite => {

@@ -1,0 +1,380 @@
+//! PostgreSQL clusters of the tests' own, started from the installed binaries: the throwaway
+//! one test databases are created on when no server answers, and [`PrivateCluster`], a
+//! cluster an outage test may stop, start and restart.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use diesel::{Connection, PgConnection};
+
+use crate::ports::find_free_port;
+
+/// The directory holding `initdb` and `postgres`.
+pub(crate) fn find_postgres_binaries() -> Option<PathBuf> {
+    let complete = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+    // The versioned directories first: /usr/local/bin may only hold some of the links.
+    let mut versioned: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|d| complete(d))
+        .collect();
+    versioned.sort_by_key(|d| {
+        d.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    if let Some(newest) = versioned.pop() {
+        return Some(newest);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).find(|d| complete(d)).map(|d| {
+        // initdb may be a link into the real bin directory; postgres must sit beside it.
+        std::fs::canonicalize(d.join("initdb"))
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .filter(|real| complete(real))
+            .unwrap_or(d)
+    })
+}
+
+/// Whether this process runs as root (initdb and postgres refuse to).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().nth(1).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// A shell command, run as the `postgres` user when this process is root.
+fn shell(script: &str, args: &[&str]) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", "sh", "-c", script, "sh"])
+            .args(args);
+        c
+    } else {
+        let mut c = Command::new("sh");
+        c.args(["-c", script, "sh"]).args(args);
+        c
+    }
+}
+
+/// A fresh cluster directory (`BASE/data`) made by initdb: trust authentication for the
+/// `postgres` user, owned by `postgres` when this process is root. Returns `BASE`, which the
+/// caller removes.
+fn init_cluster(bin: &Path) -> Result<(PathBuf, String), String> {
+    let base = tempfile::Builder::new()
+        .prefix("licenses-pg-")
+        .tempdir()
+        .map_err(|e| format!("no temporary directory: {e}"))?
+        // Removed by whoever stops the cluster: statics are never dropped.
+        .keep();
+    let base_str = base
+        .to_str()
+        .ok_or("the temporary directory has a non UTF-8 path")?
+        .to_owned();
+    if is_root() {
+        let chown = Command::new("chown")
+            .args(["-R", "postgres:", &base_str])
+            .status()
+            .map_err(|e| format!("chown: {e}"))?;
+        if !chown.success() {
+            return Err(format!("chown postgres {base_str} failed"));
+        }
+    }
+    let bin_str = bin.to_str().ok_or("non UTF-8 PostgreSQL path")?;
+    let initdb = shell(
+        r#""$1/initdb" -D "$2/data" -A trust -U postgres -E UTF8 --locale=C --no-sync \
+            >"$2/initdb.log" 2>&1"#,
+        &[bin_str, &base_str],
+    )
+    .stdin(Stdio::null())
+    .status()
+    .map_err(|e| format!("cannot run initdb: {e}"))?;
+    if !initdb.success() {
+        let log = std::fs::read_to_string(base.join("initdb.log")).unwrap_or_default();
+        let _ = std::fs::remove_dir_all(&base);
+        return Err(format!("initdb failed: {}", last_line(&log)));
+    }
+    Ok((base, base_str))
+}
+
+/// Waits until `url` accepts a connection, for at most 30 s.
+fn wait_until_answers(url: &str, base: &Path) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match PgConnection::establish(url) {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() > deadline => {
+                let log = std::fs::read_to_string(base.join("postgres.log")).unwrap_or_default();
+                return Err(format!(
+                    "it did not answer within 30 s ({e}); its log ends: {}",
+                    last_line(&log)
+                ));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// Starts the throwaway cluster test databases are created on when no server answers: its own
+/// directory and free port, stopped and removed by a watchdog once the test process is gone.
+/// Returns its admin URL.
+pub(crate) fn start_private_cluster(bin: &Path) -> Result<String, String> {
+    let (base, base_str) = init_cluster(bin)?;
+    let bin_str = bin.to_str().ok_or("non UTF-8 PostgreSQL path")?;
+    let port = find_free_port()?.to_string();
+    let parent = std::process::id().to_string();
+    // The cluster and its watchdog, detached: when the test process is gone, stop the cluster
+    // (fast shutdown) and remove its directory. `/proc/PID` rather than `kill -0`: the
+    // postgres user may not signal a root process, yet it can see it.
+    let script = r#"
+        "$1/postgres" -D "$2/data" -p "$3" -k "$2" -c listen_addresses=127.0.0.1 \
+            -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+            -c max_connections=300 >"$2/postgres.log" 2>&1 &
+        pg=$!
+        while [ -d "/proc/$4" ] && kill -0 "$pg" 2>/dev/null; do sleep 1; done
+        kill -INT "$pg" 2>/dev/null
+        wait "$pg"
+        rm -rf "$2"
+    "#;
+    shell(script, &[bin_str, &base_str, &port, &parent])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start postgres: {e}"))?;
+
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    wait_until_answers(&url, &base)?;
+    Ok(url)
+}
+
+/// A PostgreSQL cluster of a test's own, to stop, start and restart while the code under test
+/// uses it (outage and restart tests). Never the shared server: its own directory, its own
+/// port on 127.0.0.1, started with `pg_ctl` from the installed binaries (as the `postgres`
+/// user when this process is root). Dropping it stops it (immediate shutdown) and removes
+/// its directory; a watchdog does the same if the test process dies first.
+///
+/// ```no_run
+/// let pg = licenses_testkit::PrivateCluster::new(); // initdb, then started
+/// let url = pg.url(); // postgres://postgres@127.0.0.1:PORT/postgres
+/// pg.restart(); // pg_ctl restart -m fast
+/// pg.stop(); // pg_ctl stop -m fast
+/// pg.start(); // pg_ctl start
+/// ```
+pub struct PrivateCluster {
+    bin: String,
+    base: PathBuf,
+    base_str: String,
+    url: String,
+}
+
+impl fmt::Debug for PrivateCluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrivateCluster")
+            .field("url", &self.url)
+            .field("dir", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PrivateCluster {
+    /// Creates the cluster (initdb) and starts it; returns once it accepts connections.
+    ///
+    /// # Panics
+    /// With one line when PostgreSQL's binaries are not installed or the cluster cannot start.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> PrivateCluster {
+        Self::with_settings("")
+    }
+
+    /// [`PrivateCluster::new`], with `settings` (`postgresql.conf` lines) after the test
+    /// settings, which they override: the benchmark's cluster is durable (`fsync = on`) and
+    /// takes more connections.
+    ///
+    /// # Panics
+    /// As [`PrivateCluster::new`].
+    pub fn with_settings(settings: &str) -> PrivateCluster {
+        Self::try_new(settings).unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    fn try_new(settings: &str) -> Result<PrivateCluster, String> {
+        let bin = find_postgres_binaries()
+            .filter(|d| d.join("pg_ctl").is_file())
+            .ok_or_else(|| {
+                "PostgreSQL's binaries (initdb, pg_ctl, postgres) are needed for the outage \
+                 tests, which start a cluster of their own: install PostgreSQL (apt-get install \
+                 postgresql)"
+                    .to_owned()
+            })?;
+        let (base, base_str) = init_cluster(&bin)?;
+        let fail = |why: String| {
+            let _ = std::fs::remove_dir_all(&base);
+            format!("cannot start a private PostgreSQL cluster: {why}")
+        };
+        let port = find_free_port().map_err(fail)?;
+        // The settings live in the cluster's own configuration, so that pg_ctl restart and
+        // start keep them.
+        let conf = format!(
+            "\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = \
+             '{base_str}'\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n\
+             max_connections = 200\n{settings}\n"
+        );
+        let appended = std::fs::OpenOptions::new()
+            .append(true)
+            .open(base.join("data/postgresql.conf"))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, conf.as_bytes()));
+        if let Err(e) = appended {
+            return Err(fail(format!("cannot configure it: {e}")));
+        }
+        let cluster = PrivateCluster {
+            bin: bin.to_str().ok_or("non UTF-8 PostgreSQL path")?.to_owned(),
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            base,
+            base_str,
+        };
+        // The watchdog: once the test process is gone (or the directory removed), stop the
+        // cluster and remove its directory.
+        let parent = std::process::id().to_string();
+        shell(
+            r#"while [ -d "/proc/$3" ] && [ -d "$2/data" ]; do sleep 1; done
+               "$1/pg_ctl" -D "$2/data" -m immediate stop >/dev/null 2>&1
+               rm -rf "$2""#,
+            &[&cluster.bin, &cluster.base_str, &parent],
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start the cluster's watchdog: {e}"))?;
+        cluster.try_start()?;
+        Ok(cluster)
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/postgres`: the cluster's own database, the
+    /// test's to use.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Stops the cluster (`pg_ctl stop -m fast`: sessions are ended, transactions in flight
+    /// rolled back) and returns once it no longer accepts connections.
+    ///
+    /// # Panics
+    /// When pg_ctl fails.
+    pub fn stop(&self) {
+        self.pg_ctl("stop -m fast -w -t 60")
+            .unwrap_or_else(|why| panic!("cannot stop the private PostgreSQL cluster: {why}"));
+    }
+
+    /// Starts the stopped cluster and returns once it accepts connections.
+    ///
+    /// # Panics
+    /// When it does not start within 60 s.
+    pub fn start(&self) {
+        self.try_start()
+            .unwrap_or_else(|why| panic!("cannot start the private PostgreSQL cluster: {why}"));
+    }
+
+    fn try_start(&self) -> Result<(), String> {
+        self.pg_ctl(r#"start -w -t 60 -l "$2/postgres.log""#)?;
+        wait_until_answers(&self.url, &self.base)
+    }
+
+    /// `pg_ctl restart -m fast`: sessions are ended, transactions in flight rolled back, and
+    /// the cluster is back when this returns.
+    ///
+    /// # Panics
+    /// When it does not come back within 60 s.
+    pub fn restart(&self) {
+        self.pg_ctl(r#"restart -m fast -w -t 60 -l "$2/postgres.log""#)
+            .and_then(|()| wait_until_answers(&self.url, &self.base))
+            .unwrap_or_else(|why| panic!("cannot restart the private PostgreSQL cluster: {why}"));
+    }
+
+    /// Runs `pg_ctl -D DATA ARGS` (ARGS may use `$2`, the cluster's directory).
+    fn pg_ctl(&self, args: &str) -> Result<(), String> {
+        let script = format!(r#""$1/pg_ctl" -D "$2/data" {args} >>"$2/pg_ctl.log" 2>&1"#);
+        let status = shell(&script, &[&self.bin, &self.base_str])
+            .stdin(Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run pg_ctl: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            let log = std::fs::read_to_string(self.base.join("pg_ctl.log")).unwrap_or_default();
+            let pg = std::fs::read_to_string(self.base.join("postgres.log")).unwrap_or_default();
+            Err(format!(
+                "pg_ctl {args} failed: {}; the server log ends: {}",
+                last_line(&log),
+                last_line(&pg)
+            ))
+        }
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        if let Err(why) = self.pg_ctl("stop -m immediate -w -t 60") {
+            // Already stopped by the test, most likely.
+            if !why.contains("not running") && !why.contains("Is server running") {
+                eprintln!("warning: {why}");
+            }
+        }
+        if let Err(e) = std::fs::remove_dir_all(&self.base) {
+            eprintln!(
+                "warning: cannot remove the private cluster's directory {}: {e}",
+                self.base.display()
+            );
+        }
+    }
+}
+
+fn last_line(log: &str) -> &str {
+    log.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("(empty)")
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::RunQueryDsl;
+
+    use super::*;
+    use crate::query_strings;
+
+    #[test]
+    fn a_private_cluster_stops_starts_and_restarts() {
+        let pg = PrivateCluster::new();
+        let url = pg.url().to_owned();
+        let dir = pg.base.clone();
+        let one = "SELECT '1' AS value";
+        assert_eq!(query_strings(&url, one), ["1"]);
+        let mut held = PgConnection::establish(&url).expect("a session");
+        pg.restart();
+        assert!(
+            diesel::sql_query("SELECT 1").execute(&mut held).is_err(),
+            "a restart ends the sessions"
+        );
+        assert_eq!(query_strings(&url, one), ["1"]);
+        pg.stop();
+        assert!(PgConnection::establish(&url).is_err(), "stopped");
+        pg.start();
+        assert_eq!(query_strings(&url, one), ["1"]);
+        drop(pg);
+        assert!(!dir.exists(), "its directory is removed");
+        assert!(PgConnection::establish(&url).is_err(), "stopped for good");
+    }
+}
