@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
         _ => &[],
     };
     let query_string = String::from_utf8_lossy(rest);
-    match Query::parse(&query_string, known) {
+    match Query::parse(&query_string, &[known]) {
         Ok(q) => {
             for name in known {
                 let _ = q.get(name);

@@ -1,4 +1,4 @@
-//! Every request-document reader of the HTTP layer (crates/http/src/read.rs) on arbitrary
+//! Every request-document reader of the HTTP layer (crates/http/src/jsonapi/request/) on arbitrary
 //! bytes: the first byte picks the reader, the rest is the body. A reader must answer a
 //! draft or a JSON:API error (whose body renders, with a 4xx status), never panic.
 #![no_main]
