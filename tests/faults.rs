@@ -9,6 +9,8 @@
 //!   process exits within `server.shutdown_grace_secs`; with more work in flight than the
 //!   grace period allows, it exits anyway and each cut batch is stored whole or not at all.
 //!
+//! (Over 600 lines: the faults share one set-up; each test is one fault.)
+//!
 //! The database outages use a [`PrivateCluster`] of their own, never the shared server. Each
 //! test prints its figures (`cargo test --test faults -- --nocapture`).
 

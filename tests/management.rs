@@ -1,6 +1,7 @@
 //! The management API over HTTP, against a real database: every endpoint, every rule, the
 //! auth matrix and every error status, on PostgreSQL and on SQLite. Every response document
 //! is validated against the JSON:API schema (see support/jsonapi.rs).
+//! (Over 600 lines: one file per API, every endpoint and rule over HTTP.)
 
 mod support;
 

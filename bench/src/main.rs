@@ -1,6 +1,8 @@
 //! The performance benchmark (issue 8): the service against the machine's own ceilings,
 //! measured in one run. `bench/run` builds the release binaries and runs this; see
 //! docs/performance.md for what it measures and writes.
+//! (Over 600 lines: one command's whole run, step after step, read top to bottom; the
+//! seeding, the load and the report are modules of their own.)
 
 mod load;
 mod report;

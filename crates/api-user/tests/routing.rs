@@ -1,6 +1,7 @@
 //! The user front-end in process, over mocked ports: tokens, ownership, the catalogue and its
 //! caching, a user's licenses, purchase, CORS, routing and the HTTP-level errors. The whole
 //! API against real databases belongs to the workspace's integration tests.
+//! (Over 600 lines: one file per front-end, every route over mocked ports.)
 
 use std::sync::{Arc, Mutex};
 

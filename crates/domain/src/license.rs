@@ -1,3 +1,7 @@
+//! Licenses: statuses (EXPIRED derived), states, drafts judged into licenses, and the
+//! immutability rule. (Over 600 lines: about 590 of rules, the rest their unit tests, kept
+//! beside the rules they pin.)
+
 use std::fmt;
 use std::str::FromStr;
 

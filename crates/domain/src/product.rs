@@ -1,3 +1,7 @@
+//! Products: their types, services, channels, prices and license defaults, built only through
+//! validating constructors. (Over 600 lines: about 500 of rules, the rest their unit tests,
+//! kept beside the rules they pin.)
+
 use std::fmt;
 use std::str::FromStr;
 
