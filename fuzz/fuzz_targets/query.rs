@@ -4,40 +4,23 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use licenses_http::query::{LicenseListParams, QueryParams, StatusFilter, UserFilter};
 use licenses_http::{Query, license_filter, page_request};
-
-const LIST_PARAMS: &[&str] = &[
-    "filter[user]",
-    "filter[product]",
-    "filter[status]",
-    "filter[active_at]",
-    "include",
-    "page[size]",
-    "page[after]",
-];
-const USER_LIST_PARAMS: &[&str] = &[
-    "filter[product]",
-    "filter[status]",
-    "filter[active_at]",
-    "include",
-    "page[size]",
-    "page[after]",
-];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&which, rest)) = data.split_first() else {
         return;
     };
-    let known: &[&str] = match which % 4 {
-        0 => LIST_PARAMS,
-        1 => USER_LIST_PARAMS,
-        2 => &["filter[status]"],
+    let known: &[&[&str]] = match which % 4 {
+        0 => &[UserFilter::NAMES, LicenseListParams::NAMES],
+        1 => &[LicenseListParams::NAMES],
+        2 => &[StatusFilter::NAMES],
         _ => &[],
     };
     let query_string = String::from_utf8_lossy(rest);
-    match Query::parse(&query_string, &[known]) {
+    match Query::parse(&query_string, known) {
         Ok(q) => {
-            for name in known {
+            for name in known.iter().flat_map(|names| names.iter()) {
                 let _ = q.get(name);
             }
             let _ = q.include_product();
