@@ -16,7 +16,7 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{HttpRequest, HttpResponse, web};
 use licenses_app::{App, PurchaseRequest};
-use licenses_domain::{License, LicenseId, Product, Timestamp, UserId};
+use licenses_domain::{License, LicenseId, Timestamp, UserId};
 use licenses_http::jsonapi::ErrorDocument;
 use licenses_http::jsonapi::request::PurchaseDocument;
 use licenses_http::jsonapi::response::EntitlementsDocument;
@@ -177,14 +177,10 @@ fn license<'a>(l: &'a License, now: Timestamp, links: &Links) -> LicenseResource
     license_resource(l, now, Audience::User, Some(self_link))
 }
 
-fn product(p: &Product) -> UserProduct<'_> {
-    user_product(p)
-}
-
 /// The products and the catalogue, as rendered once per catalogue snapshot
 /// ([`cache::RenderedCatalogue`]).
 const RENDERER: cache::Renderer = cache::Renderer {
-    product: |p| Rendered::render(&product(p)),
+    product: |p| Rendered::render(&user_product(p)),
     catalogue: |products| {
         let doc = Document::<_, NotIncluded> {
             data: products
@@ -334,7 +330,7 @@ async fn user_license(
     let products = state.user_products_of(std::slice::from_ref(&found)).await?;
     let doc = LicenseBody {
         data: license(&found, now, &links(&req)),
-        included: Some(products.iter().map(product).collect::<Vec<_>>()),
+        included: Some(products.iter().map(user_product).collect::<Vec<_>>()),
         links: None,
     };
     Ok(doc.respond(StatusCode::OK))
@@ -399,7 +395,7 @@ async fn purchase(
         .purchase(request, key, |l, p, now| {
             let doc = LicenseBody {
                 data: license(l, now, &links),
-                included: Some(vec![product(p)]),
+                included: Some(vec![user_product(p)]),
                 links: None,
             };
             doc.to_stored(StatusCode::CREATED)

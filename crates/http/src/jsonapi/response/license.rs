@@ -18,9 +18,7 @@ use licenses_domain::{License as StoredLicense, LicenseStatus, Timestamp};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-#[cfg(test)]
-use super::NotIncluded;
-use super::{Audience, DocumentLinks, SelfLink, stored, stored_document};
+use super::{Audience, DocumentLinks, NotIncluded, SelfLink, stored, stored_document};
 use crate::jsonapi::resource_type::{LicenseType, ProductType, UserType};
 
 /// How a license was bought.
@@ -302,7 +300,7 @@ impl Json<'_> {
 /// `included` resources (products) and links. Its serde form is the document's definition;
 /// [`LicenseBody::to_stored`] writes the same bytes by hand.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct LicenseBody<D, I = super::NotIncluded> {
+pub struct LicenseBody<D, I = NotIncluded> {
     pub data: D,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
