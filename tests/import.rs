@@ -321,7 +321,9 @@ async fn an_import_killed_half_way_and_run_again_stores_every_row_once() {
     let (db, store) = database(true).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let products = mapping(dir.path());
-    let total = 4_000;
+    // Enough rows, in batches of 5, that the first run cannot finish before it is killed even
+    // on a loaded machine (the kill follows the first stored batch by a few milliseconds).
+    let total = 20_000;
     let file = good_csv(dir.path(), "legacy.csv", total);
     let args = [
         "import",
@@ -353,7 +355,10 @@ async fn an_import_killed_half_way_and_run_again_stores_every_row_once() {
     );
     assert_eq!(half % 5, 0, "whole batches only, not {half}");
 
-    let output = run(&mut licenses(&db, &args));
+    // The second run, in bigger batches, stores what the first did not, and nothing twice.
+    let mut again = args;
+    again[5] = "500";
+    let output = run(&mut licenses(&db, &again));
     assert_eq!(
         stdout(&output),
         format!(
