@@ -23,8 +23,9 @@ With no command, `licenses` serves (`licenses serve`).
 
 Configuration, later layers win:
   1. config/default.toml
-  2. config/$APP_ENV.toml      APP_ENV is local (default), production, test, or any name with
-                               a file of its own
+  2. config/$APP_ENV.toml      APP_ENV is local (default), test, production, or any other
+                               name (its file is optional); all but local and test get the
+                               production checks
   3. the file of --config FILE
   4. environment variables LICENSES__SECTION__KEY, e.g. LICENSES__DATABASE__URL
 The directory is ./config, or the one named by LICENSES_CONFIG_DIR. RUST_LOG sets the log
@@ -51,8 +52,10 @@ at most 30 seconds), and the process exits with status 0.
 
 Keys that matter: database.url, database.pool_size, database.checkout_timeout_ms,
 database.migrate_on_start, server.user_addr, server.management_addr, server.cors_origins,
-auth.management_keys, auth.user_tokens.* and irdeto.*. Under APP_ENV=production it refuses to
-start without real management keys and token verification material, naming what is missing.";
+auth.management_keys, auth.user_tokens.* and irdeto.*. In every environment but local and test
+it refuses to start without real management keys and token verification material, or without
+TLS to a database or Irdeto beyond loopback, naming the key; with a listener on an address that
+is not loopback it refuses the development key, secret and tokens whatever APP_ENV is.";
 
 const SERVE_EXAMPLES: &str = "\
 Examples:
@@ -85,8 +88,8 @@ const TOKEN_ABOUT: &str = "\
 Mints a user token (a JWT for `Authorization: Bearer TOKEN` on the user API) signed with the
 configured HS256 secret, and prints it.
 
-For development and tests only: it is refused where auth.dev_tokens is false (always under
-APP_ENV=production). Real tokens come from the platform's identity service. The token's sub is
+For development and tests only: it is refused where auth.dev_tokens is false, in every
+environment but local and test, and where a listener is not on loopback. Real tokens come from the platform's identity service. The token's sub is
 --user; --flag adds a flag such as LICENSE_PURCHASE_RESTRICTED; auth.user_tokens.issuer and
 auth.user_tokens.audience, when set, are put in it.";
 
@@ -400,7 +403,8 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
     }
 }
 
-const DEV_TOKENS_OFF: &str = "auth.dev_tokens is false here (always under production): licenses \
+const DEV_TOKENS_OFF: &str = "auth.dev_tokens is false here (or refused: always under production \
+                              checks and with a listener that is not loopback): licenses \
                               token mints development tokens only; real tokens come from the \
                               identity service";
 
@@ -423,7 +427,7 @@ fn dev_token(
     flags: &[String],
     ttl: u64,
 ) -> Result<String, CommandError> {
-    if !settings.auth.dev_tokens || settings.is_production() {
+    if !settings.auth.dev_tokens || settings.exposure().refuses_development_credentials() {
         return Err(CommandError::Token(DEV_TOKENS_OFF.to_owned()));
     }
     let tokens = &settings.auth.user_tokens;
@@ -542,6 +546,15 @@ mod tests {
         let claims = verifier.verify(&token).expect("valid");
         assert_eq!(claims.user.as_str(), "41");
         assert!(claims.purchase_restricted());
+
+        let mut public = local.clone();
+        public.server.user_addr = "0.0.0.0:8080".into();
+        let err = dev_token(&public, "41", &[], 60).expect_err("refused on a public listener");
+        assert!(err.to_string().starts_with("auth.dev_tokens"), "{err}");
+        let mut staging = local.clone();
+        staging.app_env = "staging".into();
+        let err = dev_token(&staging, "41", &[], 60).expect_err("refused under staging");
+        assert!(err.to_string().starts_with("auth.dev_tokens"), "{err}");
 
         let mut off = local;
         off.auth.dev_tokens = false;

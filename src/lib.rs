@@ -34,7 +34,7 @@ use licenses_api_user::{
 use licenses_app::ports::StoreHealth;
 use licenses_app::{App, Delivery, DeliveryPolicy, Entitlements, Ports, SystemClock, UuidV7Ids};
 use licenses_http::{ApiError, RateLimiter, RateLimits};
-use licenses_irdeto::{IrdetoConfig, IrdetoGateway};
+use licenses_irdeto::{IrdetoConfig, IrdetoGateway, TlsFiles};
 use licenses_store::{OpenError, Store, StoreConfig};
 use secrecy::ExposeSecret;
 use tokio::sync::Notify;
@@ -251,9 +251,10 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartError> {
         settings.validate()?;
         settings.check_for_serving()?;
-        // Bad keys or token material are refused before the database is touched (and
-        // migrated).
+        // Bad keys or token material, and unusable Irdeto TLS files, are refused before the
+        // database is touched (and migrated).
         credentials(&settings)?;
+        let gateway = irdeto_gateway(&settings.irdeto)?;
         let store = open_store(&settings).await?;
         let url = settings::redacted_url(&settings.database.url);
         if settings.database.migrate_on_start {
@@ -276,7 +277,7 @@ impl Application {
         }
 
         let services = Services::new(&store, settings)?;
-        let delivery = irdeto_delivery(&store, &services)?;
+        let delivery = gateway.map(|gateway| irdeto_delivery(&store, &services, gateway));
         maintenance::spawn_key_pruning(services.app.clone());
         let server = &services.settings.server;
         let user_listener = bind("server.user_addr", &server.user_addr)?;
@@ -395,12 +396,9 @@ impl Application {
     }
 }
 
-/// The Irdeto delivery of `irdeto.*`, when enabled: the gateway, and the policy.
-fn irdeto_delivery(
-    store: &Store,
-    services: &Services,
-) -> Result<Option<(Delivery, Arc<Notify>)>, StartError> {
-    let irdeto = &services.settings.irdeto;
+/// The Irdeto gateway of `irdeto.*`, when enabled: its TLS files are read here, so that a
+/// file that cannot be used stops the start with one line naming its key.
+fn irdeto_gateway(irdeto: &settings::IrdetoSettings) -> Result<Option<IrdetoGateway>, StartError> {
     if !irdeto.enabled {
         return Ok(None);
     }
@@ -416,8 +414,23 @@ fn irdeto_delivery(
         base_url,
         api_key: api_key.clone(),
         timeout: irdeto.timeout(),
+        tls: TlsFiles {
+            ca_file: irdeto.ca_file.clone(),
+            client_cert_file: irdeto.client_cert_file.clone(),
+            client_key_file: irdeto.client_key_file.clone(),
+        },
     })
     .map_err(|e| StartError::Irdeto(e.to_string()))?;
+    Ok(Some(gateway))
+}
+
+/// The Irdeto delivery over `gateway`: the jobs of the store, and the policy of `irdeto.*`.
+fn irdeto_delivery(
+    store: &Store,
+    services: &Services,
+    gateway: IrdetoGateway,
+) -> (Delivery, Arc<Notify>) {
+    let irdeto = &services.settings.irdeto;
     let delivery = Delivery {
         jobs: Arc::new(store.clone()),
         gateway: Arc::new(metrics::MeteredGateway::new(
@@ -428,10 +441,7 @@ fn irdeto_delivery(
         clock: Arc::new(SystemClock),
         policy: delivery_policy(irdeto),
     };
-    Ok(Some((
-        delivery,
-        Arc::clone(&services.entitlement_jobs_written),
-    )))
+    (delivery, Arc::clone(&services.entitlement_jobs_written))
 }
 
 /// How jobs are retried: `irdeto.max_attempts` tries, backoff from 1 s doubling up to
@@ -449,6 +459,8 @@ pub fn delivery_policy(irdeto: &settings::IrdetoSettings) -> DeliveryPolicy {
 /// Opens the store of `database.*` on the blocking pool: opening checks that a connection
 /// can be had (and, for SQLite, creates the file and its directory).
 pub(crate) async fn open_store(settings: &Settings) -> Result<Store, StartError> {
+    // Under production checks, no plaintext to a database beyond loopback, for any command.
+    settings.check_transport()?;
     let database = &settings.database;
     let config = StoreConfig {
         url: database.url.clone(),

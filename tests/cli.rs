@@ -58,11 +58,54 @@ fn an_unreachable_database_is_named_without_its_password() {
 }
 
 #[test]
-fn an_unknown_app_env_is_named() {
-    let output = run(licenses(&["serve"]).env("APP_ENV", "nosuchenv"));
+fn an_app_env_that_is_not_a_plain_name_is_named() {
+    let output = run(licenses(&["serve"]).env("APP_ENV", "../nosuchenv"));
     let err = one_line_failure(&output);
     assert!(err.contains("APP_ENV"), "{err}");
     assert!(err.contains("nosuchenv"), "{err}");
+}
+
+#[test]
+fn any_other_environment_gets_the_production_checks() {
+    // `staging` has no file of its own: it loads and is checked as production is.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = run(licenses(&["serve"])
+        .env("APP_ENV", "staging")
+        .env("LICENSES__DATABASE__URL", sqlite_url(&dir))
+        .env(
+            "LICENSES__AUTH__USER_TOKENS__SECRET",
+            licenses::settings::DEV_TOKEN_SECRET,
+        ));
+    let err = one_line_failure(&output);
+    assert!(err.contains("auth.management_keys: is not set"), "{err}");
+    assert!(
+        err.contains("auth.user_tokens.secret: is the public development secret"),
+        "{err}"
+    );
+    assert!(err.contains("APP_ENV=staging"), "{err}");
+    assert!(!err.contains(licenses::settings::DEV_TOKEN_SECRET), "{err}");
+}
+
+#[test]
+fn a_public_listener_refuses_the_development_credentials() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = run(licenses(&["serve"])
+        .env("LICENSES__DATABASE__URL", sqlite_url(&dir))
+        .env("LICENSES__SERVER__MANAGEMENT_ADDR", "0.0.0.0:0"));
+    let err = one_line_failure(&output);
+    assert!(
+        err.contains(
+            "auth.management_keys: key \"dev\" is the public development key, refused while \
+             server.management_addr (0.0.0.0:0) is not a loopback address"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("auth.user_tokens.secret"), "{err}");
+    assert!(err.contains("auth.dev_tokens"), "{err}");
+    assert!(
+        !dir.path().join("licenses.db").exists(),
+        "refused before the database is created"
+    );
 }
 
 #[test]

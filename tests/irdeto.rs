@@ -508,3 +508,98 @@ async fn stopping_finishes_the_round_in_hand() {
         ids.into_iter().collect::<HashSet<_>>()
     );
 }
+
+/// The service with Irdeto over TLS: the stand-in serves a certificate of a CA the test made,
+/// and the service trusts the CA of `trusted` (`irdeto.ca_file`).
+async fn tls_service(
+    irdeto: &StandIn,
+    trusted: &licenses_testkit::TestCa,
+    dir: &tempfile::TempDir,
+    max_attempts: u32,
+) -> TestApp {
+    let url = irdeto.url().to_owned();
+    let ca_file = dir.path().join("irdeto-ca.pem");
+    std::fs::write(&ca_file, trusted.cert_pem()).expect("write the CA");
+    spawn_app_with(Backend::Sqlite, move |s| {
+        s.irdeto.enabled = true;
+        s.irdeto.base_url = Some(url);
+        s.irdeto.api_key = Some(KEY.to_owned().into());
+        s.irdeto.timeout_ms = 5_000;
+        s.irdeto.max_attempts = max_attempts;
+        s.irdeto.ca_file = Some(ca_file);
+    })
+    .await
+}
+
+fn tls_standin(ca: &licenses_testkit::TestCa) -> StandIn {
+    let server = ca.server(&["127.0.0.1"]);
+    StandIn::start_tls(
+        KEY,
+        &licenses_irdeto::standin::TlsServer {
+            cert_pem: server.cert_pem,
+            key_pem: server.key_pem,
+            client_ca_pem: None,
+        },
+    )
+    .expect("TLS stand-in")
+}
+
+/// irdeto.ca_file reaches the gateway: over TLS with the right CA, licenses end ACTIVE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn licenses_are_delivered_over_tls_with_the_configured_ca() {
+    let ca = licenses_testkit::TestCa::new("irdeto test CA");
+    let irdeto = tls_standin(&ca);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = tls_service(&irdeto, &ca, &dir, 10).await;
+    let mapped = product(&app, "Sport", Some("IRD-SPORT")).await;
+    let ids = create_batch(&app, 0..3, &mapped).await;
+    settled(&app, Duration::from_secs(20)).await;
+    assert!(statuses(&app).await.iter().all(|l| l.1 == "ACTIVE"));
+    assert_eq!(
+        irdeto.entitlement_ids(),
+        ids.into_iter().collect::<HashSet<_>>()
+    );
+}
+
+/// A CA that does not issue Irdeto's certificate: every grant is tried again (never dropped)
+/// until irdeto.max_attempts, then parked as failed with a reason that says TLS, and nothing
+/// reached the stand-in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_ca_is_retried_then_parked_with_a_tls_reason() {
+    let ca = licenses_testkit::TestCa::new("irdeto test CA");
+    let irdeto = tls_standin(&ca);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = tls_service(
+        &irdeto,
+        &licenses_testkit::TestCa::new("another CA"),
+        &dir,
+        2,
+    )
+    .await;
+    let mapped = product(&app, "Sport", Some("IRD-SPORT")).await;
+    let ids = create_batch(&app, 0..3, &mapped).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let failed = loop {
+        let b = backlog(&app).await;
+        if b["failed"].as_u64() == Some(3) {
+            break b["failed_jobs"].as_array().expect("failed jobs").clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "grants parked after 2 tries: {b}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    for job in &failed {
+        assert_eq!(job["attempts"], 2, "tried again before parking: {job}");
+        let reason = job["last_error"].as_str().expect("a reason");
+        assert!(reason.contains("TLS failed"), "{reason}");
+        assert!(reason.contains("certificate"), "{reason}");
+        assert!(
+            ids.iter().any(|id| job["license_id"] == id.as_str()),
+            "{job}"
+        );
+    }
+    assert_eq!(irdeto.counts().created, 0);
+}

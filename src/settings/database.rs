@@ -14,7 +14,8 @@ use super::Problem;
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     /// `sqlite://PATH` (embedded) or `postgres://…`. May hold a password: use
-    /// [`redacted_url`] to show it.
+    /// [`redacted_url`] to show it. Its query parameters go to libpq as given: `sslmode`
+    /// (`require`, `verify-ca`, `verify-full`), `sslrootcert`, `sslcert`, `sslkey`.
     pub url: String,
     /// Connections in the pool.
     pub pool_size: u32,
@@ -22,6 +23,11 @@ pub struct DatabaseSettings {
     pub checkout_timeout_ms: u64,
     /// Apply pending migrations when serving starts.
     pub migrate_on_start: bool,
+    /// Allows a PostgreSQL server that is not on loopback without TLS (`sslmode` other than
+    /// `require`, `verify-ca`, `verify-full`) under production checks, which refuse it
+    /// otherwise. For a private network that encrypts below TLS.
+    #[serde(default)]
+    pub allow_plaintext: bool,
 }
 
 impl DatabaseSettings {
@@ -60,6 +66,7 @@ impl fmt::Debug for DatabaseSettings {
             .field("pool_size", &self.pool_size)
             .field("checkout_timeout_ms", &self.checkout_timeout_ms)
             .field("migrate_on_start", &self.migrate_on_start)
+            .field("allow_plaintext", &self.allow_plaintext)
             .finish()
     }
 }
@@ -113,6 +120,20 @@ mod tests {
         )));
         assert!(m.contains("database.url"), "{m}");
         assert!(!m.contains("hunter2"), "{m}");
+    }
+
+    #[test]
+    fn query_parameters_are_kept_and_only_the_password_is_hidden() {
+        let url = "postgres://app:hunter2@db.internal:5432/licenses?sslmode=verify-full&\
+                   sslrootcert=/etc/ssl/db-ca.pem";
+        let s = load(&with_vars("local", &[("LICENSES__DATABASE__URL", url)])).expect("loads");
+        assert_eq!(s.database.url, url, "passed through as given");
+        assert!(!s.database.allow_plaintext, "off by default");
+        assert_eq!(
+            super::redacted_url(url),
+            "postgres://app:***@db.internal:5432/licenses?sslmode=verify-full&\
+             sslrootcert=/etc/ssl/db-ca.pem"
+        );
     }
 
     #[test]

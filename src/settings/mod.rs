@@ -22,8 +22,10 @@
 //! - `catalogue`: `[catalogue]`, the freshness of the catalogue in memory;
 //! - `log`: `[log]`, the log format;
 //! - `limits`: `[limits]`, the rate limits;
-//! - `production`: what production is ([`is_production`], the one rule) and every check that
-//!   depends on it, with the credentials `serve` needs ([`Settings::check_for_serving`]);
+//! - `production`: what production is ([`is_production`], [`Settings::exposure`]: the one
+//!   rule) and every check that depends on it: the credentials `serve` needs
+//!   ([`Settings::check_for_serving`]), the keys and secrets committed for the tests, and TLS
+//!   to the database and to Irdeto ([`Settings::check_transport`]);
 //! - `comma_separated`: the serde helper for keys given as a list or one comma-separated string.
 
 mod auth;
@@ -53,11 +55,11 @@ pub use database::{DatabaseSettings, redacted_url};
 pub use irdeto::IrdetoSettings;
 pub use limits::LimitsSettings;
 pub use log::{LogFormat, LogSettings};
-pub use production::is_production;
+pub use production::{
+    DEVELOPMENT_ENVIRONMENTS, Exposure, TLS_SSLMODES, is_loopback_listener, is_production,
+    is_test_key, is_test_secret, key_fingerprint, plaintext_database_host,
+};
 pub use server::ServerSettings;
-
-/// The environments whose file may be missing without `APP_ENV` being an error.
-pub const KNOWN_ENVIRONMENTS: [&str; 3] = ["local", "production", "test"];
 
 /// The environment variable naming the environment.
 pub const APP_ENV_VAR: &str = "APP_ENV";
@@ -96,7 +98,9 @@ fn default_app_env() -> String {
 pub struct ConfigSources {
     /// The directory holding `default.toml` and `$APP_ENV.toml`.
     pub dir: PathBuf,
-    /// The environment: `local`, `production`, `test`, or any name with a file in `dir`.
+    /// The environment: `local`, `test`, `production`, or any other plain name (letters,
+    /// digits, `-`, `_`), with or without a file in `dir`; all but `local` and `test` get the
+    /// production checks.
     pub app_env: String,
     /// The file given with `--config`.
     pub file: Option<PathBuf>,
@@ -136,10 +140,10 @@ impl ConfigSources {
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error(
-        "{APP_ENV_VAR}={app_env:?} is not an environment: there is no {path} and it is none of \
-         local, production, test"
+        "{APP_ENV_VAR}={app_env:?} is not an environment name: use letters, digits, - and _ \
+         (local, test, production, or any other name, which gets the production checks)"
     )]
-    UnknownEnvironment { app_env: String, path: String },
+    UnknownEnvironment { app_env: String },
     #[error(
         "no configuration found: {path} does not exist (run from the directory that holds \
          config/, or set {CONFIG_DIR_VAR} to the directory holding default.toml)"
@@ -192,10 +196,11 @@ pub fn load(sources: &ConfigSources) -> Result<Settings, SettingsError> {
         && app_env
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !plain_name || (!env_file.is_file() && !KNOWN_ENVIRONMENTS.contains(&app_env)) {
+    // Any plain name is an environment, with or without a file: all but `local` and `test`
+    // get the production checks, so a misspelt name fails closed.
+    if !plain_name {
         return Err(SettingsError::UnknownEnvironment {
             app_env: app_env.to_owned(),
-            path: env_file.display().to_string(),
         });
     }
     let mut builder = Config::builder()
@@ -232,9 +237,10 @@ pub fn load(sources: &ConfigSources) -> Result<Settings, SettingsError> {
 }
 
 impl Settings {
-    /// Whether these are production settings (`APP_ENV=production`): see [`is_production`].
+    /// Whether the production checks apply: the same as [`Settings::production_checks`]
+    /// (every environment but `local` and `test`).
     pub fn is_production(&self) -> bool {
-        is_production(&self.app_env)
+        self.production_checks()
     }
 
     /// Checks the values that are set: URLs parse, addresses are `HOST:PORT`, sizes are
@@ -252,12 +258,23 @@ impl Settings {
     }
 
     /// What `serve` needs on top of [`Settings::validate`]: verification material for user
-    /// tokens, the Irdeto endpoint when enabled, and under production real management keys
-    /// and secret (not the development ones) and `auth.dev_tokens` off.
+    /// tokens, the Irdeto endpoint when enabled, wherever development credentials are refused
+    /// ([`Settings::exposure`]) real management keys and secret (not the development ones,
+    /// nor those committed for the tests) and `auth.dev_tokens` off, and under production
+    /// checks TLS to the database and to Irdeto ([`Settings::check_transport`]).
     pub fn check_for_serving(&self) -> Result<(), SettingsError> {
         let mut problems = Vec::new();
         production::check_credentials_for_serving(self, &mut problems);
         self.irdeto.check_for_serving(&mut problems);
+        production::check_transport(self, &mut problems);
+        into_result(problems)
+    }
+
+    /// Under production checks, TLS to a database (and to Irdeto, when enabled) that is not on
+    /// loopback: what every command that opens the store checks first.
+    pub fn check_transport(&self) -> Result<(), SettingsError> {
+        let mut problems = Vec::new();
+        production::check_transport(self, &mut problems);
         into_result(problems)
     }
 }
@@ -404,11 +421,18 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_environment_names_app_env() {
-        let m = message(load(&sources("staging")));
-        assert!(m.starts_with("APP_ENV=\"staging\""), "{m}");
+    fn a_name_that_is_not_plain_names_app_env() {
         let m = message(load(&sources("../etc/passwd")));
+        assert!(m.starts_with("APP_ENV=\"../etc/passwd\""), "{m}");
+        let m = message(load(&sources("")));
         assert!(m.starts_with("APP_ENV="), "{m}");
+        let s = load(&with_vars(
+            "staging",
+            &[("LICENSES__DATABASE__URL", "sqlite://data/staging.db")],
+        ))
+        .expect("a plain name loads without a file");
+        assert_eq!(s.app_env, "staging");
+        assert!(s.production_checks());
     }
 
     #[test]

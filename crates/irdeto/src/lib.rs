@@ -13,7 +13,15 @@
 //!
 //! One client per gateway: connections are kept alive and reused, and every call is bounded
 //! by `irdeto.timeout_ms` as a whole (connect, send, answer).
+//!
+//! TLS (`https://`) is rustls: Irdeto's certificate is checked against the system's CA roots
+//! (rustls-native-certs: `/etc/ssl/certs`, or `SSL_CERT_FILE`/`SSL_CERT_DIR`), or, when
+//! `irdeto.ca_file` is set, against the CAs of that PEM bundle only. `irdeto.client_cert_file`
+//! and `irdeto.client_key_file` add a client certificate (mutual TLS). A failed handshake (an
+//! unknown CA, a refused client certificate) is a transport failure: transient, retried, and
+//! its reason says `TLS`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -32,15 +40,100 @@ pub struct IrdetoConfig {
     pub api_key: SecretString,
     /// `irdeto.timeout_ms`: the budget of one call, connect to last byte.
     pub timeout: Duration,
+    /// The TLS files of `irdeto.*`, read when the gateway is built.
+    pub tls: TlsFiles,
 }
 
-/// The configuration cannot make a client.
+/// `irdeto.ca_file`, `irdeto.client_cert_file` and `irdeto.client_key_file`: PEM files.
+#[derive(Debug, Clone, Default)]
+pub struct TlsFiles {
+    /// The CAs trusted for Irdeto's certificate (a PEM bundle), instead of the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// The client certificate (PEM, leaf first) for mutual TLS.
+    pub client_cert_file: Option<PathBuf>,
+    /// The private key of `client_cert_file` (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub client_key_file: Option<PathBuf>,
+}
+
+/// The configuration cannot make a client. Every message is one line that names the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("irdeto.base_url: {0}")]
     BaseUrl(String),
+    /// A TLS file cannot be read or holds no usable PEM.
+    #[error("{key}: {message}")]
+    Tls { key: &'static str, message: String },
     #[error("irdeto: cannot build the HTTP client: {0}")]
     Client(String),
+}
+
+fn read_pem(key: &'static str, path: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|e| ConfigError::Tls {
+        key,
+        message: format!("cannot read {}: {e}", path.display()),
+    })
+}
+
+/// The client's trust (the CAs of `irdeto.ca_file`, else the system's roots) and identity.
+fn with_tls(
+    mut builder: reqwest::ClientBuilder,
+    tls: &TlsFiles,
+) -> Result<reqwest::ClientBuilder, ConfigError> {
+    builder = builder.use_rustls_tls();
+    if let Some(path) = &tls.ca_file {
+        let pem = read_pem("irdeto.ca_file", path)?;
+        let bad = |why: String| ConfigError::Tls {
+            key: "irdeto.ca_file",
+            message: format!("{}: {why}", path.display()),
+        };
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| bad(format!("not a PEM bundle of certificates: {e}")))?;
+        if certificates.is_empty() {
+            return Err(bad(
+                "holds no certificate (-----BEGIN CERTIFICATE-----)".into()
+            ));
+        }
+        builder = builder.tls_built_in_root_certs(false);
+        for certificate in certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
+    } else {
+        // The system's roots only: what an operator manages on the host.
+        builder = builder
+            .tls_built_in_webpki_certs(false)
+            .tls_built_in_native_certs(true);
+    }
+    match (&tls.client_cert_file, &tls.client_key_file) {
+        (Some(cert), Some(key)) => {
+            let mut pem = read_pem("irdeto.client_cert_file", cert)?;
+            pem.push(b'\n');
+            pem.extend(read_pem("irdeto.client_key_file", key)?);
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| ConfigError::Tls {
+                key: "irdeto.client_cert_file",
+                message: format!(
+                    "{} and irdeto.client_key_file {} are not a PEM certificate and its private \
+                     key: {e}",
+                    cert.display(),
+                    key.display()
+                ),
+            })?;
+            builder = builder.identity(identity);
+        }
+        (Some(_), None) => {
+            return Err(ConfigError::Tls {
+                key: "irdeto.client_key_file",
+                message: "is not set: irdeto.client_cert_file needs it".into(),
+            });
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::Tls {
+                key: "irdeto.client_cert_file",
+                message: "is not set: irdeto.client_key_file needs it".into(),
+            });
+        }
+        (None, None) => {}
+    }
+    Ok(builder)
 }
 
 /// The Irdeto entitlement gateway. Cheap to clone: clones share the connection pool.
@@ -77,7 +170,9 @@ impl IrdetoGateway {
         if !matches!(config.base_url.scheme(), "http" | "https")
             || config.base_url.cannot_be_a_base()
         {
-            return Err(ConfigError::BaseUrl("must be an http:// URL".into()));
+            return Err(ConfigError::BaseUrl(
+                "must be an https:// (or http://) URL".into(),
+            ));
         }
         let mut base = config.base_url.clone();
         if !base.path().ends_with('/') {
@@ -90,13 +185,14 @@ impl IrdetoGateway {
             header::HeaderValue::from_str(&format!("Bearer {}", config.api_key.expose_secret()))
                 .map_err(|_| ConfigError::Client("irdeto.api_key is not a valid header".into()))?;
         authorization.set_sensitive(true);
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             .pool_idle_timeout(Duration::from_secs(60))
-            .user_agent(concat!("aminotv-licenses/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("aminotv-licenses/", env!("CARGO_PKG_VERSION")));
+        let client = with_tls(builder, &config.tls)?
             .build()
-            .map_err(|e| ConfigError::Client(e.to_string()))?;
+            .map_err(|e| ConfigError::Client(chain(&e)))?;
         Ok(Self {
             client,
             entitlements,
@@ -163,25 +259,36 @@ fn classify(status: StatusCode, reason: String, retry_after: Option<Duration>) -
     }
 }
 
-/// A failure before any answer: always transient (timeout, refused or reset connection).
+/// A failure before any answer: always transient (timeout, refused or reset connection, a
+/// TLS handshake that failed: an unknown CA, a refused client certificate).
 fn transport(e: &reqwest::Error) -> DeliveryError {
+    let detail = chain(e);
+    let lower = detail.to_ascii_lowercase();
     let what = if e.is_timeout() {
         "timed out"
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    {
+        "TLS failed (certificate or handshake)"
     } else if e.is_connect() {
         "cannot connect"
     } else {
         "request failed"
     };
-    let mut reason = format!("{what}: {e}");
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        reason.push_str(&format!(": {s}"));
-        source = s.source();
-    }
     DeliveryError::Transient {
-        reason,
+        reason: format!("{what}: {detail}"),
         retry_after: None,
     }
+}
+
+/// An error and its sources, on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A short, one-line piece of an answer's body, for the reason kept with the job.

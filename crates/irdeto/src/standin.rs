@@ -1,7 +1,8 @@
 //! A stand-in Irdeto for tests and benchmarks (feature `standin`): a real HTTP server on
 //! loopback that speaks the contract of `docs/irdeto.md`, keeps the entitlements in memory,
 //! counts what it was sent, and can be told to misbehave (answer 503, refuse a product with
-//! 422, answer slowly).
+//! 422, answer slowly). [`StandIn::start_tls`] serves it over TLS (rustls), with a certificate
+//! the test made, and may require a client certificate (mutual TLS).
 
 use std::collections::{HashMap, HashSet};
 use std::net::TcpListener;
@@ -55,11 +56,78 @@ pub struct StandIn {
     handle: ServerHandle,
 }
 
+/// How a TLS stand-in presents itself: PEM documents, as a test generates them.
+#[derive(Debug, Clone)]
+pub struct TlsServer {
+    /// The server's certificate chain, leaf first (for `127.0.0.1`).
+    pub cert_pem: String,
+    /// The private key of the leaf.
+    pub key_pem: String,
+    /// When set, a client must present a certificate issued by one of these CAs (mutual
+    /// TLS): the handshake fails without one.
+    pub client_ca_pem: Option<String>,
+}
+
+impl TlsServer {
+    /// The rustls configuration, with the ring provider (the one reqwest's rustls uses).
+    fn server_config(&self) -> Result<rustls::ServerConfig, String> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+        // ring: the provider reqwest's rustls uses in this workspace (no aws-lc C build).
+        // Deprecated in rustls 0.23.48 for lacking post-quantum key exchange, which a test
+        // stand-in on loopback does not need; explicit rather than the process-wide default.
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let certs = |pem: &str| {
+            CertificateDer::pem_slice_iter(pem.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("certificate PEM: {e}"))
+        };
+        let chain = certs(&self.cert_pem)?;
+        let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())
+            .map_err(|e| format!("key PEM: {e}"))?;
+        let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?;
+        let builder = match &self.client_ca_pem {
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in certs(ca)? {
+                    roots.add(cert).map_err(|e| e.to_string())?;
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .map_err(|e| e.to_string())?;
+                builder.with_client_cert_verifier(verifier)
+            }
+            None => builder.with_no_client_auth(),
+        };
+        builder
+            .with_single_cert(chain, key)
+            .map_err(|e| e.to_string())
+    }
+}
+
 impl StandIn {
     /// Starts a stand-in on a free loopback port that accepts `Authorization: Bearer api_key`.
     pub fn start(api_key: &str) -> std::io::Result<Self> {
+        Self::serve(api_key, None)
+    }
+
+    /// [`StandIn::start`], over TLS: its [`StandIn::url`] is `https://127.0.0.1:PORT`.
+    pub fn start_tls(api_key: &str, tls: &TlsServer) -> std::io::Result<Self> {
+        let config = tls.server_config().map_err(std::io::Error::other)?;
+        Self::serve(api_key, Some(config))
+    }
+
+    fn serve(api_key: &str, tls: Option<rustls::ServerConfig>) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
-        let url = format!("http://{}", listener.local_addr()?);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}", listener.local_addr()?);
         let state = Arc::new(State {
             api_key: api_key.to_owned(),
             ..State::default()
@@ -74,15 +142,18 @@ impl StandIn {
         })
         .workers(2)
         .disable_signals()
-        .shutdown_timeout(1)
-        .listen(listener)?
+        .shutdown_timeout(1);
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config)?,
+            None => server.listen(listener)?,
+        }
         .run();
         let handle = server.handle();
         tokio::spawn(server);
         Ok(Self { url, state, handle })
     }
 
-    /// `http://127.0.0.1:PORT`: the `irdeto.base_url` to configure.
+    /// `http://127.0.0.1:PORT` (`https://` over TLS): the `irdeto.base_url` to configure.
     pub fn url(&self) -> &str {
         &self.url
     }

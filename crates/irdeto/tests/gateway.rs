@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use licenses_app::ports::{DeliveryError, EntitlementGateway, JobKind, NewEntitlementJob};
 use licenses_domain::{LicenseId, Timestamp, UserId};
 use licenses_irdeto::standin::StandIn;
-use licenses_irdeto::{IrdetoConfig, IrdetoGateway};
+use licenses_irdeto::{IrdetoConfig, IrdetoGateway, TlsFiles};
 
 const KEY: &str = "test-irdeto-key";
 
@@ -14,6 +14,7 @@ fn gateway(url: &str, key: &str, timeout: Duration) -> IrdetoGateway {
         base_url: url.parse().expect("url"),
         api_key: key.to_owned().into(),
         timeout,
+        tls: TlsFiles::default(),
     })
     .expect("gateway")
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use diesel::{Connection, PgConnection};
 
 use crate::ports::find_free_port;
+use crate::tls::CertifiedKey;
 
 /// The directory holding `initdb` and `postgres`.
 pub(crate) fn find_postgres_binaries() -> Option<PathBuf> {
@@ -206,10 +207,35 @@ impl PrivateCluster {
     /// # Panics
     /// As [`PrivateCluster::new`].
     pub fn with_settings(settings: &str) -> PrivateCluster {
-        Self::try_new(settings).unwrap_or_else(|why| panic!("{why}"))
+        Self::try_new(settings, &[], "").unwrap_or_else(|why| panic!("{why}"))
     }
 
-    fn try_new(settings: &str) -> Result<PrivateCluster, String> {
+    /// [`PrivateCluster::new`], serving TLS (`ssl = on`) with `server`'s certificate and key
+    /// (`server.crt` and `server.key` in its data directory, the key readable by the server
+    /// only). TCP connections without TLS are rejected (`hostnossl … reject`), so that a
+    /// connection that succeeds is known to be encrypted.
+    ///
+    /// # Panics
+    /// As [`PrivateCluster::new`].
+    pub fn with_tls(server: &CertifiedKey) -> PrivateCluster {
+        Self::try_new(
+            "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'",
+            &[
+                ("server.crt", server.cert_pem.as_str()),
+                ("server.key", server.key_pem.as_str()),
+            ],
+            "hostnossl all all all reject\n",
+        )
+        .unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    /// A cluster with `settings` in its configuration, `files` in its data directory and
+    /// `hba_first` before the lines of its `pg_hba.conf`.
+    fn try_new(
+        settings: &str,
+        files: &[(&str, &str)],
+        hba_first: &str,
+    ) -> Result<PrivateCluster, String> {
         let bin = find_postgres_binaries()
             .filter(|d| d.join("pg_ctl").is_file())
             .ok_or_else(|| {
@@ -237,6 +263,20 @@ impl PrivateCluster {
             .and_then(|mut f| std::io::Write::write_all(&mut f, conf.as_bytes()));
         if let Err(e) = appended {
             return Err(fail(format!("cannot configure it: {e}")));
+        }
+        for (name, contents) in files {
+            if let Err(why) = write_private_file(&base.join("data").join(name), contents) {
+                return Err(fail(why));
+            }
+        }
+        if !hba_first.is_empty() {
+            let hba = base.join("data/pg_hba.conf");
+            // Rewritten in place: the file keeps its owner.
+            let rewritten = std::fs::read_to_string(&hba)
+                .and_then(|lines| std::fs::write(&hba, format!("{hba_first}{lines}")));
+            if let Err(e) = rewritten {
+                return Err(fail(format!("cannot edit pg_hba.conf: {e}")));
+            }
         }
         let cluster = PrivateCluster {
             bin: bin.to_str().ok_or("non UTF-8 PostgreSQL path")?.to_owned(),
@@ -339,6 +379,27 @@ impl Drop for PrivateCluster {
             );
         }
     }
+}
+
+/// Writes a file only its owner may read (PostgreSQL refuses a key others can read), owned
+/// by `postgres` when this process is root.
+fn write_private_file(path: &Path, contents: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = path.display();
+    std::fs::write(path, contents).map_err(|e| format!("cannot write {shown}: {e}"))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("cannot chmod {shown}: {e}"))?;
+    if is_root() {
+        let chown = Command::new("chown")
+            .arg("postgres:")
+            .arg(path)
+            .status()
+            .map_err(|e| format!("chown: {e}"))?;
+        if !chown.success() {
+            return Err(format!("chown postgres {shown} failed"));
+        }
+    }
+    Ok(())
 }
 
 fn last_line(log: &str) -> &str {

@@ -7,7 +7,9 @@
 //! - `ports`: [`free_port`], a free TCP port on 127.0.0.1;
 //! - `queries`: [`wait_for_row`] and [`query_strings`], the database behind the service's back;
 //! - `service`: [`ServiceProcess`], the `licenses` binary serving on free ports, ready, killed
-//!   when dropped; [`isolated_command`] for its one-shot commands.
+//!   when dropped; [`isolated_command`] for its one-shot commands;
+//! - `tls`: [`TestCa`], a certificate authority of the test's own and the server and client
+//!   certificates it issues (rcgen), for TLS tests.
 //!
 //! ```no_run
 //! let db = licenses_testkit::TestDatabase::postgres(); // or ::sqlite()
@@ -33,9 +35,11 @@ mod database;
 mod ports;
 mod queries;
 mod service;
+mod tls;
 
 pub use cluster::PrivateCluster;
 pub use database::{DEFAULT_DATABASE_URL, NO_POSTGRES, TestDatabase};
 pub use ports::free_port;
 pub use queries::{query_strings, wait_for_row};
 pub use service::{ServiceBuilder, ServiceProcess, isolated_command};
+pub use tls::{CertifiedKey, TestCa};
