@@ -79,15 +79,9 @@ impl JwksSource for HttpJwks {
 }
 
 /// Fetches the JWKS again every `every` until aborted (keys the issuer removed stop being
-/// accepted within `every`); `None` without a JWKS or with `every` zero.
-pub fn spawn_refresher(
-    tokens: TokenVerifier,
-    has_jwks: bool,
-    every: Duration,
-) -> Option<JoinHandle<()>> {
-    if !has_jwks || every.is_zero() {
-        return None;
-    }
+/// accepted within `every`); `None` without a JWKS (`every` is `None`) or with `every` zero.
+pub fn spawn_refresher(tokens: TokenVerifier, every: Option<Duration>) -> Option<JoinHandle<()>> {
+    let every = every.filter(|every| !every.is_zero())?;
     Some(tokio::spawn(async move {
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -403,11 +403,7 @@ impl Application {
             .map(|(delivery, wake)| workers::Worker::spawn(delivery, wake));
         let refresher =
             workers::CatalogueRefresher::spawn(self.app.clone(), self.catalogue_refresh);
-        let jwks_refresher = jwks::spawn_refresher(
-            self.tokens.clone(),
-            self.jwks_max_age.is_some(),
-            self.jwks_max_age.unwrap_or_default(),
-        );
+        let jwks_refresher = jwks::spawn_refresher(self.tokens.clone(), self.jwks_max_age);
         let user = self.user_server.handle();
         let management = self.management_server.as_ref().map(Server::handle);
         let grace_secs = self.shutdown_grace_secs;

@@ -630,6 +630,30 @@ async fn every_management_route_answers_each_scope_as_it_should() {
             refused += 1;
         }
     }
+    // A path spelt differently for the same route needs the same scope.
+    for path in [
+        format!("{MANAGEMENT}/%69rdeto/backlog"),
+        format!("{MANAGEMENT}/irdet%6F/backlog"),
+    ] {
+        for key in ["scope-key-read", "scope-key-read-write"] {
+            let r = send(
+                &app,
+                Listener::Management,
+                Method::GET,
+                &path,
+                &apikey(key),
+                None,
+            )
+            .await;
+            assert_eq!(
+                r.status,
+                StatusCode::FORBIDDEN,
+                "GET {path} with {key}: {}",
+                r.json
+            );
+            refused += 1;
+        }
+    }
     assert_eq!(
         state(&app).await,
         before,
@@ -663,7 +687,7 @@ async fn every_management_route_answers_each_scope_as_it_should() {
             allowed += 1;
         }
     }
-    assert_eq!(refused + allowed, cases.len() * SCOPED_KEYS.len());
+    assert_eq!(refused + allowed, cases.len() * SCOPED_KEYS.len() + 4);
     // Each kind of route is refused to some key and allowed to others.
     assert!(
         refused >= cases.len() && allowed >= cases.len(),

@@ -293,7 +293,9 @@ pub async fn require_key<B: MessageBody + 'static>(
             .into_response(error.error_response())
             .map_into_right_body());
     }
-    let needed = Scope::needed(req.method(), req.path());
+    // The path as the router matches it (percent-decoded where unreserved): `/%69rdeto/…`
+    // reaches the Irdeto routes and needs their scope.
+    let needed = Scope::needed(req.method(), req.match_info().as_str());
     if !scopes.allow(needed) {
         tracing::info!(key = %name, %needed, "management key lacks a scope: answering 403");
         return Ok(req
