@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use licenses_api_management::{Scope, Scopes};
 
 use crate::settings::{self, ConfigSources, Settings};
 use crate::{Application, StartError, import, telemetry};
@@ -77,12 +78,18 @@ only its SHA-256: the key itself is never stored by the service.
 
 Give the key to the BSS (it sends `Authorization: Apikey KEY`) and add the entry to
 auth.management_keys. The name is what the audit trail records for the key's changes; naming
-keys lets one be rotated: add the new key, move the BSS over, remove the old entry.";
+keys lets one be rotated: add the new key, move the BSS over, remove the old entry.
+
+--scope limits what the key may do: read (GET and HEAD outside /irdeto/), write (every method
+outside /irdeto/), irdeto (the /irdeto/ backlog and retries). A key without the scope a
+request needs gets 403 insufficient_scope. Without --scope the key has all three.";
 
 const APIKEY_NEW_EXAMPLES: &str = "\
 Examples:
   licenses apikey new --name bss
-  licenses apikey new --name bss-2026-11";
+  licenses apikey new --name bss-2026-11
+  licenses apikey new --name reports --scope read
+  licenses apikey new --name irdeto-ops --scope read --scope irdeto";
 
 const TOKEN_ABOUT: &str = "\
 Mints a user token (a JWT for `Authorization: Bearer TOKEN` on the user API) signed with the
@@ -309,7 +316,15 @@ pub enum ApikeyCommand {
         /// The key's name, recorded in the audit trail (letters, digits, '.', '_', '-')
         #[arg(long, value_name = "NAME", value_parser = key_name)]
         name: String,
+        /// What the key may do: read (GET), write (every method), irdeto (the /irdeto/
+        /// routes); repeatable or comma-separated. Without it: all three
+        #[arg(long = "scope", value_name = "SCOPE", num_args = 1.., value_delimiter = ',', value_parser = scope)]
+        scopes: Vec<Scope>,
     },
+}
+
+fn scope(s: &str) -> Result<Scope, String> {
+    s.parse()
 }
 
 fn key_name(name: &str) -> Result<String, String> {
@@ -360,9 +375,14 @@ pub fn main() -> ExitCode {
 /// the command.
 pub fn run(cli: Cli) -> Result<(), CommandError> {
     let command = cli.command.unwrap_or(Command::Serve);
-    if let Command::Apikey(ApikeyCommand::New { name }) = &command {
+    if let Command::Apikey(ApikeyCommand::New { name, scopes }) = &command {
         // Needs no configuration: it makes a key for one.
-        print!("{}", new_api_key(name));
+        let scopes = if scopes.is_empty() {
+            Scopes::ALL
+        } else {
+            scopes.iter().copied().collect()
+        };
+        print!("{}", new_api_key(name, scopes));
         return Ok(());
     }
     if let Command::Openapi { api } = &command {
@@ -409,14 +429,20 @@ const DEV_TOKENS_OFF: &str = "auth.dev_tokens is false here (or refused: always 
                               identity service";
 
 /// What `licenses apikey new` prints: the key, once, and its configuration entry.
-fn new_api_key(name: &str) -> String {
+fn new_api_key(name: &str, scopes: Scopes) -> String {
     let (key, sha256) = licenses_api_management::new_key();
+    let list = scopes
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
-        "New management API key {name:?}; it is shown only now, keep it in the BSS's secrets:\n\n  \
-         {key}\n\nThe BSS sends it as: Authorization: Apikey {key}\n\nConfigure its hash in \
-         auth.management_keys, in a config file:\n\n  [[auth.management_keys]]\n  name = \"{name}\"\n  \
-         sha256 = \"{sha256}\"\n\nor in the environment (comma-separated name:sha256 pairs):\n\n  \
-         LICENSES__AUTH__MANAGEMENT_KEYS={name}:{sha256}\n"
+        "New management API key {name:?} (scopes {scopes}); it is shown only now, keep it in \
+         the BSS's secrets:\n\n  {key}\n\nThe BSS sends it as: Authorization: Apikey {key}\n\n\
+         Configure its hash in auth.management_keys, in a config file:\n\n  \
+         [[auth.management_keys]]\n  name = \"{name}\"\n  sha256 = \"{sha256}\"\n  \
+         scopes = [{list}]\n\nor in the environment (comma-separated name:sha256:scopes \
+         entries):\n\n  LICENSES__AUTH__MANAGEMENT_KEYS={name}:{sha256}:{scopes}\n"
     )
 }
 
@@ -431,10 +457,19 @@ fn dev_token(
         return Err(CommandError::Token(DEV_TOKENS_OFF.to_owned()));
     }
     let tokens = &settings.auth.user_tokens;
-    if tokens.algorithm != settings::TokenAlgorithm::Hs256 {
+    if tokens.algorithm.unwrap_or(settings::TokenAlgorithm::Hs256)
+        != settings::TokenAlgorithm::Hs256
+    {
         return Err(CommandError::Token(
             "auth.user_tokens.algorithm: licenses token signs HS256 tokens only".to_owned(),
         ));
+    }
+    if tokens.max_ttl_s > 0 && ttl > tokens.max_ttl_s {
+        return Err(CommandError::Token(format!(
+            "--ttl {ttl} is longer than auth.user_tokens.max_ttl_s ({}): the service would \
+             refuse the token",
+            tokens.max_ttl_s
+        )));
     }
     let Some(secret) = tokens.secret.as_ref() else {
         return Err(CommandError::Token(
@@ -516,7 +551,45 @@ mod tests {
 
     #[test]
     fn apikey_new_prints_a_key_whose_hash_it_configures() {
-        let out = new_api_key("bss");
+        let cli = Cli::try_parse_from([
+            "licenses", "apikey", "new", "--name", "ro", "--scope", "read", "--scope", "irdeto",
+        ])
+        .expect("parses");
+        assert_eq!(
+            cli.command,
+            Some(Command::Apikey(ApikeyCommand::New {
+                name: "ro".into(),
+                scopes: vec![Scope::Read, Scope::Irdeto]
+            }))
+        );
+        let cli = Cli::try_parse_from([
+            "licenses",
+            "apikey",
+            "new",
+            "--name",
+            "ro",
+            "--scope",
+            "read,write",
+        ])
+        .expect("parses");
+        assert!(
+            matches!(cli.command, Some(Command::Apikey(ApikeyCommand::New { scopes, .. })) if scopes.len() == 2)
+        );
+        assert!(
+            Cli::try_parse_from([
+                "licenses", "apikey", "new", "--name", "x", "--scope", "admin"
+            ])
+            .is_err()
+        );
+        let out = new_api_key("ro", "read+irdeto".parse().expect("scopes"));
+        assert!(out.contains("scopes = [\"read\", \"irdeto\"]"), "{out}");
+        let (_, env) = out
+            .split_once("LICENSES__AUTH__MANAGEMENT_KEYS=")
+            .expect("env form");
+        let entry: settings::ManagementKey = env.trim().parse().expect("the printed entry parses");
+        assert_eq!(entry.scopes.to_string(), "read+irdeto");
+
+        let out = new_api_key("bss", Scopes::ALL);
         let key = out.lines().nth(2).map(str::trim).expect("the key line");
         let (_, hash) = out.split_once("sha256 = \"").expect("entry");
         let hash = &hash[..64];
@@ -524,7 +597,9 @@ mod tests {
             licenses_api_management::ManagementKeys::new([("bss".to_owned(), hash.to_owned())])
                 .expect("a valid entry");
         assert_eq!(keys.verify(key), Some("bss"));
-        assert!(out.contains(&format!("LICENSES__AUTH__MANAGEMENT_KEYS=bss:{hash}")));
+        assert!(out.contains(&format!(
+            "LICENSES__AUTH__MANAGEMENT_KEYS=bss:{hash}:read+write+irdeto"
+        )));
         assert!(Cli::try_parse_from(["licenses", "apikey", "new", "--name", "a b"]).is_err());
     }
 
@@ -543,7 +618,11 @@ mod tests {
             &licenses_api_user::TokenSettings::hs256(settings::DEV_TOKEN_SECRET),
         )
         .expect("verifier");
-        let claims = verifier.verify(&token).expect("valid");
+        let claims = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime")
+            .block_on(verifier.verify(&token))
+            .expect("valid");
         assert_eq!(claims.user.as_str(), "41");
         assert!(claims.purchase_restricted());
 
@@ -560,6 +639,14 @@ mod tests {
         off.auth.dev_tokens = false;
         let err = dev_token(&off, "41", &[], 60).expect_err("refused");
         assert!(err.to_string().starts_with("auth.dev_tokens"), "{err}");
+
+        let local = settings::load(&ConfigSources::for_environment(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config"),
+            "local",
+        ))
+        .expect("local");
+        let err = dev_token(&local, "41", &[], 86_401).expect_err("too long");
+        assert!(err.to_string().starts_with("--ttl 86401"), "{err}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod cli;
 mod commands;
 mod health;
 pub mod import;
+mod jwks;
 mod limits;
 pub mod log_buffer;
 mod log_json;
@@ -29,11 +30,12 @@ use actix_web::middleware::from_fn;
 use actix_web::{HttpServer, web};
 use licenses_api_management::ManagementKeys;
 use licenses_api_user::{
-    Algorithm, DEFAULT_LEEWAY_SECONDS, TokenConfigError, TokenSettings, TokenVerifier,
+    Algorithm, DEFAULT_LEEWAY_SECONDS, JwksConfig, KeySettings, TokenConfigError, TokenSettings,
+    TokenVerifier,
 };
 use licenses_app::ports::StoreHealth;
 use licenses_app::{App, Delivery, DeliveryPolicy, Entitlements, Ports, SystemClock, UuidV7Ids};
-use licenses_http::{ApiError, RateLimiter, RateLimits};
+use licenses_http::{ApiError, AuthFailureLimiter, RateLimiter, RateLimits};
 use licenses_irdeto::{IrdetoConfig, IrdetoGateway, TlsFiles};
 use licenses_store::{OpenError, Store, StoreConfig};
 use secrecy::ExposeSecret;
@@ -103,15 +105,15 @@ pub struct Services {
 
 /// The management keys and the user token verifier of `auth.*`, refused when malformed.
 fn credentials(settings: &Settings) -> Result<(ManagementKeys, TokenVerifier), StartError> {
-    let management_keys = ManagementKeys::new(
+    let management_keys = ManagementKeys::with_scopes(
         settings
             .auth
             .management_keys
             .iter()
-            .map(|k| (k.name.clone(), k.sha256.clone())),
+            .map(|k| (k.name.clone(), k.sha256.clone(), k.scopes)),
     )
     .map_err(|e| StartError::Keys(e.to_string()))?;
-    let tokens = TokenVerifier::new(&token_settings(&settings.auth.user_tokens))?;
+    let tokens = TokenVerifier::new(&token_settings(&settings.auth.user_tokens)?)?;
     Ok((management_keys, tokens))
 }
 
@@ -146,6 +148,7 @@ impl Services {
                 limits.management_burst,
             )
             .map(Arc::new),
+            auth_failures: AuthFailureLimiter::new(limits.auth_failures_per_minute).map(Arc::new),
         };
         Ok(Self {
             app,
@@ -160,23 +163,52 @@ impl Services {
     }
 }
 
-/// `auth.user_tokens` as the user API takes it.
-fn token_settings(tokens: &UserTokenSettings) -> TokenSettings {
-    TokenSettings {
-        algorithm: match tokens.algorithm {
-            TokenAlgorithm::Hs256 => Algorithm::Hs256,
-            TokenAlgorithm::Rs256 => Algorithm::Rs256,
-            TokenAlgorithm::Es256 => Algorithm::Es256,
-        },
+fn algorithm(algorithm: TokenAlgorithm) -> Algorithm {
+    match algorithm {
+        TokenAlgorithm::Hs256 => Algorithm::Hs256,
+        TokenAlgorithm::Rs256 => Algorithm::Rs256,
+        TokenAlgorithm::Es256 => Algorithm::Es256,
+    }
+}
+
+/// `auth.user_tokens` as the user API takes it, with the JWKS source of `jwks_url`. An unset
+/// `algorithm` is HS256 here: production checks have refused it already.
+fn token_settings(tokens: &UserTokenSettings) -> Result<TokenSettings, StartError> {
+    let jwks = match &tokens.jwks_url {
+        Some(url) => Some(JwksConfig {
+            source: Arc::new(
+                jwks::HttpJwks::new(url).map_err(|problem| TokenConfigError {
+                    key: "auth.user_tokens.jwks_url",
+                    problem,
+                })?,
+            ),
+            refresh_min: std::time::Duration::from_secs(tokens.jwks_refresh_min_s),
+        }),
+        None => None,
+    };
+    Ok(TokenSettings {
+        algorithm: algorithm(tokens.algorithm.unwrap_or(TokenAlgorithm::Hs256)),
         secret: tokens
             .secret
             .as_ref()
             .map(|secret| secret.expose_secret().to_owned()),
         public_key_pem: tokens.public_key_pem.clone(),
+        keys: tokens
+            .keys
+            .iter()
+            .map(|k| KeySettings {
+                kid: k.kid.clone(),
+                algorithm: algorithm(k.algorithm),
+                secret: k.secret.as_ref().map(|s| s.expose_secret().to_owned()),
+                public_key_pem: k.public_key_pem.clone(),
+            })
+            .collect(),
+        jwks,
         issuer: tokens.issuer.clone(),
         audience: tokens.audience.clone(),
         leeway_seconds: DEFAULT_LEEWAY_SECONDS,
-    }
+        max_ttl_seconds: tokens.max_ttl_s,
+    })
 }
 
 impl std::fmt::Debug for Services {
@@ -232,6 +264,10 @@ pub struct Application {
     app: licenses_app::App,
     /// `catalogue.refresh_ms`.
     catalogue_refresh: std::time::Duration,
+    /// The user token verifier, whose JWKS is fetched again on a timer.
+    tokens: TokenVerifier,
+    /// `auth.user_tokens.jwks_max_age_s`, when a JWKS is configured.
+    jwks_max_age: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for Application {
@@ -277,6 +313,13 @@ impl Application {
         }
 
         let services = Services::new(&store, settings)?;
+        // The JWKS before the first request (a failure is logged; unknown kids fetch again).
+        let _ = services.tokens.refresh_jwks().await;
+        let user_tokens = &services.settings.auth.user_tokens;
+        let jwks_max_age = user_tokens
+            .jwks_url
+            .as_ref()
+            .map(|_| std::time::Duration::from_secs(user_tokens.jwks_max_age_s));
         let delivery = gateway.map(|gateway| irdeto_delivery(&store, &services, gateway));
         maintenance::spawn_key_pruning(services.app.clone());
         let server = &services.settings.server;
@@ -299,6 +342,7 @@ impl Application {
         let shutdown_grace_secs = server.shutdown_grace_secs;
         let app = services.app.clone();
         let catalogue_refresh = services.settings.catalogue.refresh_every();
+        let tokens = services.tokens.clone();
         tracing::info!(
             user_api = %format_args!("{}:{user_port}", host_of(&server.user_addr)),
             management_api = %format_args!("{}:{management_port}", host_of(&server.management_addr)),
@@ -316,6 +360,8 @@ impl Application {
             shutdown_grace_secs,
             app,
             catalogue_refresh,
+            tokens,
+            jwks_max_age,
         })
     }
 
@@ -358,6 +404,7 @@ impl Application {
             .map(|(delivery, wake)| workers::Worker::spawn(delivery, wake));
         let refresher =
             workers::CatalogueRefresher::spawn(self.app.clone(), self.catalogue_refresh);
+        let jwks_refresher = jwks::spawn_refresher(self.tokens.clone(), self.jwks_max_age);
         let user = self.user_server.handle();
         let management = self.management_server.as_ref().map(Server::handle);
         let grace_secs = self.shutdown_grace_secs;
@@ -383,6 +430,9 @@ impl Application {
         };
         let (user_result, management_result) = tokio::join!(self.user_server, management);
         stopper.abort();
+        if let Some(jwks_refresher) = jwks_refresher {
+            jwks_refresher.abort();
+        }
         refresher.stop().await;
         if let Some(worker) = worker {
             // The round in hand finishes: its jobs are delivered and settled.

@@ -13,13 +13,17 @@
 //!
 //! And that the only paths answering without credentials are the public ones of
 //! [`PUBLIC_ROUTES`], each on its own listener.
+//!
+//! The scope matrix: every management route × a key of each combination of scopes
+//! ([`SCOPED_KEYS`]): 403 `insufficient_scope` (changing nothing) where the key lacks the
+//! route's scope, anything but 401/403 where it has it.
 
 mod support;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::jsonapi::{JSONAPI, Reply};
-use support::{Backend, MANAGEMENT_KEY, TestApp, spawn_app};
+use support::{Backend, MANAGEMENT_KEY, TestApp, spawn_app, spawn_app_with};
 
 const API: &str = licenses_api_user::PREFIX;
 const MANAGEMENT: &str = licenses_api_management::PREFIX;
@@ -546,4 +550,153 @@ async fn metrics_are_not_on_the_user_listener() {
             "GET /metrics on the user listener with {credential:?}: {body}"
         );
     }
+}
+
+/// Management keys of every combination of scopes: (the key, its `scopes`, as configured;
+/// `None`: the field left out, which means all three).
+const SCOPED_KEYS: &[(&str, Option<&[&str]>)] = &[
+    ("scope-key-read", Some(&["read"])),
+    ("scope-key-write", Some(&["write"])),
+    ("scope-key-irdeto", Some(&["irdeto"])),
+    ("scope-key-read-write", Some(&["read", "write"])),
+    ("scope-key-read-irdeto", Some(&["read", "irdeto"])),
+    ("scope-key-write-irdeto", Some(&["write", "irdeto"])),
+    ("scope-key-all", Some(&["read", "write", "irdeto"])),
+    ("scope-key-unlisted", None),
+];
+
+/// Whether a key with `scopes` may call `method template`, as the documentation says it, on
+/// its own: `irdeto` for the `/irdeto/` routes, `read` or `write` for GET and HEAD elsewhere,
+/// `write` for anything else.
+fn scope_allows(scopes: Option<&[&str]>, method: &Method, template: &str) -> bool {
+    let has = |s: &str| scopes.is_none_or(|list| list.contains(&s));
+    if template.contains("/irdeto/") {
+        has("irdeto")
+    } else if *method == Method::GET || *method == Method::HEAD {
+        has("read") || has("write")
+    } else {
+        has("write")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_management_route_answers_each_scope_as_it_should() {
+    let app = spawn_app_with(Backend::Sqlite, |settings| {
+        for (key, scopes) in SCOPED_KEYS {
+            let mut entry = licenses::settings::ManagementKey::for_key(key, key);
+            if let Some(list) = scopes {
+                entry.scopes = list.join("+").parse().expect("scopes");
+            }
+            settings.auth.management_keys.push(entry);
+        }
+    })
+    .await;
+    let fixtures = Fixtures::create(&app).await;
+    let cases: Vec<Case> = cases(&fixtures)
+        .into_iter()
+        .filter(|c| c.listener == Listener::Management && !is_public(c.listener, &c.path))
+        .collect();
+    let before = state(&app).await;
+
+    let (mut refused, mut allowed) = (0usize, 0usize);
+    for case in &cases {
+        for (key, scopes) in SCOPED_KEYS {
+            if scope_allows(*scopes, &case.method, &case.template) {
+                continue;
+            }
+            let r = send(
+                &app,
+                case.listener,
+                case.method.clone(),
+                &case.path,
+                &apikey(key),
+                case.body.as_ref(),
+            )
+            .await;
+            let what = format!("{} {} with {key}", case.method, case.template);
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{what}: {}", r.json);
+            assert_eq!(r.json["errors"][0]["code"], "insufficient_scope", "{what}");
+            let detail = r.json["errors"][0]["detail"].as_str().unwrap_or_default();
+            assert!(
+                !detail.contains(key),
+                "{what}: the key in the detail: {detail}"
+            );
+            assert!(
+                ["read", "write", "irdeto"]
+                    .iter()
+                    .any(|s| detail.contains(&format!("`{s}`"))),
+                "{what}: the scope needed is not named: {detail}"
+            );
+            refused += 1;
+        }
+    }
+    // A path spelt differently for the same route needs the same scope.
+    for path in [
+        format!("{MANAGEMENT}/%69rdeto/backlog"),
+        format!("{MANAGEMENT}/irdet%6F/backlog"),
+    ] {
+        for key in ["scope-key-read", "scope-key-read-write"] {
+            let r = send(
+                &app,
+                Listener::Management,
+                Method::GET,
+                &path,
+                &apikey(key),
+                None,
+            )
+            .await;
+            assert_eq!(
+                r.status,
+                StatusCode::FORBIDDEN,
+                "GET {path} with {key}: {}",
+                r.json
+            );
+            refused += 1;
+        }
+    }
+    assert_eq!(
+        state(&app).await,
+        before,
+        "a request refused for its scope changed something"
+    );
+
+    for case in &cases {
+        for (key, scopes) in SCOPED_KEYS {
+            if !scope_allows(*scopes, &case.method, &case.template) {
+                continue;
+            }
+            let r = send(
+                &app,
+                case.listener,
+                case.method.clone(),
+                &case.path,
+                &apikey(key),
+                case.body.as_ref(),
+            )
+            .await;
+            assert!(
+                r.status != StatusCode::UNAUTHORIZED
+                    && r.status != StatusCode::FORBIDDEN
+                    && !r.status.is_server_error(),
+                "{} {} with {key} is refused or fails: {} {}",
+                case.method,
+                case.template,
+                r.status,
+                r.json
+            );
+            allowed += 1;
+        }
+    }
+    assert_eq!(refused + allowed, cases.len() * SCOPED_KEYS.len() + 4);
+    // Each kind of route is refused to some key and allowed to others.
+    assert!(
+        refused >= cases.len() && allowed >= cases.len(),
+        "{refused} {allowed}"
+    );
+    println!(
+        "scope matrix: {} management routes x {} keys: {allowed} allowed, {refused} refused \
+         with 403 insufficient_scope",
+        cases.len(),
+        SCOPED_KEYS.len()
+    );
 }

@@ -420,3 +420,83 @@ async fn an_exhausted_pool_answers_503_within_the_checkout_timeout() {
     running.abort();
     drop(database);
 }
+
+async fn management_get_with(app: &TestApp, key: &str) -> Reply {
+    let r = app
+        .client
+        .get(app.management(&format!("{MANAGEMENT}/products")))
+        .header("Authorization", format!("Apikey {key}"))
+        .send()
+        .await
+        .unwrap();
+    Reply::read(r).await
+}
+
+fn assert_blocked(r: &Reply, what: &str) {
+    assert_eq!(
+        r.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{what}: {}",
+        r.json
+    );
+    assert_eq!(r.code(), "rate_limited", "{what}");
+    let retry: u64 = r
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{what}: no Retry-After"));
+    // One failure back every 60 s / 2.
+    assert!((1..=30).contains(&retry), "{what}: Retry-After {retry}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_with_too_many_failed_authentications_gets_429_on_both_apis() {
+    let app = spawn_app_with(Backend::Sqlite, |s| s.limits.auth_failures_per_minute = 2).await;
+    let token = app.user_token("41");
+    // The first failure is within the budget: the right credentials still pass.
+    assert_eq!(
+        management_get_with(&app, "a-guessed-key").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        management_get_with(&app, MANAGEMENT_KEY).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(user_get(&app, "41", &token).await.status, StatusCode::OK);
+    // The second uses it up (on the user API: the budget is the address's, both APIs).
+    assert_eq!(
+        user_get(&app, "41", "a.guessed.token").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // From now on no credential is looked at, right or wrong, on either API.
+    assert_blocked(
+        &management_get_with(&app, MANAGEMENT_KEY).await,
+        "the right key",
+    );
+    assert_blocked(
+        &management_get_with(&app, "another-guess").await,
+        "another guess",
+    );
+    assert_blocked(&user_get(&app, "41", &token).await, "the right token");
+    // Health stays outside the APIs' limits.
+    assert_eq!(
+        app.get(&app.user("/health/live")).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentications_are_not_limited_when_the_limit_is_off() {
+    // config/test.toml: limits.auth_failures_per_minute = 0.
+    let app = spawn_app(Backend::Sqlite).await;
+    assert_eq!(app.settings.limits.auth_failures_per_minute, 0);
+    for _ in 0..40 {
+        assert_eq!(
+            management_get_with(&app, "a-guessed-key").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        management_get_with(&app, MANAGEMENT_KEY).await.status,
+        StatusCode::OK
+    );
+}

@@ -16,6 +16,9 @@ pub struct LimitsSettings {
     pub management_requests_per_second: u32,
     /// Requests a key may send at once above that rate.
     pub management_burst: u32,
+    /// Failed authentications (401) a client address may get a minute, on both APIs
+    /// together, before its requests get 429 ahead of any credential check; 0: no limit.
+    pub auth_failures_per_minute: u32,
 }
 
 impl LimitsSettings {

@@ -47,8 +47,8 @@ use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
 pub use auth::{
-    AuthSettings, DEV_MANAGEMENT_KEY, DEV_TOKEN_SECRET, ManagementKey, TokenAlgorithm,
-    UserTokenSettings, sha256_hex,
+    AuthSettings, DEV_MANAGEMENT_KEY, DEV_TOKEN_SECRET, ManagementKey, StaticTokenKey,
+    TokenAlgorithm, UserTokenSettings, sha256_hex,
 };
 pub use catalogue::CatalogueSettings;
 pub use database::{DatabaseSettings, redacted_url};
@@ -318,7 +318,7 @@ mod tests {
             s.auth.management_keys,
             vec![ManagementKey::for_key("dev", DEV_MANAGEMENT_KEY)]
         );
-        assert_eq!(s.auth.user_tokens.algorithm, TokenAlgorithm::Hs256);
+        assert_eq!(s.auth.user_tokens.algorithm, Some(TokenAlgorithm::Hs256));
         assert_eq!(
             s.auth
                 .user_tokens
@@ -533,10 +533,12 @@ mod tests {
         assert_eq!(local.log.format, LogFormat::Text);
         assert_eq!(local.limits.user_requests_per_second, 0);
         assert_eq!(local.limits.management_requests_per_second, 0);
+        assert_eq!(local.limits.auth_failures_per_minute, 0);
         assert_eq!(local.server.client_timeout_ms, 5000);
         let test = load(&sources("test")).expect("loads");
         assert_eq!(test.limits.user_requests_per_second, 0);
         assert_eq!(test.limits.management_requests_per_second, 0);
+        assert_eq!(test.limits.auth_failures_per_minute, 0);
         let production = load(&with_vars(
             "production",
             &[("LICENSES__DATABASE__URL", "postgres://db/licenses")],
@@ -544,6 +546,7 @@ mod tests {
         .expect("loads");
         assert_eq!(production.log.format, LogFormat::Json);
         let limits = &production.limits;
+        assert_eq!(limits.auth_failures_per_minute, 30);
         assert_eq!(
             (limits.user_requests_per_second, limits.user_burst),
             (10, 20)

@@ -137,8 +137,10 @@ pub const TEST_PUBLIC_KEYS: [(&str, &str); 2] = [
 /// The secrets committed in the tests (HS256 user token secrets, Irdeto API keys): public
 /// knowledge, refused as `auth.user_tokens.secret` or `irdeto.api_key` wherever development
 /// credentials are. The same test keeps the list complete.
-pub const TEST_SECRETS: [&str; 9] = [
+pub const TEST_SECRETS: [&str; 11] = [
     DEV_TOKEN_SECRET,
+    "0123456789abcdef0123456789abcdef",
+    "key-rotation-test-static-secret-0123456789",
     "a-test-secret-of-at-least-32-bytes!!",
     "another-secret-nobody-configured-0123456789",
     "another-secret-that-is-long-enough-0123456789",
@@ -209,7 +211,12 @@ pub(super) fn check_credentials_for_serving(settings: &Settings, problems: &mut 
         ));
     }
     let tokens = &auth.user_tokens;
-    match tokens.algorithm {
+    // The key without kid, when it is configured or no other key is. Outside production
+    // checks an unset algorithm means HS256; under them it is refused below.
+    let algorithm = tokens.algorithm.unwrap_or(TokenAlgorithm::Hs256);
+    let default_key = tokens.has_default_key();
+    match algorithm {
+        _ if !default_key => {}
         TokenAlgorithm::Hs256 => match &tokens.secret {
             None => problems.push(Problem::new(
                 "auth.user_tokens.secret",
@@ -261,6 +268,82 @@ pub(super) fn check_credentials_for_serving(settings: &Settings, problems: &mut 
         problems.push(Problem::new(
             "irdeto.api_key",
             format!("is a key committed for the tests, {}", exposure.refused()),
+        ));
+    }
+    if refuse
+        && let Some(key) = tokens.keys.iter().find(|k| {
+            k.secret.as_ref().is_some_and(|s| {
+                s.expose_secret() == DEV_TOKEN_SECRET || is_test_secret(s.expose_secret())
+            }) || k.public_key_pem.as_deref().is_some_and(is_test_key)
+        })
+    {
+        problems.push(Problem::new(
+            "auth.user_tokens.keys",
+            format!(
+                "key {:?} is a development or test key, {}",
+                key.kid,
+                exposure.refused()
+            ),
+        ));
+    }
+    if production {
+        check_user_tokens_for_production(settings, problems);
+    }
+}
+
+/// What production requires of `auth.user_tokens` on top of verification material: the
+/// algorithm of the key without kid chosen explicitly (HS256 is never a default), `issuer`
+/// and `audience` set, a maximum token lifetime, no development secret among the keys, and
+/// the JWKS fetched over TLS (plain `http://` only to a loopback host).
+fn check_user_tokens_for_production(settings: &Settings, problems: &mut Vec<Problem>) {
+    let tokens = &settings.auth.user_tokens;
+    if tokens.algorithm.is_none() && tokens.has_default_key() {
+        problems.push(Problem::new(
+            "auth.user_tokens.algorithm",
+            "is not set: production requires the algorithm to be chosen explicitly (HS256, \
+             RS256 or ES256)",
+        ));
+    }
+    for (key, value) in [
+        ("auth.user_tokens.issuer", &tokens.issuer),
+        ("auth.user_tokens.audience", &tokens.audience),
+    ] {
+        if value.as_deref().is_none_or(|v| v.trim().is_empty()) {
+            problems.push(Problem::new(
+                key,
+                "is not set: production checks every token's issuer and audience",
+            ));
+        }
+    }
+    if tokens.max_ttl_s == 0 {
+        problems.push(Problem::new(
+            "auth.user_tokens.max_ttl_s",
+            "is 0 (no maximum): production refuses tokens living longer than it (e.g. 86400)",
+        ));
+    }
+    if let Some(key) = tokens.keys.iter().find(|k| {
+        k.secret
+            .as_ref()
+            .is_some_and(|s| s.expose_secret() == DEV_TOKEN_SECRET)
+    }) {
+        problems.push(Problem::new(
+            "auth.user_tokens.keys",
+            format!(
+                "key {:?} is the public development secret, refused under production",
+                key.kid
+            ),
+        ));
+    }
+    if let Some(url) = tokens
+        .jwks_url
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok())
+        && url.scheme() == "http"
+        && !url.host_str().is_some_and(is_loopback_host)
+    {
+        problems.push(Problem::new(
+            "auth.user_tokens.jwks_url",
+            "is http:// to a host that is not loopback: production fetches keys over https://",
         ));
     }
 }
@@ -376,6 +459,15 @@ mod tests {
                 "a-real-secret-from-the-vault".to_owned(),
             ),
             ("LICENSES__AUTH__DEV_TOKENS", "false".to_owned()),
+            ("LICENSES__AUTH__USER_TOKENS__ALGORITHM", "HS256".to_owned()),
+            (
+                "LICENSES__AUTH__USER_TOKENS__ISSUER",
+                "https://id.aminotv.example".to_owned(),
+            ),
+            (
+                "LICENSES__AUTH__USER_TOKENS__AUDIENCE",
+                "licenses".to_owned(),
+            ),
         ]
     }
 
@@ -416,7 +508,108 @@ mod tests {
         assert!(m.contains("(APP_ENV=production)"), "{m}");
         assert!(!m.contains(DEV_TOKEN_SECRET), "{m}");
 
-        serving("production", &[]).expect("real material serves");
+        assert_eq!(
+            serving_problems(&real_credentials()),
+            "",
+            "real material serves"
+        );
+    }
+
+    fn with(
+        base: &[(&'static str, String)],
+        changes: &[(&'static str, &str)],
+    ) -> Vec<(&'static str, String)> {
+        let mut vars: Vec<(&'static str, String)> = base
+            .iter()
+            .filter(|(k, _)| !changes.iter().any(|(c, _)| c == k))
+            .cloned()
+            .collect();
+        vars.extend(
+            changes
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (*k, (*v).to_owned())),
+        );
+        vars
+    }
+
+    fn serving_problems(vars: &[(&'static str, String)]) -> String {
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let s = load(&with_vars("production", &vars)).expect("loads");
+        s.check_for_serving()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn production_requires_explicit_algorithm_issuer_audience_and_a_maximum_lifetime() {
+        let base = real_credentials();
+        for (var, key) in [
+            (
+                "LICENSES__AUTH__USER_TOKENS__ALGORITHM",
+                "auth.user_tokens.algorithm: is not set: production requires",
+            ),
+            (
+                "LICENSES__AUTH__USER_TOKENS__ISSUER",
+                "auth.user_tokens.issuer: is not set",
+            ),
+            (
+                "LICENSES__AUTH__USER_TOKENS__AUDIENCE",
+                "auth.user_tokens.audience: is not set",
+            ),
+        ] {
+            let m = serving_problems(&with(&base, &[(var, "")]));
+            assert!(m.contains(key), "without {var}: {m}");
+            assert!(!m.contains('\n'), "{m}");
+        }
+        let m = serving_problems(&with(
+            &base,
+            &[("LICENSES__AUTH__USER_TOKENS__MAX_TTL_S", "0")],
+        ));
+        assert!(m.starts_with("auth.user_tokens.max_ttl_s: is 0"), "{m}");
+        let m = serving_problems(&with(
+            &base,
+            &[(
+                "LICENSES__AUTH__USER_TOKENS__JWKS_URL",
+                "http://id.example/jwks.json",
+            )],
+        ));
+        assert!(
+            m.starts_with("auth.user_tokens.jwks_url: is http://"),
+            "{m}"
+        );
+        for url in [
+            "https://id.example/jwks.json",
+            "http://127.0.0.1:9/jwks.json",
+        ] {
+            let m = serving_problems(&with(
+                &base,
+                &[("LICENSES__AUTH__USER_TOKENS__JWKS_URL", url)],
+            ));
+            assert_eq!(m, "", "{url}");
+        }
+        // A JWKS alone is material enough: no secret, no algorithm needed.
+        let m = serving_problems(&with(
+            &base,
+            &[
+                ("LICENSES__AUTH__USER_TOKENS__SECRET", ""),
+                ("LICENSES__AUTH__USER_TOKENS__ALGORITHM", ""),
+                (
+                    "LICENSES__AUTH__USER_TOKENS__JWKS_URL",
+                    "https://id.example/jwks.json",
+                ),
+            ],
+        ));
+        assert_eq!(m, "");
+    }
+
+    #[test]
+    fn outside_production_an_unset_algorithm_is_hs256() {
+        let mut s = load(&with_vars("local", &[])).expect("loads");
+        s.auth.user_tokens.algorithm = None;
+        s.check_for_serving().expect("serves");
+        assert_eq!(s.auth.user_tokens.max_ttl_s, 86_400);
     }
 
     #[test]
@@ -733,7 +926,8 @@ mod tests {
             line.split('"')
                 .skip(1)
                 .step_by(2)
-                .map(str::to_owned)
+                // `\"` inside a literal (a TOML document in a test): the secret ends at it
+                .map(|l| l.trim_end_matches('\\').to_owned())
                 .collect()
         };
         let mut found = Vec::new();

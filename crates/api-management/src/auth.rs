@@ -1,12 +1,20 @@
 //! `Authorization: Apikey KEY`: the key is hashed with SHA-256 and compared, in constant
 //! time, with the hash of every configured key. Keys are named so that one can be rotated
 //! (add the new one, move the BSS over, remove the old one); only the name is ever logged.
+//!
+//! Each key has scopes ([`Scope`]): `read` (GET and HEAD outside `/irdeto/`), `write` (every
+//! method outside `/irdeto/`), `irdeto` (the `/irdeto/` routes: the backlog and retries). A
+//! key configured without scopes has all three. A key without the scope a request needs gets
+//! 403 `insufficient_scope`.
+
+use std::fmt;
+use std::str::FromStr;
 
 use actix_web::ResponseError;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 use licenses_http::{ApiError, RateLimits};
@@ -14,9 +22,143 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::PREFIX;
+
 /// The name of the key a request was authorized with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyName(pub String);
+
+/// What a management key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// GET and HEAD on every route outside `/irdeto/`.
+    Read,
+    /// Every method on every route outside `/irdeto/` (reads included).
+    Write,
+    /// The `/irdeto/` routes: the backlog (GET) and retries (POST).
+    Irdeto,
+}
+
+impl Scope {
+    /// Every scope, in the order they are written.
+    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Write, Scope::Irdeto];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Irdeto => "irdeto",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            Self::Read => 1,
+            Self::Write => 2,
+            Self::Irdeto => 4,
+        }
+    }
+
+    /// The scope a request needs: `irdeto` under `/irdeto/`, else `read` for GET and HEAD
+    /// (which `write` also grants) and `write` for anything else.
+    pub fn needed(method: &Method, path: &str) -> Scope {
+        let irdeto = path
+            .strip_prefix(PREFIX)
+            .is_some_and(|rest| rest == "/irdeto" || rest.starts_with("/irdeto/"));
+        if irdeto {
+            Scope::Irdeto
+        } else if method == Method::GET || method == Method::HEAD {
+            Scope::Read
+        } else {
+            Scope::Write
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scope {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "read" => Ok(Self::Read),
+            "write" => Ok(Self::Write),
+            "irdeto" => Ok(Self::Irdeto),
+            other => Err(format!(
+                "unknown scope {other:?}: expected read, write or irdeto"
+            )),
+        }
+    }
+}
+
+/// A set of scopes. Written `read+irdeto` (the form of `name:sha256:read+irdeto`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Scopes(u8);
+
+impl Scopes {
+    /// All three: what a key configured without scopes has.
+    pub const ALL: Scopes = Scopes(7);
+    /// None (refused by the settings: such a key could do nothing).
+    pub const NONE: Scopes = Scopes(0);
+
+    pub fn contains(self, scope: Scope) -> bool {
+        self.0 & scope.bit() != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether these scopes allow a request that needs `needed`.
+    pub fn allow(self, needed: Scope) -> bool {
+        match needed {
+            Scope::Read => self.contains(Scope::Read) || self.contains(Scope::Write),
+            Scope::Write => self.contains(Scope::Write),
+            Scope::Irdeto => self.contains(Scope::Irdeto),
+        }
+    }
+
+    /// The scopes, in the order of [`Scope::ALL`].
+    pub fn iter(self) -> impl Iterator<Item = Scope> {
+        Scope::ALL.into_iter().filter(move |s| self.contains(*s))
+    }
+}
+
+impl FromIterator<Scope> for Scopes {
+    fn from_iter<I: IntoIterator<Item = Scope>>(iter: I) -> Self {
+        Scopes(iter.into_iter().fold(0, |bits, s| bits | s.bit()))
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.iter().map(Scope::as_str).collect();
+        f.write_str(&names.join("+"))
+    }
+}
+
+impl fmt::Debug for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Scopes({self})")
+    }
+}
+
+/// `read+irdeto` (also `read,irdeto` and `read irdeto`), each scope once or more.
+impl FromStr for Scopes {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.split(['+', ',', ' '])
+            .filter(|part| !part.trim().is_empty())
+            .map(str::parse::<Scope>)
+            .collect()
+    }
+}
 
 /// A configured key hash that is not 64 hex digits.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,29 +167,44 @@ pub struct BadKeyHash {
     pub name: String,
 }
 
-/// The management keys the service accepts, by name.
+/// The management keys the service accepts, by name, with their scopes.
 #[derive(Clone)]
 pub struct ManagementKeys {
-    keys: Vec<(String, [u8; 32])>,
+    keys: Vec<(String, [u8; 32], Scopes)>,
 }
 
 impl std::fmt::Debug for ManagementKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(self.keys.iter().map(|(name, _)| name))
+            .entries(
+                self.keys
+                    .iter()
+                    .map(|(name, _, scopes)| format!("{name} ({scopes})")),
+            )
             .finish()
     }
 }
 
 impl ManagementKeys {
-    /// Keys from `(name, sha256 hex)` pairs, as `auth.management_keys` holds them.
+    /// Keys from `(name, sha256 hex)` pairs, each with every scope.
     pub fn new(entries: impl IntoIterator<Item = (String, String)>) -> Result<Self, BadKeyHash> {
+        Self::with_scopes(
+            entries
+                .into_iter()
+                .map(|(name, hash)| (name, hash, Scopes::ALL)),
+        )
+    }
+
+    /// Keys from `(name, sha256 hex, scopes)`, as `auth.management_keys` holds them.
+    pub fn with_scopes(
+        entries: impl IntoIterator<Item = (String, String, Scopes)>,
+    ) -> Result<Self, BadKeyHash> {
         let keys = entries
             .into_iter()
-            .map(|(name, hash)| {
+            .map(|(name, hash, scopes)| {
                 let mut digest = [0u8; 32];
                 match hex::decode_to_slice(hash.trim(), &mut digest) {
-                    Ok(()) => Ok((name, digest)),
+                    Ok(()) => Ok((name, digest, scopes)),
                     Err(_) => Err(BadKeyHash { name }),
                 }
             })
@@ -55,14 +212,19 @@ impl ManagementKeys {
         Ok(Self { keys })
     }
 
-    /// The name of the key `presented` is, checking every key so that the time taken does not
-    /// tell which one (nor how much of it) matched.
+    /// The name of the key `presented` is: see [`ManagementKeys::authorize`].
     pub fn verify(&self, presented: &str) -> Option<&str> {
+        self.authorize(presented).map(|(name, _)| name)
+    }
+
+    /// The name and scopes of the key `presented` is, checking every key so that the time
+    /// taken does not tell which one (nor how much of it) matched.
+    pub fn authorize(&self, presented: &str) -> Option<(&str, Scopes)> {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         let mut found = None;
-        for (name, hash) in &self.keys {
+        for (name, hash, scopes) in &self.keys {
             if bool::from(hash.ct_eq(&digest)) {
-                found = Some(name.as_str());
+                found = Some((name.as_str(), *scopes));
             }
         }
         found
@@ -84,9 +246,19 @@ fn unauthorized(detail: &str) -> ApiError {
         .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Apikey"))
 }
 
-/// Middleware: refuses a request without a valid `Authorization: Apikey KEY` (401), or over
-/// its key's rate limit (429, when the application has [`RateLimits`]), and records the key's
-/// name for the handlers (audit trail, idempotency scope).
+/// 403 `insufficient_scope`: names the scope needed, never the key.
+fn insufficient_scope(needed: Scope) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "insufficient_scope",
+        format!("this API key does not have the scope `{needed}` this request needs"),
+    )
+}
+
+/// Middleware: refuses a request without a valid `Authorization: Apikey KEY` (401), over its
+/// key's rate limit (429, when the application has [`RateLimits`]), or that its key's scopes
+/// do not allow (403), and records the key's name for the handlers (audit trail,
+/// idempotency scope).
 pub async fn require_key<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: Next<B>,
@@ -98,7 +270,7 @@ pub async fn require_key<B: MessageBody + 'static>(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Apikey "))
         .map(str::trim);
-    let name = match (keys, presented) {
+    let found = match (keys, presented) {
         (_, None) => {
             return Ok(refuse(
                 req,
@@ -106,9 +278,11 @@ pub async fn require_key<B: MessageBody + 'static>(
             ));
         }
         (None, Some(_)) => None,
-        (Some(keys), Some(key)) => keys.verify(key).map(str::to_owned),
+        (Some(keys), Some(key)) => keys
+            .authorize(key)
+            .map(|(name, scopes)| (name.to_owned(), scopes)),
     };
-    let Some(name) = name else {
+    let Some((name, scopes)) = found else {
         return Ok(refuse(req, "the API key is not valid"));
     };
     let limited = req
@@ -117,6 +291,15 @@ pub async fn require_key<B: MessageBody + 'static>(
     if let Err(error) = limited {
         return Ok(req
             .into_response(error.error_response())
+            .map_into_right_body());
+    }
+    // The path as the router matches it (percent-decoded where unreserved): `/%69rdeto/…`
+    // reaches the Irdeto routes and needs their scope.
+    let needed = Scope::needed(req.method(), req.match_info().as_str());
+    if !scopes.allow(needed) {
+        tracing::info!(key = %name, %needed, "management key lacks a scope: answering 403");
+        return Ok(req
+            .into_response(insufficient_scope(needed).error_response())
             .map_into_right_body());
     }
     req.extensions_mut().insert(KeyName(name));
@@ -142,6 +325,65 @@ mod tests {
         assert_eq!(keys.verify("guess"), None);
         assert_eq!(keys.verify(""), None);
         assert!(!format!("{keys:?}").contains(&key));
+    }
+
+    #[test]
+    fn scopes_parse_print_and_allow_what_they_say() {
+        assert_eq!(
+            "read+irdeto".parse::<Scopes>().map(|s| s.to_string()),
+            Ok("read+irdeto".into())
+        );
+        assert_eq!("irdeto,read".parse::<Scopes>(), "read+irdeto".parse());
+        assert_eq!("".parse::<Scopes>(), Ok(Scopes::NONE));
+        assert!("read+admin".parse::<Scopes>().is_err());
+        assert_eq!(Scopes::ALL.to_string(), "read+write+irdeto");
+        let p = |rest: &str| format!("{PREFIX}{rest}");
+        assert_eq!(Scope::needed(&Method::GET, &p("/products")), Scope::Read);
+        assert_eq!(Scope::needed(&Method::HEAD, &p("/licenses/1")), Scope::Read);
+        assert_eq!(
+            Scope::needed(&Method::DELETE, &p("/licenses/1")),
+            Scope::Write
+        );
+        assert_eq!(
+            Scope::needed(&Method::POST, &p("/licenses/batch_create")),
+            Scope::Write
+        );
+        assert_eq!(
+            Scope::needed(&Method::GET, &p("/irdeto/backlog")),
+            Scope::Irdeto
+        );
+        assert_eq!(
+            Scope::needed(&Method::POST, &p("/irdeto/jobs/1/retry")),
+            Scope::Irdeto
+        );
+        assert_eq!(Scope::needed(&Method::GET, &p("/irdetox")), Scope::Read);
+        let read: Scopes = [Scope::Read].into_iter().collect();
+        let write: Scopes = [Scope::Write].into_iter().collect();
+        let irdeto: Scopes = [Scope::Irdeto].into_iter().collect();
+        assert!(read.allow(Scope::Read) && !read.allow(Scope::Write) && !read.allow(Scope::Irdeto));
+        assert!(
+            write.allow(Scope::Read) && write.allow(Scope::Write) && !write.allow(Scope::Irdeto)
+        );
+        assert!(
+            !irdeto.allow(Scope::Read)
+                && !irdeto.allow(Scope::Write)
+                && irdeto.allow(Scope::Irdeto)
+        );
+    }
+
+    #[test]
+    fn a_key_is_authorized_with_its_scopes() {
+        let (key, hash) = new_key();
+        let keys =
+            ManagementKeys::with_scopes([("ro".to_owned(), hash, "read".parse().expect("scopes"))])
+                .expect("hex");
+        assert_eq!(
+            keys.authorize(&key),
+            Some(("ro", "read".parse().expect("scopes")))
+        );
+        assert!(!format!("{keys:?}").contains(&key));
+        let all = ManagementKeys::new([("all".to_owned(), new_key().1)]).expect("hex");
+        assert!(format!("{all:?}").contains("read+write+irdeto"));
     }
 
     #[test]

@@ -24,7 +24,7 @@ use licenses_http::jsonapi::ErrorDocument;
 use licenses_http::openapi::{
     BadRequest, Conflict, ForbiddenClientId, NotFound, PayloadTooLarge, ServiceUnavailable,
     UnauthorizedApikey, UnprocessableEntity, UnsupportedMediaType, add_apikey_scheme,
-    add_limit_responses,
+    add_limit_responses, add_scope_responses,
 };
 use licenses_http::{
     ApiError, Endpoint, Links, Query, Routes, idempotency_key, read_body, require_jsonapi,
@@ -37,7 +37,7 @@ use licenses::{create_license, delete_license, get_license, list_licenses};
 use products::{create_product, delete_product, get_product, list_products, update_product};
 use users::{user_entitlements, user_licenses};
 
-pub use auth::{BadKeyHash, KeyName, ManagementKeys, new_key};
+pub use auth::{BadKeyHash, KeyName, ManagementKeys, Scope, Scopes, new_key};
 
 /// Where the management API lives.
 pub const PREFIX: &str = "/api/license/management/v4";
@@ -80,7 +80,9 @@ pub fn configure(app: App, keys: ManagementKeys) -> impl FnOnce(&mut web::Servic
         let scope = web::scope(PREFIX)
             .app_data(web::Data::new(app))
             .app_data(web::Data::new(keys))
-            .wrap(from_fn(auth::require_key));
+            .wrap(from_fn(auth::require_key))
+            // Before the key is looked at: an address with too many 401s gets 429.
+            .wrap(from_fn(licenses_http::limit_auth_failures));
         let scope = routes()
             .into_resources()
             .into_iter()
@@ -129,6 +131,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ManagementApi::openapi();
     add_apikey_scheme(&mut doc);
     add_limit_responses(&mut doc);
+    add_scope_responses(&mut doc);
     doc
 }
 

@@ -23,13 +23,19 @@ fn missing() -> ApiError {
     .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
 }
 
-/// A token was presented and refused.
+/// A token was presented and refused: `invalid_token`, or `token_too_long_lived` for a
+/// token that lives longer than `auth.user_tokens.max_ttl_s` (the issuer must mint shorter
+/// ones: retrying does not help).
 fn invalid(reason: TokenError) -> ApiError {
-    let detail = match reason {
-        TokenError::Expired => "the token has expired",
-        _ => "the token is not valid",
+    let (code, detail) = match reason {
+        TokenError::Expired => ("invalid_token", "the token has expired"),
+        TokenError::TooLongLived => (
+            "token_too_long_lived",
+            "the token lives longer than this service accepts",
+        ),
+        _ => ("invalid_token", "the token is not valid"),
     };
-    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", detail).with_header(
+    ApiError::new(StatusCode::UNAUTHORIZED, code, detail).with_header(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer error=\"invalid_token\""),
     )
@@ -57,7 +63,8 @@ pub(crate) async fn require_token<B: MessageBody + 'static>(
     let Some(token) = bearer(&req) else {
         return Ok(refuse(req, missing()));
     };
-    match verifier.verify(token) {
+    let verified = verifier.verify(token).await;
+    match verified {
         Ok(claims) => {
             let limited = req
                 .app_data::<web::Data<RateLimits>>()

@@ -35,7 +35,8 @@ use licenses_http::{
 use utoipa::OpenApi;
 
 pub use token::{
-    Algorithm, Claims, DEFAULT_LEEWAY_SECONDS, MIN_SECRET_BYTES, MintError, PURCHASE_RESTRICTED,
+    Algorithm, Claims, DEFAULT_LEEWAY_SECONDS, DEFAULT_MAX_TTL_SECONDS, JwksConfig, JwksSource,
+    KeySettings, MAX_JWKS_BYTES, MIN_SECRET_BYTES, MintError, PURCHASE_RESTRICTED,
     TokenConfigError, TokenError, TokenSettings, TokenVerifier, mint_token,
 };
 
@@ -99,6 +100,8 @@ pub fn configure(
             // carries no token) is answered and every answer, errors included, gets the
             // CORS headers.
             .wrap(from_fn(auth::require_token))
+            // Before the token is looked at: an address with too many 401s gets 429.
+            .wrap(from_fn(licenses_http::limit_auth_failures))
             .wrap(Condition::new(
                 !cors_origins.is_empty(),
                 cors::cors(&cors_origins),

@@ -341,9 +341,7 @@ async fn rs256_and_es256_tokens_verify_with_the_configured_public_key() {
             algorithm,
             secret: None,
             public_key_pem: Some(public.to_owned()),
-            issuer: None,
-            audience: None,
-            leeway_seconds: 30,
+            ..TokenSettings::hs256("")
         })
         .expect("settings");
         let good = encode(

@@ -31,5 +31,8 @@ pub use jsonapi::response::{
 };
 pub use jsonapi::{ApiError, ErrorObject, JSONAPI};
 pub use query::{Query, license_filter, page_request};
-pub use rate::{RateLimiter, RateLimits, too_many_requests};
+pub use rate::{
+    AuthFailureLimiter, RateLimiter, RateLimits, client_addr, limit_auth_failures,
+    too_many_requests,
+};
 pub use routes::{Endpoint, Routes};

@@ -23,7 +23,10 @@ pub fn add_apikey_scheme(openapi: &mut OpenApi) {
         SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
             "Authorization",
             "The header `Authorization: Apikey KEY`, with a key configured in \
-             `auth.management_keys` (`licenses apikey new` makes one).",
+             `auth.management_keys` (`licenses apikey new` makes one). A key has scopes: \
+             `read` (GET outside `/irdeto/`), `write` (every method outside `/irdeto/`), \
+             `irdeto` (the `/irdeto/` routes); a key without the scope a request needs gets \
+             403 `insufficient_scope`.",
         ))),
     );
 }
@@ -90,6 +93,31 @@ pub fn add_limit_responses(openapi: &mut OpenApi) {
     }
 }
 
+/// Adds the 403 of a management key without the scope a route needs (`insufficient_scope`)
+/// to every operation: [`ForbiddenScope`], or [`ForbiddenClientId`] where the route has it
+/// already (its description tells both).
+pub fn add_scope_responses(openapi: &mut OpenApi) {
+    let components = openapi.components.get_or_insert_with(Default::default);
+    let (name, response) = <ForbiddenScope as ToResponse>::response();
+    components.responses.insert(name.to_owned(), response);
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation
+                .responses
+                .responses
+                .entry("403".to_owned())
+                .or_insert_with(|| RefOr::Ref(utoipa::openapi::Ref::from_response_name(name)));
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Error responses
 
@@ -149,14 +177,20 @@ error_responses! {
         configured (`unauthorized`).",
         header "WWW-Authenticate" => "The challenge: `Apikey`.";
     /// 401 of the user API.
-    UnauthorizedBearer => "No `Authorization: Bearer TOKEN` header (`unauthorized`), or a token \
-        that is expired or not valid (`invalid_token`).",
+    UnauthorizedBearer => "No `Authorization: Bearer TOKEN` header (`unauthorized`), a token \
+        that is expired or not valid (`invalid_token`), or one that lives longer than the \
+        service accepts (`token_too_long_lived`).",
         header "WWW-Authenticate" => "The challenge: `Bearer`, or `Bearer error=\"invalid_token\"`.";
     /// 403 of a user's own paths.
     ForbiddenOwner => "The token's user is not the user of the path (`forbidden`).";
     /// 403 of a creation.
     ForbiddenClientId => "The document brings its own id (`client_generated_id`): ids are \
-        assigned by the service.";
+        assigned by the service; or the API key does not have the scope the route needs \
+        (`insufficient_scope`).";
+    /// 403 of a management key without the route's scope.
+    ForbiddenScope => "The API key does not have the scope the route needs \
+        (`insufficient_scope`): `read` for GET, `write` for changes, `irdeto` for the \
+        `/irdeto/` routes.";
     /// 403 of a purchase.
     ForbiddenPurchase => "The token's user is not the user of the path (`forbidden`), the \
         document brings its own id (`client_generated_id`), or the user may not purchase \
@@ -182,7 +216,8 @@ error_responses! {
         the request body (`body_timeout`).";
     /// 429.
     TooManyRequests => "The caller (the token's user, or the API key) sent more requests than \
-        its rate limit allows (`rate_limited`); retry after the `Retry-After` seconds.",
+        its rate limit allows, or the client address had too many failed authentications \
+        (`rate_limited`); retry after the `Retry-After` seconds.",
         header "Retry-After" => "Seconds to wait before retrying.";
     /// 503.
     ServiceUnavailable => "The service cannot reach its database; retry after the \

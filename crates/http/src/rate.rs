@@ -4,15 +4,28 @@
 //!
 //! The front-ends' authentication middleware checks the limit once it knows the caller; the
 //! limits are found in the application's data ([`RateLimits`]), absent or off means no limit.
+//!
+//! Before authentication, [`limit_auth_failures`] bounds key and token guessing: each 401 a
+//! client address gets is counted ([`AuthFailureLimiter`], `limits.auth_failures_per_minute`),
+//! and once an address has used its budget, its requests get 429 with `Retry-After` before
+//! any credential is looked at, until a failure is allowed again. The budget is shared by
+//! both APIs. The client address is [`client_addr`]'s: the peer address.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{ResponseError, web};
 use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::jsonapi::ApiError;
@@ -71,6 +84,125 @@ impl RateLimiter {
     }
 }
 
+/// Addresses blocked at once beyond which the expired ones are forgotten.
+const PRUNE_BLOCKED_AT: usize = 10_000;
+
+/// Failed authentications (401) per client address: `per_minute` a minute, sustained, and as
+/// many at once; an address over it is blocked until one more is allowed.
+pub struct AuthFailureLimiter {
+    failures: DefaultKeyedRateLimiter<IpAddr, StateInformationMiddleware>,
+    clock: DefaultClock,
+    /// Until when each blocked address is refused.
+    blocked: Mutex<HashMap<IpAddr, Instant>>,
+    replenish: Duration,
+    checks: AtomicU64,
+    per_minute: u32,
+}
+
+impl std::fmt::Debug for AuthFailureLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthFailureLimiter")
+            .field("per_minute", &self.per_minute)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthFailureLimiter {
+    /// `per_minute` failures a minute per address; `None` when 0: no limit.
+    pub fn new(per_minute: u32) -> Option<Self> {
+        let rate = NonZeroU32::new(per_minute)?;
+        let quota = Quota::per_minute(rate).allow_burst(rate);
+        let clock = DefaultClock::default();
+        Some(Self {
+            failures: DefaultKeyedRateLimiter::dashmap_with_clock(quota, clock.clone())
+                .with_middleware::<StateInformationMiddleware>(),
+            clock,
+            blocked: Mutex::new(HashMap::new()),
+            replenish: quota.replenish_interval(),
+            checks: AtomicU64::new(0),
+            per_minute,
+        })
+    }
+
+    /// Before authentication: `Err` with how long `addr` must wait while it is blocked.
+    pub fn check(&self, addr: IpAddr) -> Result<(), Duration> {
+        let mut blocked = self.blocked.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(until) = blocked.get(&addr).copied() else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        if until > now {
+            Err(until - now)
+        } else {
+            blocked.remove(&addr);
+            Ok(())
+        }
+    }
+
+    /// After a 401 to `addr`: counts it, and blocks the address once it has used its budget.
+    pub fn record_failure(&self, addr: IpAddr) {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            self.failures.retain_recent();
+        }
+        let wait = match self.failures.check_key(&addr) {
+            Ok(state) if state.remaining_burst_capacity() > 0 => return,
+            // That was the last failure allowed: the next one is allowed once a cell is back.
+            Ok(_) => self.replenish,
+            Err(not_until) => not_until.wait_time_from(self.clock.now()),
+        };
+        let now = Instant::now();
+        let mut blocked = self.blocked.lock().unwrap_or_else(PoisonError::into_inner);
+        if blocked.len() >= PRUNE_BLOCKED_AT {
+            blocked.retain(|_, until| *until > now);
+        }
+        blocked.insert(addr, now + wait);
+    }
+}
+
+/// The address a request comes from, for [`limit_auth_failures`]: the peer address of the
+/// connection. The one place to change when a trusted proxy's `X-Forwarded-For` is to be
+/// believed.
+pub fn client_addr(req: &ServiceRequest) -> Option<IpAddr> {
+    req.peer_addr().map(|addr| addr.ip())
+}
+
+/// Middleware, outside an API's authentication: 429 while the client address is blocked for
+/// too many failed authentications, and counts the 401s it gets (when the application has
+/// [`RateLimits::auth_failures`]).
+pub async fn limit_auth_failures<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    let limiter = req
+        .app_data::<web::Data<RateLimits>>()
+        .and_then(|limits| limits.auth_failures.clone());
+    let (Some(limiter), Some(addr)) = (limiter, client_addr(&req)) else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    if let Err(wait) = limiter.check(addr) {
+        tracing::info!(client = %addr, "too many failed authentications: answering 429");
+        return Ok(req
+            .into_response(too_many_failures(wait).error_response())
+            .map_into_right_body());
+    }
+    let response = next.call(req).await?;
+    if response.status() == StatusCode::UNAUTHORIZED {
+        limiter.record_failure(addr);
+    }
+    Ok(response.map_into_left_body())
+}
+
+/// 429 `rate_limited` of a blocked address, with `Retry-After`.
+fn too_many_failures(wait: Duration) -> ApiError {
+    let seconds = retry_after_seconds(wait);
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("too many failed authentications from this address; retry in {seconds} s"),
+    )
+    .with_header(header::RETRY_AFTER, retry_after(seconds))
+}
+
 /// The limits of both APIs, as application data. Cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct RateLimits {
@@ -78,6 +210,8 @@ pub struct RateLimits {
     pub user: Option<Arc<RateLimiter>>,
     /// Per management key, on the management API.
     pub management: Option<Arc<RateLimiter>>,
+    /// Failed authentications per client address, on both APIs.
+    pub auth_failures: Option<Arc<AuthFailureLimiter>>,
 }
 
 impl RateLimits {
@@ -104,17 +238,22 @@ fn check(limiter: Option<&RateLimiter>, api: &'static str, caller: &str) -> Resu
 
 /// 429 with `Retry-After`: whole seconds, rounded up, at least 1.
 pub fn too_many_requests(wait: Duration) -> ApiError {
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    let seconds = seconds.max(1);
+    let seconds = retry_after_seconds(wait);
     ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
         format!("too many requests; retry in {seconds} s"),
     )
-    .with_header(
-        header::RETRY_AFTER,
-        HeaderValue::from_str(&seconds.to_string()).unwrap_or(HeaderValue::from_static("1")),
-    )
+    .with_header(header::RETRY_AFTER, retry_after(seconds))
+}
+
+/// Whole seconds, rounded up, at least 1.
+fn retry_after_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+fn retry_after(seconds: u64) -> HeaderValue {
+    HeaderValue::from_str(&seconds.to_string()).unwrap_or(HeaderValue::from_static("1"))
 }
 
 #[cfg(test)]
@@ -139,6 +278,75 @@ mod tests {
             limiter.check("b").is_ok(),
             "another caller has its own budget"
         );
+    }
+
+    #[test]
+    fn an_address_is_blocked_after_its_failures_and_others_are_not() {
+        assert!(AuthFailureLimiter::new(0).is_none());
+        let limiter = AuthFailureLimiter::new(3).expect("on");
+        let a: IpAddr = [192, 0, 2, 1].into();
+        let b: IpAddr = [192, 0, 2, 2].into();
+        for _ in 0..2 {
+            limiter.record_failure(a);
+            assert!(limiter.check(a).is_ok(), "within the budget");
+        }
+        limiter.record_failure(a);
+        let wait = limiter
+            .check(a)
+            .expect_err("the third failure used the budget");
+        // One failure back every 60 s / 3.
+        assert!(wait <= Duration::from_secs(20), "{wait:?}");
+        assert!(
+            limiter.check(b).is_ok(),
+            "another address has its own budget"
+        );
+        limiter.record_failure(b);
+        assert!(limiter.check(b).is_ok());
+    }
+
+    #[actix_web::test]
+    async fn the_middleware_answers_429_before_authentication_once_blocked() {
+        use actix_web::{App, HttpResponse, test};
+        let limits = RateLimits {
+            auth_failures: AuthFailureLimiter::new(2).map(Arc::new),
+            ..RateLimits::default()
+        };
+        let app = test::init_service(
+            App::new()
+                .app_data(web::Data::new(limits))
+                .wrap(actix_web::middleware::from_fn(limit_auth_failures))
+                .route(
+                    "/",
+                    web::get().to(|req: actix_web::HttpRequest| async move {
+                        if req.headers().contains_key("authorization") {
+                            HttpResponse::Ok().finish()
+                        } else {
+                            HttpResponse::Unauthorized().finish()
+                        }
+                    }),
+                ),
+        )
+        .await;
+        let peer: std::net::SocketAddr = ([198, 51, 100, 7], 4000).into();
+        let call = |authorized: bool| {
+            let mut req = test::TestRequest::get().uri("/").peer_addr(peer);
+            if authorized {
+                req = req.insert_header(("authorization", "right"));
+            }
+            req.to_request()
+        };
+        assert_eq!(
+            test::call_service(&app, call(true)).await.status(),
+            StatusCode::OK
+        );
+        for _ in 0..2 {
+            let r = test::call_service(&app, call(false)).await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        }
+        // Blocked: even the right credential is not looked at.
+        let r = test::call_service(&app, call(true)).await;
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(r.headers().contains_key(header::RETRY_AFTER));
     }
 
     #[test]
