@@ -54,7 +54,7 @@ pub use irdeto::IrdetoSettings;
 pub use limits::LimitsSettings;
 pub use log::{LogFormat, LogSettings};
 pub use production::is_production;
-pub use server::ServerSettings;
+pub use server::{ApiServerSettings, ServerSettings};
 
 /// The environments whose file may be missing without `APP_ENV` being an error.
 pub const KNOWN_ENVIRONMENTS: [&str; 3] = ["local", "production", "test"];
@@ -257,6 +257,7 @@ impl Settings {
     pub fn check_for_serving(&self) -> Result<(), SettingsError> {
         let mut problems = Vec::new();
         production::check_credentials_for_serving(self, &mut problems);
+        production::check_server_for_production(self, &mut problems);
         self.irdeto.check_for_serving(&mut problems);
         into_result(problems)
     }

@@ -77,6 +77,13 @@ pub(super) fn check_credentials_for_serving(settings: &Settings, problems: &mut 
     }
 }
 
+/// What production refuses of `server.*` (the checks are `ServerSettings`'s own).
+pub(super) fn check_server_for_production(settings: &Settings, problems: &mut Vec<Problem>) {
+    if settings.is_production() {
+        settings.server.check_for_production(problems);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::settings::auth::{DEV_MANAGEMENT_KEY, DEV_TOKEN_SECRET, sha256_hex};
