@@ -35,7 +35,7 @@ use licenses_api_user::{
 };
 use licenses_app::ports::StoreHealth;
 use licenses_app::{App, Delivery, DeliveryPolicy, Entitlements, Ports, SystemClock, UuidV7Ids};
-use licenses_http::{ApiError, AuthFailureLimiter, RateLimiter, RateLimits};
+use licenses_http::{ApiError, AuthFailureLimiter, PublicOrigins, RateLimiter, RateLimits};
 use licenses_irdeto::{IrdetoConfig, IrdetoGateway, TlsFiles};
 use licenses_store::{OpenError, Store, StoreConfig};
 use secrecy::ExposeSecret;
@@ -323,10 +323,13 @@ impl Application {
         let delivery = gateway.map(|gateway| irdeto_delivery(&store, &services, gateway));
         maintenance::spawn_key_pruning(services.app.clone());
         let server = &services.settings.server;
+        warn_without_public_base_url(server);
+        // One readiness check a second for both listeners and all their workers.
+        let ready = Arc::new(health::ReadyCache::new(Arc::clone(&services.health)));
         let user_listener = bind("server.user_addr", &server.user_addr)?;
         let user_port = local_port("server.user_addr", &server.user_addr, &user_listener)?;
         let (user_server, management_server, management_port) = if server.shared_listener() {
-            let both = http_server(user_listener, Serves::Both, &services)?;
+            let both = http_server(user_listener, Serves::Both, &services, &ready)?;
             (both, None, user_port)
         } else {
             let management_listener = bind("server.management_addr", &server.management_addr)?;
@@ -335,8 +338,9 @@ impl Application {
                 &server.management_addr,
                 &management_listener,
             )?;
-            let user = http_server(user_listener, Serves::User, &services)?;
-            let management = http_server(management_listener, Serves::Management, &services)?;
+            let user = http_server(user_listener, Serves::User, &services, &ready)?;
+            let management =
+                http_server(management_listener, Serves::Management, &services, &ready)?;
             (user, Some(management), management_port)
         };
         let shutdown_grace_secs = server.shutdown_grace_secs;
@@ -553,13 +557,56 @@ fn host_of(addr: &str) -> &str {
     addr.rsplit_once(':').map_or(addr, |(host, _)| host)
 }
 
-/// One actix-web server on `listener`: request ids, logging and metrics, the health endpoints,
-/// the APIs it serves, and `GET /metrics` where the management API is. It ignores signals:
+/// Where links point ([`licenses_http::origin`]): `server.public_base_url`, each API's own,
+/// and `server.trusted_proxies`.
+fn public_origins(server: &settings::ServerSettings) -> PublicOrigins {
+    PublicOrigins::new()
+        .with_api(licenses_api_user::PREFIX, server.user_public_base_url())
+        .with_api(
+            licenses_api_management::PREFIX,
+            server.management_public_base_url(),
+        )
+        .with_trusted_proxies(server.trusted_proxies())
+}
+
+/// A listener open beyond loopback without a public base URL links its answers to its own
+/// address (a stranger's `Host` is never used): say how to do better.
+fn warn_without_public_base_url(server: &settings::ServerSettings) {
+    for (key, addr, base) in [
+        (
+            "server.user_addr",
+            &server.user_addr,
+            server.user_public_base_url(),
+        ),
+        (
+            "server.management_addr",
+            &server.management_addr,
+            server.management_public_base_url(),
+        ),
+    ] {
+        let loopback = addr
+            .parse::<std::net::SocketAddr>()
+            .map_or(host_of(addr) == "localhost", |a| a.ip().is_loopback());
+        if base.is_none() && !loopback {
+            tracing::warn!(
+                listener = key,
+                addr = %addr,
+                "server.public_base_url is not set: links and Location point at the listener's \
+                 address unless a trusted proxy (server.trusted_proxies) names the host"
+            );
+        }
+    }
+}
+
+/// One actix-web server on `listener`: request ids, logging and metrics, the security
+/// headers, the body bounds, the health endpoints (answered from `ready`), the APIs it
+/// serves, and `GET /metrics` where the management API is. It ignores signals:
 /// [`Application::run_until`] stops every server at once.
 fn http_server(
     listener: TcpListener,
     serves: Serves,
     services: &Services,
+    ready: &Arc<health::ReadyCache>,
 ) -> Result<Server, StartError> {
     let addr = listener
         .local_addr()
@@ -573,17 +620,25 @@ fn http_server(
         .unwrap_or(usize::MAX)
         .max(1);
     let client_timeout = services.settings.server.client_timeout();
+    let body_timeouts = limits::BodyTimeouts {
+        idle: client_timeout,
+        deadline: services.settings.server.body_deadline(),
+    };
+    let origins = web::Data::new(public_origins(&services.settings.server));
+    let ready = Arc::clone(ready);
     let services = services.clone();
     let server = HttpServer::new(move || {
         actix_web::App::new()
             .app_data(web::Data::from(Arc::clone(&services.metrics)))
             .app_data(web::Data::new(services.rate_limits.clone()))
-            .app_data(web::Data::new(limits::BodyIdleTimeout(client_timeout)))
-            .wrap(from_fn(limits::body_idle_timeout))
+            .app_data(web::Data::new(body_timeouts))
+            .app_data(origins.clone())
+            .wrap(from_fn(limits::body_timeouts))
+            .wrap(from_fn(licenses_http::security_headers))
             .wrap(TracingLogger::<telemetry::RequestSpans>::new())
             .wrap(from_fn(metrics::record))
             .wrap(from_fn(telemetry::request_id))
-            .configure(|cfg| health::routes(cfg, Arc::clone(&services.health)))
+            .configure(|cfg| health::routes(cfg, Arc::clone(&ready)))
             .configure(|cfg| {
                 if serves != Serves::Management {
                     user_routes(cfg, &services);

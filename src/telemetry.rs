@@ -16,6 +16,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use licenses_http::redact_query;
 use tracing::Span;
 use tracing_actix_web::RootSpanBuilder;
 use tracing_subscriber::fmt::MakeWriter;
@@ -158,9 +159,10 @@ pub(crate) async fn request_id(
     Ok(response)
 }
 
-/// The span of each request: method, path (without the query) and request id, and an event
-/// when the response is ready with its status and duration (at debug level for a successful
-/// health probe or metrics scrape, info otherwise). Headers other than `X-Request-Id` are never
+/// The span of each request: method, path, query (when there is one, the values of secret
+/// parameters redacted: [`licenses_http::redact`]) and request id, and an event when the
+/// response is ready with its status and duration (at debug level for a successful health
+/// probe or metrics scrape, info otherwise). Headers other than `X-Request-Id` are never
 /// recorded, so an `Authorization` header cannot reach the logs.
 #[derive(Debug)]
 pub(crate) struct RequestSpans;
@@ -173,12 +175,19 @@ impl RootSpanBuilder for RequestSpans {
     fn on_request_start(request: &ServiceRequest) -> Span {
         request.extensions_mut().insert(Arrived(Instant::now()));
         let request_id = request.extensions().get::<RequestId>().cloned();
-        tracing::info_span!(
+        let span = tracing::info_span!(
             "request",
             method = %request.method(),
             path = %request.path(),
+            query = tracing::field::Empty,
             request_id = request_id.map(|id| tracing::field::display(id.0)),
-        )
+        );
+        // The query only when there is one, its secrets redacted (`?api_key=REDACTED`).
+        let query = request.query_string();
+        if !query.is_empty() {
+            span.record("query", tracing::field::display(redact_query(query)));
+        }
+        span
     }
 
     fn on_request_end<B: MessageBody>(

@@ -33,6 +33,22 @@ async fn assert_unavailable(app: &TestApp, url: &str) {
     assert_eq!(body, json!({ "status": "unavailable" }));
 }
 
+/// Readiness is a check cached for a second: polls `url` until it answers `status`, for at
+/// most 10 s.
+async fn ready_turns(app: &TestApp, url: &str, status: StatusCode) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if app.get(url).await.status() == status {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "GET {url} is still not {status} after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn live_and_ready_on_both_listeners(backend: Backend) {
     let app = spawn_app(backend).await;
     assert_ne!(app.user_url, app.management_url, "two listeners");
@@ -62,6 +78,8 @@ async fn not_ready_while_migrations_are_pending(backend: Backend) {
         !applied.is_empty(),
         "a fresh database has migrations to apply"
     );
+    ready_turns(&app, &app.user("/health/ready"), StatusCode::OK).await;
+    ready_turns(&app, &app.management("/health/ready"), StatusCode::OK).await;
     assert_healthy(&app, &app.user_url).await;
     assert_healthy(&app, &app.management_url).await;
     let again = licenses::migrate(&app.settings)
@@ -86,11 +104,18 @@ async fn not_ready_when_the_database_goes_away_but_still_live() {
     assert_healthy(&app, &app.user_url).await;
     app.drop_database();
     let started = std::time::Instant::now();
+    // The last check is answered for up to a second.
+    ready_turns(
+        &app,
+        &app.user("/health/ready"),
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
     assert_unavailable(&app, &app.user("/health/ready")).await;
     assert_unavailable(&app, &app.management("/health/ready")).await;
     let checkout = Duration::from_millis(app.settings.database.checkout_timeout_ms);
     assert!(
-        started.elapsed() < 2 * checkout + Duration::from_secs(5),
+        started.elapsed() < 2 * checkout + Duration::from_secs(6),
         "a database that is gone is answered quickly, not after {:?}",
         started.elapsed()
     );

@@ -59,7 +59,7 @@ pub use production::{
     DEVELOPMENT_ENVIRONMENTS, Exposure, TLS_SSLMODES, is_loopback_listener, is_production,
     is_test_key, is_test_secret, key_fingerprint, plaintext_database_host,
 };
-pub use server::ServerSettings;
+pub use server::{ApiServerSettings, ServerSettings};
 
 /// The environment variable naming the environment.
 pub const APP_ENV_VAR: &str = "APP_ENV";
@@ -265,6 +265,7 @@ impl Settings {
     pub fn check_for_serving(&self) -> Result<(), SettingsError> {
         let mut problems = Vec::new();
         production::check_credentials_for_serving(self, &mut problems);
+        production::check_server_for_production(self, &mut problems);
         self.irdeto.check_for_serving(&mut problems);
         production::check_transport(self, &mut problems);
         into_result(problems)

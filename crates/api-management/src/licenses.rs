@@ -15,7 +15,7 @@ use licenses_http::query::{IncludeParam, LicenseListParams, QueryParams, UserFil
 use licenses_http::{
     Audience, DocumentLinks, License, LicenseBody, Links, ManagementProduct, NotIncluded, Query,
     license_filter, license_resource, management_product, page_request, read_license_create,
-    stored,
+    redact_query, stored,
 };
 
 use crate::{Answer, caller, license_id, license_self, links, no_params, post_body};
@@ -68,7 +68,8 @@ pub(crate) async fn license_listing(
                 .collect()
         }),
         links: Some(DocumentLinks {
-            self_: here(req.query_string().to_owned()),
+            // The query as sent, any secret in it redacted (it is echoed).
+            self_: here(redact_query(req.query_string()).into_owned()),
             next,
         }),
     };

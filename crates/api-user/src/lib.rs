@@ -29,8 +29,8 @@ use licenses_http::query::{QueryParams, StatusFilter};
 use licenses_http::{
     ApiError, Audience, Document, DocumentLinks, Endpoint, License as LicenseResource, LicenseBody,
     Links, NotIncluded, Query, Rendered, Routes, UserProduct, entitlements_document,
-    idempotency_key, license_filter, license_resource, read_body, read_purchase, require_jsonapi,
-    respond, stored, to_stored, user_product,
+    idempotency_key, license_filter, license_resource, read_body, read_purchase, redact_query,
+    require_jsonapi, respond, stored, to_stored, user_product,
 };
 use utoipa::OpenApi;
 
@@ -281,7 +281,8 @@ async fn user_licenses(
     };
     let (licenses, now) = (&found.licenses, found.now);
     let links = links(&req);
-    let here = match req.query_string() {
+    // The query as sent, any secret in it redacted (it is echoed).
+    let here = match redact_query(req.query_string()).as_ref() {
         "" => links.url(&format!("/users/{user}/licenses")),
         q => links.url(&format!("/users/{user}/licenses?{q}")),
     };

@@ -32,13 +32,31 @@ pub fn require_jsonapi(req: &HttpRequest) -> Result<(), ApiError> {
     }
 }
 
+/// The cause of the `TimedOut` error a request's payload ends with when its whole body did
+/// not arrive within the body deadline (`server.body_deadline_ms`): [`read_body`] answers it
+/// 408 `body_deadline`, apart from a client that paused too long (`body_timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the request body did not arrive within its deadline")]
+pub struct BodyDeadlineExceeded;
+
 /// Reads the request body, refusing more than `limit` bytes with 413 as soon as they arrive,
-/// and a body whose client stopped sending it (the payload ends with a `TimedOut` error) with
-/// 408.
+/// a body whose client stopped sending it (the payload ends with a `TimedOut` error) with
+/// 408 `body_timeout`, and one that did not arrive whole within its deadline (a `TimedOut`
+/// caused by [`BodyDeadlineExceeded`]) with 408 `body_deadline`.
 pub async fn read_body(mut payload: Payload, limit: usize) -> Result<Bytes, ApiError> {
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|error| match error {
+            PayloadError::Io(e)
+                if e.kind() == std::io::ErrorKind::TimedOut
+                    && e.get_ref().is_some_and(|c| c.is::<BodyDeadlineExceeded>()) =>
+            {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_deadline",
+                    "the request body did not arrive whole within the deadline",
+                )
+            }
             PayloadError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 "body_timeout",

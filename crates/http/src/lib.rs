@@ -7,19 +7,25 @@
 //!   of the handlers.
 //! - The actix glue: [`body`] (media type, body, `Idempotency-Key`), [`query`] (query
 //!   parameters), [`routes`] (each API's route table), [`rate`] (rate limits), [`encoding`]
-//!   (gzip copies of documents served from memory) and [`api_docs`] (`openapi.json` and
+//!   (gzip copies of documents served from memory), [`headers`] (the security headers of
+//!   every answer), [`origin`] (the public origin links are built from), [`redact`]
+//!   (secrets in query strings, for logs and echoes) and [`api_docs`] (`openapi.json` and
 //!   Swagger UI).
 
 pub mod api_docs;
 pub mod body;
 pub mod encoding;
+pub mod headers;
 pub mod jsonapi;
 pub mod openapi;
+pub mod origin;
 pub mod query;
 pub mod rate;
+pub mod redact;
 pub mod routes;
 
-pub use body::{idempotency_key, read_body, require_jsonapi};
+pub use body::{BodyDeadlineExceeded, idempotency_key, read_body, require_jsonapi};
+pub use headers::security_headers;
 pub use jsonapi::request::{
     DocumentProblems, PurchaseDocument, read_batch_delete, read_license_batch, read_license_create,
     read_product_create, read_product_patch, read_purchase,
@@ -30,9 +36,11 @@ pub use jsonapi::response::{
     management_product, respond, stored, to_stored, user_product,
 };
 pub use jsonapi::{ApiError, ErrorObject, JSONAPI};
+pub use origin::PublicOrigins;
 pub use query::{Query, license_filter, page_request};
 pub use rate::{
     AuthFailureLimiter, RateLimiter, RateLimits, client_addr, limit_auth_failures,
     too_many_requests,
 };
+pub use redact::{redact_path_and_query, redact_query};
 pub use routes::{Endpoint, Routes};

@@ -52,8 +52,8 @@ pub fn add_bearer_scheme(openapi: &mut OpenApi) {
 
 /// What every operation may answer, wherever its handler is: the answers of the layers in
 /// front of the handlers (the rate limits of `limits.*`; for a request with a body, its size
-/// limit and the slow-body timeout). Also names the server: the service's own address, as
-/// the paths are absolute.
+/// limit and the slow-body timeout and deadline), and the `Location` of every 201. Also names
+/// the server: the service's own address, as the paths are absolute.
 pub fn add_limit_responses(openapi: &mut OpenApi) {
     use utoipa::openapi::path::Operation;
     use utoipa::openapi::server::Server;
@@ -84,6 +84,20 @@ pub fn add_limit_responses(openapi: &mut OpenApi) {
             &mut item.patch,
         ];
         for operation in operations.into_iter().flatten() {
+            if let Some(RefOr::T(created)) = operation.responses.responses.get_mut("201") {
+                created.headers.insert(
+                    "Location".to_owned(),
+                    utoipa::openapi::HeaderBuilder::new()
+                        .schema(utoipa::openapi::schema::Object::with_type(
+                            utoipa::openapi::schema::Type::String,
+                        ))
+                        .description(Some(
+                            "The URL of the new resource (of the first one, for a batch): its \
+                             `links.self`, under the API's public base URL.",
+                        ))
+                        .build(),
+                );
+            }
             add(operation, "429", "TooManyRequests");
             if operation.request_body.is_some() {
                 add(operation, "408", "RequestTimeout");
@@ -213,7 +227,9 @@ error_responses! {
         (`idempotency_key_reused`).";
     /// 408 of a body sent too slowly.
     RequestTimeout => "The client paused longer than `server.client_timeout_ms` while sending \
-        the request body (`body_timeout`).";
+        the request body (`body_timeout`), or the whole body did not arrive within \
+        `server.body_deadline_ms` (`body_deadline`); the connection is closed.",
+        header "Connection" => "`close`.";
     /// 429.
     TooManyRequests => "The caller (the token's user, or the API key) sent more requests than \
         its rate limit allows, or the client address had too many failed authentications \

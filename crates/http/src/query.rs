@@ -366,6 +366,21 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_parameter_is_named_and_its_value_never_echoed() {
+        for query in [
+            "api_key=S3CRET-VALUE",
+            "include=product&password=S3CRET-VALUE",
+            "access_token=S3CRET-VALUE&access_token=S3CRET-VALUE",
+            "filter%5Btoken%5D=S3CRET-VALUE",
+        ] {
+            let e = Query::parse(query, &[KNOWN]).expect_err("refused");
+            let body = String::from_utf8(e.body()).expect("utf8");
+            assert!(!body.contains("S3CRET-VALUE"), "{query}: {body}");
+            assert!(e.to_string().contains("unknown"), "{query}: {e}");
+        }
+    }
+
+    #[test]
     fn filters_and_pages_parse() {
         let q = Query::parse("filter[status]=ACTIVE,EXPIRED&filter[user]=41&filter[active_at]=100&page[size]=5&page[after]=x", &[KNOWN])
             .expect("ok");

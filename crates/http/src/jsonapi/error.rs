@@ -36,13 +36,30 @@ pub enum Source {
     Parameter(String),
 }
 
-/// A JSON:API error document: every problem found, each with a stable `code`.
+/// A JSON:API error document: every problem found, each with a stable `code`; at most 100
+/// of them, with `meta.problems_total` saying how many there were when there were more.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"errors": [{"status": "404", "code": "not_found",
     "title": "Not Found", "detail": "no product has this id"}]}))]
 pub struct ErrorDocument<'a> {
+    #[schema(max_items = 100)]
     pub errors: &'a [ErrorObject],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub meta: Option<ErrorMeta>,
 }
+
+/// The `meta` of an error document whose problems were too many to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ErrorMeta {
+    /// How many problems were found; `errors` lists the first 100.
+    #[schema(minimum = 101)]
+    pub problems_total: usize,
+}
+
+/// The most problems an error document lists: a document with thousands of bad members gets
+/// the first of them and their count, not an answer larger than its request.
+pub const MAX_PROBLEMS: usize = 100;
 
 /// An error answered as a JSON:API error document. Built from a status and problems with a
 /// stable `code` each; the cause of an internal error is logged here and never sent.
@@ -50,6 +67,8 @@ pub struct ErrorDocument<'a> {
 pub struct ApiError {
     status: StatusCode,
     errors: Vec<ErrorObject>,
+    /// How many problems there were, when more than `errors` lists.
+    problems_total: Option<usize>,
     headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
@@ -58,34 +77,52 @@ impl ApiError {
         Self {
             status,
             errors: vec![object(status, code, detail.into(), None)],
+            problems_total: None,
             headers: Vec::new(),
         }
     }
 
-    /// Problems of the request document, each with its pointer.
+    /// Problems of the request document, each with its pointer (the first
+    /// [`MAX_PROBLEMS`], and their count when there were more).
     pub fn problems(status: StatusCode, problems: Vec<Problem>) -> Self {
-        let errors = problems
-            .into_iter()
-            .map(|p| object(status, p.code, p.detail, p.pointer.map(Source::Pointer)))
-            .collect();
-        Self {
+        let total = problems.len();
+        Self::mixed_of(
             status,
-            errors,
-            headers: Vec::new(),
-        }
+            problems.into_iter().map(|p| (status, p)).collect(),
+            total,
+        )
     }
 
     /// Problems of different kinds, each keeping its own status; the response has `status`.
     pub fn mixed(status: StatusCode, problems: Vec<(StatusCode, Problem)>) -> Self {
-        let errors = problems
+        let total = problems.len();
+        Self::mixed_of(status, problems, total)
+    }
+
+    /// Like [`Self::mixed`], of `total` problems of which `problems` are the first found
+    /// (the reader kept no more); the document lists at most [`MAX_PROBLEMS`].
+    pub fn mixed_of(
+        status: StatusCode,
+        problems: Vec<(StatusCode, Problem)>,
+        total: usize,
+    ) -> Self {
+        let errors: Vec<ErrorObject> = problems
             .into_iter()
+            .take(MAX_PROBLEMS)
             .map(|(s, p)| object(s, p.code, p.detail, p.pointer.map(Source::Pointer)))
             .collect();
+        let total = total.max(errors.len());
         Self {
             status,
+            problems_total: (total > errors.len()).then_some(total),
             errors,
             headers: Vec::new(),
         }
+    }
+
+    /// How many problems there were, when the document lists fewer.
+    pub fn problems_total(&self) -> Option<usize> {
+        self.problems_total
     }
 
     /// A bad query parameter (400, `source.parameter`).
@@ -99,6 +136,7 @@ impl ApiError {
                 detail.into(),
                 Some(Source::Parameter(parameter.to_owned())),
             )],
+            problems_total: None,
             headers: Vec::new(),
         }
     }
@@ -117,6 +155,7 @@ impl ApiError {
                 detail.into(),
                 Some(Source::Pointer(pointer.to_owned())),
             )],
+            problems_total: None,
             headers: Vec::new(),
         }
     }
@@ -173,6 +212,9 @@ impl ApiError {
     pub fn body(&self) -> Vec<u8> {
         serde_json::to_vec(&ErrorDocument {
             errors: &self.errors,
+            meta: self
+                .problems_total
+                .map(|problems_total| ErrorMeta { problems_total }),
         })
         .unwrap_or_default()
     }
@@ -264,6 +306,35 @@ mod tests {
             serde_json::json!({"errors": [{"status": "422", "code": "duplicate_order_id", "title": "Unprocessable Entity",
                 "detail": "d", "source": {"pointer": "/data/3/attributes/order_id"}}]})
         );
+    }
+
+    #[test]
+    fn a_long_list_of_problems_is_cut_at_100_with_its_count() {
+        let many = |n: usize| {
+            (0..n)
+                .map(|i| Problem::new(Some(format!("/data/{i}")), "required", "d"))
+                .collect::<Vec<_>>()
+        };
+        let e = ApiError::from(AppError::Invalid(many(250)));
+        assert_eq!(e.errors().len(), MAX_PROBLEMS);
+        assert_eq!(e.problems_total(), Some(250));
+        let v: serde_json::Value = serde_json::from_slice(&e.body()).expect("json");
+        assert_eq!(v["meta"]["problems_total"], 250);
+        assert_eq!(v["errors"].as_array().map(Vec::len), Some(100));
+        assert_eq!(v["errors"][99]["source"]["pointer"], "/data/99");
+
+        let exact = ApiError::from(AppError::Invalid(many(100)));
+        assert_eq!(exact.errors().len(), 100);
+        assert_eq!(exact.problems_total(), None);
+        let v: serde_json::Value = serde_json::from_slice(&exact.body()).expect("json");
+        assert!(v.get("meta").is_none(), "{v}");
+
+        let kept = ApiError::mixed_of(
+            StatusCode::BAD_REQUEST,
+            vec![(StatusCode::BAD_REQUEST, many(1).remove(0))],
+            5000,
+        );
+        assert_eq!(kept.problems_total(), Some(5000));
     }
 
     #[test]

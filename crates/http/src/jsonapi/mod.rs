@@ -10,5 +10,5 @@ pub mod request;
 pub mod resource_type;
 pub mod response;
 
-pub use error::{ApiError, ErrorDocument, ErrorObject, Source};
+pub use error::{ApiError, ErrorDocument, ErrorMeta, ErrorObject, MAX_PROBLEMS, Source};
 pub use media_type::JSONAPI;

@@ -11,7 +11,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::walk::{
-    DocumentProblems, batch_items, boolean, integer, item, object, only_identifier_members,
+    DocumentProblems, batch_items, boolean, capped, integer, item, object, only_identifier_members,
     only_known, parse, primary_data, resource, string, to_one,
 };
 use super::{LicenseIdentifier, ProductRelationship, UserRelationship, present};
@@ -122,6 +122,7 @@ pub struct LicenseCreateDocument {
     {"id": "41", "type": "User"}}, "product": {"data": {"id": "41", "type": "Product"}}}}]}))]
 pub struct LicenseBatchDocument {
     #[schema(min_items = 1, max_items = 10000)]
+    #[serde(deserialize_with = "capped")]
     pub data: Vec<LicenseCreateResource>,
 }
 
@@ -131,6 +132,7 @@ pub struct LicenseBatchDocument {
 #[schema(example = json!({"data": [{"type": "License", "id": "42"}]}))]
 pub struct LicenseDeleteBatchDocument {
     #[schema(min_items = 1, max_items = 10000)]
+    #[serde(deserialize_with = "capped")]
     pub data: Vec<LicenseIdentifier>,
 }
 

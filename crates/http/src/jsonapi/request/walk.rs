@@ -8,19 +8,36 @@
 //! walks its own members with these.
 
 use actix_web::http::StatusCode;
-use licenses_app::Problem;
+use licenses_app::{MAX_BATCH, Problem};
 use std::collections::HashMap;
 
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::jsonapi::ApiError;
+use crate::jsonapi::MAX_PROBLEMS;
 
-/// What is wrong with a request document, by kind.
+/// What is wrong with a request document, by kind: the first [`MAX_PROBLEMS`] problems of
+/// each status, and how many were found in all (a batch of 10,000 bad items is not kept as
+/// 50,000 problems: the answer lists 100 of them).
 #[derive(Debug, Default)]
 pub struct DocumentProblems {
     found: Vec<(StatusCode, Problem)>,
+    /// Every problem found, kept or not.
+    total: usize,
+    /// Of each status (400, 403, 409, 422), whether one was found.
+    seen: [bool; 4],
 }
+
+/// The statuses of problems, the most basic first: a document is answered with the first
+/// found.
+const ORDER: [StatusCode; 4] = [
+    StatusCode::BAD_REQUEST,
+    StatusCode::FORBIDDEN,
+    StatusCode::CONFLICT,
+    StatusCode::UNPROCESSABLE_ENTITY,
+];
 
 impl DocumentProblems {
     pub(super) fn push(
@@ -30,8 +47,14 @@ impl DocumentProblems {
         code: &'static str,
         detail: impl Into<String>,
     ) {
-        self.found
-            .push((status, Problem::new(Some(at.to_owned()), code, detail)));
+        self.total += 1;
+        let class = ORDER.iter().position(|s| *s == status).unwrap_or(3);
+        self.seen[class] = true;
+        let kept = self.found.iter().filter(|(s, _)| *s == status).count();
+        if kept < MAX_PROBLEMS {
+            self.found
+                .push((status, Problem::new(Some(at.to_owned()), code, detail)));
+        }
     }
 
     pub(super) fn structure(&mut self, at: &str, detail: impl Into<String>) {
@@ -58,18 +81,9 @@ impl DocumentProblems {
     /// `Ok(value)` if nothing was found; else every problem, answered with the status of the
     /// most basic kind found (400, then 403, 409, 422).
     pub(super) fn into_result<T>(self, value: T) -> Result<T, ApiError> {
-        let order = [
-            StatusCode::BAD_REQUEST,
-            StatusCode::FORBIDDEN,
-            StatusCode::CONFLICT,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ];
-        match order
-            .into_iter()
-            .find(|s| self.found.iter().any(|(f, _)| f == s))
-        {
+        match ORDER.into_iter().zip(self.seen).find(|(_, seen)| *seen) {
             None => Ok(value),
-            Some(status) => Err(ApiError::mixed(status, self.found)),
+            Some((status, _)) => Err(ApiError::mixed_of(status, self.found, self.total)),
         }
     }
 }
@@ -113,13 +127,67 @@ pub(super) fn batch_items<'a>(
         p.structure("/data", NO_DATA);
         return Ok(Vec::new());
     };
-    match serde_json::from_str::<Items<'a>>(data.get()) {
-        Ok(items) => Ok(items),
+    match serde_json::from_str::<CappedVec<&'a RawValue>>(data.get()) {
+        Ok(items) => Ok(items.0),
+        Err(e) if e.to_string().contains(TOO_MANY) => Err(batch_too_large()),
         Err(_) => {
             p.structure("/data", "a batch's data is an array of resource objects");
             Ok(Vec::new())
         }
     }
+}
+
+/// The one answer to a batch of more than [`MAX_BATCH`] items, found by counting them while
+/// reading (the items past the cap are never read).
+pub(super) fn batch_too_large() -> ApiError {
+    ApiError::pointer(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "/data",
+        "batch_too_large",
+        format!("a batch holds at most {MAX_BATCH} licenses"),
+    )
+}
+
+/// The message of the error [`CappedVec`] stops reading with.
+const TOO_MANY: &str = "licenses-http: more items than a batch holds";
+
+/// A batch's items read up to the cap: at most [`MAX_BATCH`] of them, or an error (its
+/// message [`TOO_MANY`]) as soon as one more is there. Read as a sequence, element by
+/// element (serde's `SeqAccess`), so that a 16 MiB array of `{}` costs the first 10,001
+/// elements, not five million.
+pub(super) struct CappedVec<T>(pub(super) Vec<T>);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for CappedVec<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+            type Value = CappedVec<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "an array of at most {MAX_BATCH} items")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<CappedVec<T>, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_BATCH));
+                while let Some(item) = seq.next_element()? {
+                    if items.len() == MAX_BATCH {
+                        return Err(serde::de::Error::custom(TOO_MANY));
+                    }
+                    items.push(item);
+                }
+                Ok(CappedVec(items))
+            }
+        }
+        d.deserialize_seq(V(std::marker::PhantomData))
+    }
+}
+
+/// For `#[serde(deserialize_with = "capped")]`: a batch's `data`, read as [`CappedVec`] does.
+pub(super) fn capped<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
+    CappedVec::deserialize(d).map(|c| c.0)
 }
 
 /// One item of [`batch_items`] as a tree (it was checked as JSON with the document).

@@ -20,7 +20,7 @@ use std::marker::PhantomData;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, web};
 use licenses_app::ports::StoredResponse;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -28,6 +28,7 @@ use utoipa::ToSchema;
 use utoipa::openapi::{RefOr, Schema};
 
 use super::media_type::JSONAPI;
+use crate::origin::PublicOrigins;
 
 pub use entitlements::{
     ChannelEntitlement, EntitlementAttributes, EntitlementsDocument, EntitlementsMeta, Grant,
@@ -51,18 +52,22 @@ pub enum Audience {
     User,
 }
 
-/// Absolute URLs into one API, built from the request's scheme and host.
+/// Absolute URLs into one API, under its public origin ([`crate::origin`]).
 #[derive(Debug, Clone)]
 pub struct Links {
     root: String,
 }
 
 impl Links {
-    /// Links under `prefix` (`/api/license/management/v4`) of the host the request came to.
+    /// Links under `prefix` (`/api/license/management/v4`), at the origin the application's
+    /// [`PublicOrigins`] give the request (without them: its own `Host` from loopback only).
     pub fn new(req: &HttpRequest, prefix: &str) -> Self {
-        let info = req.connection_info();
+        let origin = match req.app_data::<web::Data<PublicOrigins>>() {
+            Some(origins) => origins.origin(req, prefix),
+            None => PublicOrigins::new().origin(req, prefix),
+        };
         Self {
-            root: format!("{}://{}{prefix}", info.scheme(), info.host()),
+            root: format!("{origin}{prefix}"),
         }
     }
 
@@ -224,10 +229,18 @@ fn stored_document(
     }
 }
 
-/// A stored answer as an HTTP response.
+/// A stored answer as an HTTP response. A 201 gets `Location`: the `links.self` of its
+/// primary data (of the first resource, for a batch), read from the body itself, so that a
+/// replay of the answer for its `Idempotency-Key` gets it too.
 pub fn stored(answer: StoredResponse) -> HttpResponse {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut r = HttpResponse::build(status);
+    if status == StatusCode::CREATED
+        && let Some(location) =
+            primary_self_link(&answer.body).and_then(|l| header::HeaderValue::from_str(&l).ok())
+    {
+        r.insert_header((header::LOCATION, location));
+    }
     if answer.body.is_empty() {
         r.finish()
     } else {
@@ -236,7 +249,103 @@ pub fn stored(answer: StoredResponse) -> HttpResponse {
     }
 }
 
+/// The `links.self` of a document's primary data, or of its first resource: the document
+/// is read through (it must be read to its end) without keeping anything else.
+pub fn primary_self_link(body: &[u8]) -> Option<String> {
+    use serde::Deserialize;
+    use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    #[derive(Deserialize)]
+    struct Top {
+        data: Option<Primary>,
+    }
+    #[derive(Deserialize)]
+    struct Resource {
+        links: Option<SelfOnly>,
+    }
+    #[derive(Deserialize)]
+    struct SelfOnly {
+        #[serde(rename = "self")]
+        self_: Option<String>,
+    }
+    struct Primary(Option<String>);
+
+    impl<'de> Deserialize<'de> for Primary {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Primary;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a resource or a list of resources")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Primary, A::Error> {
+                    let r =
+                        Resource::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                    Ok(Primary(r.links.and_then(|l| l.self_)))
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Primary, A::Error> {
+                    let first = seq
+                        .next_element::<Resource>()?
+                        .and_then(|r| r.links)
+                        .and_then(|l| l.self_);
+                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    Ok(Primary(first))
+                }
+                fn visit_unit<E>(self) -> Result<Primary, E> {
+                    Ok(Primary(None))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    serde_json::from_slice::<Top>(body).ok()?.data?.0
+}
+
 /// A document as an HTTP response.
 pub fn respond(status: StatusCode, doc: &impl Serialize) -> HttpResponse {
     stored(to_stored(status, doc))
+}
+
+#[cfg(test)]
+mod location_tests {
+    use super::*;
+
+    #[test]
+    fn the_location_of_a_201_is_its_primary_datas_self_link() {
+        let one = br#"{"data":{"type":"License","id":"1","attributes":{"links":{"self":"no"}},"links":{"self":"https://a.example/l/1"}},"included":[{"links":{"self":"https://a.example/p/9"}}]}"#;
+        assert_eq!(
+            primary_self_link(one).as_deref(),
+            Some("https://a.example/l/1")
+        );
+        let many = br#"{"data":[{"type":"License","id":"1","links":{"self":"https://a.example/l/1"}},{"links":{"self":"https://a.example/l/2"}}]}"#;
+        assert_eq!(
+            primary_self_link(many).as_deref(),
+            Some("https://a.example/l/1")
+        );
+        for none in [
+            &b"{}"[..],
+            b"{\"data\":null}",
+            b"{\"data\":[]}",
+            b"not json",
+            b"",
+        ] {
+            assert_eq!(primary_self_link(none), None);
+        }
+        let r = stored(StoredResponse {
+            status: 201,
+            body: many.to_vec(),
+        });
+        assert_eq!(
+            r.headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok()),
+            Some("https://a.example/l/1")
+        );
+        let ok = stored(StoredResponse {
+            status: 200,
+            body: many.to_vec(),
+        });
+        assert!(ok.headers().get(header::LOCATION).is_none());
+    }
 }
