@@ -22,9 +22,9 @@ use licenses_app::{App, IdempotencyKey};
 use licenses_domain::{License as StoredLicense, LicenseId, ProductId};
 use licenses_http::jsonapi::ErrorDocument;
 use licenses_http::openapi::{
-    BadRequest, Conflict, ForbiddenClientId, NotFound, PayloadTooLarge, ServiceUnavailable,
-    UnauthorizedApikey, UnprocessableEntity, UnsupportedMediaType, add_apikey_scheme,
-    add_limit_responses,
+    BadRequest, Conflict, ForbiddenClientId, NotFound, PayloadTooLarge, RelatedNotFound,
+    ServiceUnavailable, UnauthorizedApikey, UnprocessableEntity, UnsupportedMediaType,
+    add_apikey_scheme, add_limit_responses,
 };
 use licenses_http::{
     ApiError, Endpoint, Links, Query, Routes, idempotency_key, read_body, require_jsonapi,
@@ -110,7 +110,7 @@ type Answer = Result<actix_web::HttpResponse, ApiError>;
         users::user_entitlements, irdeto::irdeto_backlog, irdeto::irdeto_retry),
     components(
         schemas(ErrorDocument<'_>),
-        responses(BadRequest, UnauthorizedApikey, ForbiddenClientId, NotFound, Conflict,
+        responses(BadRequest, UnauthorizedApikey, ForbiddenClientId, NotFound, RelatedNotFound, Conflict,
             PayloadTooLarge, UnsupportedMediaType, UnprocessableEntity, ServiceUnavailable),
     ),
     security(("Apikey" = [])),

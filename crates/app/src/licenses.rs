@@ -12,6 +12,9 @@ use crate::error::{AppError, Problem};
 use crate::idempotency::{IdempotencyKey, earlier_answer, settle_conflict};
 use crate::ports::{Actor, Change, Conflict, LicenseQuery, StoreError, StoredResponse};
 
+/// The code of a license's product that does not exist (see [`License::grant`]).
+const PRODUCT_NOT_FOUND: &str = "product_not_found";
+
 /// Most licenses one batch may create or delete.
 pub const MAX_BATCH: usize = 10_000;
 /// Largest page of a license listing.
@@ -146,7 +149,16 @@ impl App {
             }
         }
         if !problems.is_empty() {
-            return Err(AppError::Invalid(problems));
+            // JSON:API 1.0: a request that names a related resource that does not exist is a
+            // 404, here with the pointer of each such relationship (and, 422 each, whatever
+            // else is wrong).
+            let (missing, invalid): (Vec<_>, Vec<_>) = problems
+                .into_iter()
+                .partition(|p| p.code == PRODUCT_NOT_FOUND);
+            if missing.is_empty() {
+                return Err(AppError::Invalid(invalid));
+            }
+            return Err(AppError::RelatedNotFound { missing, invalid });
         }
 
         let response = render(&licenses, now);
@@ -440,19 +452,33 @@ mod tests {
             })
             .await
             .expect_err("invalid");
-        let AppError::Invalid(problems) = err else {
-            panic!("expected Invalid")
+        let AppError::RelatedNotFound { missing, invalid } = err else {
+            panic!("expected RelatedNotFound")
         };
-        let found: Vec<_> = problems
-            .iter()
-            .map(|p| (p.pointer.as_deref().unwrap_or(""), p.code))
-            .collect();
+        let found = |problems: &[Problem]| -> Vec<(String, &'static str)> {
+            problems
+                .iter()
+                .map(|p| (p.pointer.clone().unwrap_or_default(), p.code))
+                .collect()
+        };
         assert_eq!(
-            found,
+            found(&missing),
+            [(
+                "/data/1/relationships/product".to_owned(),
+                "product_not_found"
+            )]
+        );
+        assert_eq!(
+            found(&invalid),
             [
-                ("/data/1/relationships/product", "product_not_found"),
-                ("/data/2/attributes/stop_date", "stop_before_start"),
-                ("/data/3/attributes/order_id", "duplicate_order_id"),
+                (
+                    "/data/2/attributes/stop_date".to_owned(),
+                    "stop_before_start"
+                ),
+                (
+                    "/data/3/attributes/order_id".to_owned(),
+                    "duplicate_order_id"
+                ),
             ]
         );
     }

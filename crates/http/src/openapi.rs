@@ -163,6 +163,12 @@ error_responses! {
         (`purchase_restricted`).";
     /// 404.
     NotFound => "No resource has this id, or the path is not one of the API (`not_found`).";
+    /// 404 of a creation that names a product.
+    RelatedNotFound => "A product the document names does not exist (`product_not_found`, \
+        with the pointer of the relationship, e.g. `/data/3/relationships/product` in a \
+        batch; each unknown product is listed, 404 each, and any other problem of the same \
+        document with its own status, 422). JSON:API 1.0 answers 404 to a request that \
+        references a related resource that does not exist.";
     /// 409.
     Conflict => "A resource of the wrong type (`wrong_resource_type`), an id that is not the \
         path's (`id_mismatch`), or a state that forbids the change (a product licenses refer \

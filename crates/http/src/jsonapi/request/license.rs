@@ -40,13 +40,19 @@ impl NewLicenseStatus {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PurchaseRecordInput {
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
     pub price_currency_amount: Option<i64>,
-    #[schema(pattern = "^[A-Z]{3}$")]
+    /// An ISO 4217 code.
+    #[schema(schema_with = super::nullable_currency_schema)]
     pub price_currency_iso4217: Option<String>,
     #[schema(minimum = 0, maximum = 253402300799_i64)]
     pub purchase_timestamp: Option<i64>,
-    #[schema(min_length = 1, max_length = 64)]
+    /// Not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub payment_method: Option<String>,
 }
 
@@ -74,7 +80,7 @@ pub struct LicenseCreateAttributes {
     #[schema(
         min_length = 1,
         max_length = 255,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
+        pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
     )]
     pub order_id: Option<String>,
     pub purchase_record: Option<PurchaseRecordInput>,
@@ -113,6 +119,12 @@ pub struct LicenseCreateResource {
     {"id": "41", "type": "User"}}, "product": {"data": {"id": "41", "type": "Product"}}}}}))]
 pub struct LicenseCreateDocument {
     pub data: LicenseCreateResource,
+    /// Free-form; ignored.
+    pub meta: Option<Value>,
+    /// Free-form; ignored.
+    pub jsonapi: Option<Value>,
+    /// Free-form; ignored.
+    pub links: Option<Value>,
 }
 
 /// BatchCreateLicenses' request document: 1 to 10,000 licenses, all created or none.
@@ -123,6 +135,12 @@ pub struct LicenseCreateDocument {
 pub struct LicenseBatchDocument {
     #[schema(min_items = 1, max_items = 10000)]
     pub data: Vec<LicenseCreateResource>,
+    /// Free-form; ignored.
+    pub meta: Option<Value>,
+    /// Free-form; ignored.
+    pub jsonapi: Option<Value>,
+    /// Free-form; ignored.
+    pub links: Option<Value>,
 }
 
 /// BatchDeleteLicenses' request document: 1 to 10,000 distinct licenses.
@@ -132,6 +150,12 @@ pub struct LicenseBatchDocument {
 pub struct LicenseDeleteBatchDocument {
     #[schema(min_items = 1, max_items = 10000)]
     pub data: Vec<LicenseIdentifier>,
+    /// Free-form; ignored.
+    pub meta: Option<Value>,
+    /// Free-form; ignored.
+    pub jsonapi: Option<Value>,
+    /// Free-form; ignored.
+    pub links: Option<Value>,
 }
 
 impl From<LicenseCreateResource> for LicenseDraft {

@@ -49,6 +49,30 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// The schema of a currency: one of the ISO 4217 codes the service knows (any three
+/// capitals would promise more than it accepts).
+fn currency_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(licenses_domain::Currency::codes()))
+        .examples(["EUR"])
+        .build()
+}
+
+/// [`currency_schema`], or `null`.
+fn nullable_currency_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let codes = licenses_domain::Currency::codes()
+        .into_iter()
+        .map(Value::from)
+        .chain([Value::Null]);
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(codes))
+        .build()
+}
+
 /// A channel of the Channel API.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -56,7 +80,7 @@ pub struct ChannelIdentifier {
     #[schema(
         min_length = 1,
         max_length = 255,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$",
+        pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$",
         example = "42"
     )]
     pub id: String,
@@ -74,7 +98,7 @@ pub struct ProductIdentifier {
     #[schema(
         min_length = 1,
         max_length = 64,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$",
+        pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$",
         example = "41"
     )]
     pub id: String,
@@ -92,7 +116,7 @@ pub struct UserIdentifier {
     #[schema(
         min_length = 1,
         max_length = 255,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$",
+        pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$",
         example = "41"
     )]
     pub id: String,
@@ -110,7 +134,7 @@ pub struct LicenseIdentifier {
     #[schema(
         min_length = 1,
         max_length = 64,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$",
+        pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$",
         example = "42"
     )]
     pub id: String,

@@ -26,9 +26,10 @@ use crate::jsonapi::resource_type::ProductType;
 #[serde(deny_unknown_fields)]
 #[schema(as = PriceRecordInput)]
 pub struct PriceRecordInput {
-    #[schema(minimum = 0, example = 999)]
+    #[schema(minimum = 0, maximum = 9223372036854775807_i64, example = 999)]
     pub amount: i64,
-    #[schema(pattern = "^[A-Z]{3}$", example = "EUR")]
+    /// An ISO 4217 code.
+    #[schema(schema_with = super::currency_schema)]
     pub currency: String,
 }
 
@@ -37,7 +38,7 @@ pub struct PriceRecordInput {
 #[serde(deny_unknown_fields)]
 pub struct LicenseDefaultsInput {
     /// Seconds, positive.
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 9223372036854775807_i64)]
     pub duration: Option<i64>,
     pub auto_renew: Option<bool>,
 }
@@ -99,7 +100,12 @@ impl ProductRelationshipsInput {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductCreateAttributes {
-    #[schema(min_length = 1, max_length = 255)]
+    /// Not blank: at least one character that is not white space.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub title: String,
     #[schema(max_length = 4000)]
     pub description: Option<String>,
@@ -113,7 +119,12 @@ pub struct ProductCreateAttributes {
     pub auto_grant_on_signup: Option<bool>,
     pub price_record: Option<PriceRecordInput>,
     pub license_defaults: Option<LicenseDefaultsInput>,
-    #[schema(min_length = 1, max_length = 255)]
+    /// Not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub irdeto_product_id: Option<String>,
 }
 
@@ -144,13 +155,24 @@ pub struct ProductCreateResource {
     "startover": {"data": [{"id": "42", "type": "Channel"}]}}}}))]
 pub struct ProductCreateDocument {
     pub data: ProductCreateResource,
+    /// Free-form; ignored.
+    pub meta: Option<Value>,
+    /// Free-form; ignored.
+    pub jsonapi: Option<Value>,
+    /// Free-form; ignored.
+    pub links: Option<Value>,
 }
 
 /// The attributes a patch changes; absent ones keep their value.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductPatchAttributes {
-    #[schema(min_length = 1, max_length = 255)]
+    /// Not blank: at least one character that is not white space.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub title: Option<String>,
     #[schema(max_length = 4000)]
     pub description: Option<String>,
@@ -165,9 +187,14 @@ pub struct ProductPatchAttributes {
     #[schema(value_type = Option<PriceRecordInput>)]
     pub price_record: Option<Option<PriceRecordInput>>,
     pub license_defaults: Option<LicenseDefaultsInput>,
-    /// `null` removes the reference.
+    /// `null` removes the reference; not blank.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 255)]
+    #[schema(
+        value_type = Option<String>,
+        min_length = 1,
+        max_length = 255,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub irdeto_product_id: Option<Option<String>>,
 }
 
@@ -181,7 +208,7 @@ pub struct ProductPatchResource {
     #[schema(
         min_length = 1,
         max_length = 64,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
+        pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
     )]
     pub id: String,
     #[serde(default, deserialize_with = "present")]
@@ -203,6 +230,12 @@ pub struct ProductPatchResource {
     {"title": "Sport channels megapack", "is_buyable": false}}}))]
 pub struct ProductPatchDocument {
     pub data: ProductPatchResource,
+    /// Free-form; ignored.
+    pub meta: Option<Value>,
+    /// Free-form; ignored.
+    pub jsonapi: Option<Value>,
+    /// Free-form; ignored.
+    pub links: Option<Value>,
 }
 
 impl From<PriceRecordInput> for PriceDraft {

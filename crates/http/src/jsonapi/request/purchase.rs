@@ -44,7 +44,7 @@ pub struct PurchaseAttributes {
     #[schema(
         min_length = 1,
         max_length = 255,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
+        pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
     )]
     pub order_id: Option<String>,
 }
@@ -77,6 +77,12 @@ pub struct PurchaseResource {
     "billing"}, "relationships": {"product": {"data": {"id": "41", "type": "Product"}}}}}))]
 pub struct PurchaseDocument {
     pub data: PurchaseResource,
+    /// Free-form; ignored.
+    pub meta: Option<Value>,
+    /// Free-form; ignored.
+    pub jsonapi: Option<Value>,
+    /// Free-form; ignored.
+    pub links: Option<Value>,
 }
 
 impl From<PurchaseDocument> for PurchaseOrder {
