@@ -199,14 +199,15 @@ async fn product_lifecycle(backend: Backend) {
         false
     );
 
-    // The type <-> relationships rule holds after a patch.
+    // The type <-> relationships rule holds after a patch; a patch that breaks it only
+    // together with the stored product conflicts with the product's state (409).
     let broken = bss
         .patch(
             &format!("/products/{id}"),
             json!({"data": {"type": "Product", "id": id, "attributes": {"type": "CHANNEL"}}}),
         )
         .await;
-    assert_eq!(broken.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(broken.status, StatusCode::CONFLICT);
     assert!(
         broken
             .problems()
@@ -825,6 +826,7 @@ async fn batches_are_all_or_nothing(backend: Backend) {
     let r = bss
         .post("/licenses/batch_delete", json!({"data": with_unknown}))
         .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(
         r.problems(),
         [("/data/2/id".to_owned(), "license_not_found".to_owned())]

@@ -564,6 +564,25 @@ async fn the_schemas_and_the_service_agree_on_tricky_values() {
         ("resource", "/data/foo", json!(1)),
         ("attributes", "/data/attributes/foo", json!(1)),
         ("relationships", "/data/relationships/foo", channel.clone()),
+        (
+            "array for object",
+            "/data/attributes/license_defaults",
+            json!([null, null]),
+        ),
+        (
+            "array for object",
+            "/data/attributes/price_record",
+            json!([1, "EUR"]),
+        ),
+        ("type", "/data/attributes/type", json!("CHANNEL")),
+        ("type", "/data/attributes/type", json!("PVR")),
+        ("type", "/data/relationships/npvr", channel.clone()),
+        ("no channel", "/data/relationships", json!({})),
+        (
+            "twice",
+            "/data/relationships/live/data",
+            json!([{"type": "Channel", "id": "7"}, {"type": "Channel", "id": "7"}]),
+        ),
     ] {
         product_cases.push((
             format!("{what} {pointer} = {}", short(&value)),
@@ -653,6 +672,36 @@ async fn the_schemas_and_the_service_agree_on_tricky_values() {
             "renew",
             "/data/attributes/renew_record",
             json!({"recurring": true, "expiry_date": 1_900_000_000.0}),
+        ),
+        (
+            "price",
+            "/data/attributes/purchase_record",
+            json!({"price_currency_iso4217": "EUR"}),
+        ),
+        (
+            "price",
+            "/data/attributes/purchase_record",
+            json!({"price_currency_amount": 5}),
+        ),
+        (
+            "price",
+            "/data/attributes/purchase_record",
+            json!({"price_currency_amount": null, "price_currency_iso4217": "EUR"}),
+        ),
+        (
+            "price",
+            "/data/attributes/purchase_record",
+            json!({"price_currency_amount": null, "price_currency_iso4217": null}),
+        ),
+        (
+            "array for object",
+            "/data/attributes/renew_record",
+            json!([true]),
+        ),
+        (
+            "array for object",
+            "/data/relationships/user",
+            json!([{"type": "User", "id": "1"}]),
         ),
         ("top level", "/meta", json!(null)),
         ("top level", "/errors", json!([])),

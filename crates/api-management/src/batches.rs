@@ -78,6 +78,7 @@ pub(crate) struct Deleted {
             body = MetaDocument<Deleted>, content_type = "application/vnd.api+json"),
         (status = 400, response = BadRequest),
         (status = 401, response = UnauthorizedApikey),
+        (status = 404, response = RelatedNotFound),
         (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),

@@ -24,7 +24,7 @@ use licenses_http::jsonapi::ErrorDocument;
 use licenses_http::openapi::{
     BadRequest, Conflict, ForbiddenClientId, NotFound, PayloadTooLarge, RelatedNotFound,
     ServiceUnavailable, UnauthorizedApikey, UnprocessableEntity, UnsupportedMediaType,
-    add_apikey_scheme, add_limit_responses,
+    add_apikey_scheme, add_limit_responses, add_member_rules,
 };
 use licenses_http::{
     ApiError, Endpoint, Links, Query, Routes, idempotency_key, read_body, require_jsonapi,
@@ -129,6 +129,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ManagementApi::openapi();
     add_apikey_scheme(&mut doc);
     add_limit_responses(&mut doc);
+    add_member_rules(&mut doc);
     doc
 }
 

@@ -83,7 +83,9 @@ pub struct LicenseCreateAttributes {
         pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
     )]
     pub order_id: Option<String>,
+    #[serde(default, deserialize_with = "super::optional_object")]
     pub purchase_record: Option<PurchaseRecordInput>,
+    #[serde(default, deserialize_with = "super::optional_object")]
     pub renew_record: Option<RenewRecordInput>,
 }
 
@@ -91,7 +93,9 @@ pub struct LicenseCreateAttributes {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LicenseCreateRelationships {
+    #[serde(deserialize_with = "super::object")]
     pub user: UserRelationship,
+    #[serde(deserialize_with = "super::object")]
     pub product: ProductRelationship,
 }
 
@@ -104,6 +108,7 @@ pub struct LicenseCreateResource {
     #[serde(default, deserialize_with = "present")]
     #[schema(nullable = false)]
     pub attributes: Option<LicenseCreateAttributes>,
+    #[serde(deserialize_with = "super::object")]
     pub relationships: LicenseCreateRelationships,
     /// Free-form; ignored.
     pub meta: Option<Value>,
@@ -118,6 +123,7 @@ pub struct LicenseCreateResource {
     "start_date": 1523268666, "stop_date": 1523268698}, "relationships": {"user": {"data":
     {"id": "41", "type": "User"}}, "product": {"data": {"id": "41", "type": "Product"}}}}}))]
 pub struct LicenseCreateDocument {
+    #[serde(deserialize_with = "super::object")]
     pub data: LicenseCreateResource,
     /// Free-form; ignored.
     pub meta: Option<Value>,
@@ -134,6 +140,7 @@ pub struct LicenseCreateDocument {
     {"id": "41", "type": "User"}}, "product": {"data": {"id": "41", "type": "Product"}}}}]}))]
 pub struct LicenseBatchDocument {
     #[schema(min_items = 1, max_items = 10000)]
+    #[serde(deserialize_with = "super::objects")]
     pub data: Vec<LicenseCreateResource>,
     /// Free-form; ignored.
     pub meta: Option<Value>,
@@ -143,12 +150,14 @@ pub struct LicenseBatchDocument {
     pub links: Option<Value>,
 }
 
-/// BatchDeleteLicenses' request document: 1 to 10,000 distinct licenses.
+/// BatchDeleteLicenses' request document: 1 to 10,000 licenses (one listed twice is deleted
+/// once).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"data": [{"type": "License", "id": "42"}]}))]
 pub struct LicenseDeleteBatchDocument {
     #[schema(min_items = 1, max_items = 10000)]
+    #[serde(deserialize_with = "super::objects")]
     pub data: Vec<LicenseIdentifier>,
     /// Free-form; ignored.
     pub meta: Option<Value>,
@@ -195,7 +204,7 @@ impl From<LicenseCreateResource> for LicenseDraft {
 
 /// CreateLicense's document.
 pub fn read_license_create(body: &[u8]) -> Result<LicenseDraft, ApiError> {
-    match serde_json::from_slice::<LicenseCreateDocument>(body) {
+    match serde_json::from_slice::<super::Obj<LicenseCreateDocument>>(body).map(|o| o.0) {
         Ok(doc) => Ok(doc.data.into()),
         Err(_) => walk_license_create(body),
     }
@@ -203,7 +212,7 @@ pub fn read_license_create(body: &[u8]) -> Result<LicenseDraft, ApiError> {
 
 /// BatchCreateLicenses' document: `{"data": [license, …]}`.
 pub fn read_license_batch(body: &[u8]) -> Result<Vec<LicenseDraft>, ApiError> {
-    match serde_json::from_slice::<LicenseBatchDocument>(body) {
+    match serde_json::from_slice::<super::Obj<LicenseBatchDocument>>(body).map(|o| o.0) {
         Ok(doc) => Ok(doc.data.into_iter().map(Into::into).collect()),
         Err(_) => walk_license_batch(body),
     }
@@ -211,7 +220,8 @@ pub fn read_license_batch(body: &[u8]) -> Result<Vec<LicenseDraft>, ApiError> {
 
 /// BatchDeleteLicenses' document: `{"data": [{"type": "License", "id": …}, …]}`.
 pub fn read_batch_delete(body: &[u8]) -> Result<Vec<LicenseId>, ApiError> {
-    let typed = serde_json::from_slice::<LicenseDeleteBatchDocument>(body)
+    let typed = serde_json::from_slice::<super::Obj<LicenseDeleteBatchDocument>>(body)
+        .map(|o| o.0)
         .ok()
         .and_then(|doc| {
             doc.data

@@ -47,6 +47,8 @@ pub struct LicenseDefaultsInput {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelsRelationship {
+    /// Each channel once.
+    #[serde(deserialize_with = "super::objects")]
     pub data: Vec<ChannelIdentifier>,
     /// Free-form; ignored.
     pub meta: Option<Value>,
@@ -117,7 +119,9 @@ pub struct ProductCreateAttributes {
     /// Default true.
     pub is_buyable: Option<bool>,
     pub auto_grant_on_signup: Option<bool>,
+    #[serde(default, deserialize_with = "super::optional_object")]
     pub price_record: Option<PriceRecordInput>,
+    #[serde(default, deserialize_with = "super::optional_object")]
     pub license_defaults: Option<LicenseDefaultsInput>,
     /// Not blank.
     #[schema(
@@ -134,6 +138,7 @@ pub struct ProductCreateAttributes {
 pub struct ProductCreateResource {
     #[serde(rename = "type")]
     pub kind: ProductType,
+    #[serde(deserialize_with = "super::object")]
     pub attributes: ProductCreateAttributes,
     #[serde(default, deserialize_with = "present")]
     #[schema(nullable = false)]
@@ -154,6 +159,7 @@ pub struct ProductCreateResource {
     "type": "Channel"}]}, "catchup": {"data": [{"id": "42", "type": "Channel"}]},
     "startover": {"data": [{"id": "42", "type": "Channel"}]}}}}))]
 pub struct ProductCreateDocument {
+    #[serde(deserialize_with = "super::object")]
     pub data: ProductCreateResource,
     /// Free-form; ignored.
     pub meta: Option<Value>,
@@ -186,6 +192,7 @@ pub struct ProductPatchAttributes {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<PriceRecordInput>)]
     pub price_record: Option<Option<PriceRecordInput>>,
+    #[serde(default, deserialize_with = "super::optional_object")]
     pub license_defaults: Option<LicenseDefaultsInput>,
     /// `null` removes the reference; not blank.
     #[serde(default, deserialize_with = "nullable")]
@@ -229,6 +236,7 @@ pub struct ProductPatchResource {
 #[schema(example = json!({"data": {"type": "Product", "id": "41", "attributes":
     {"title": "Sport channels megapack", "is_buyable": false}}}))]
 pub struct ProductPatchDocument {
+    #[serde(deserialize_with = "super::object")]
     pub data: ProductPatchResource,
     /// Free-form; ignored.
     pub meta: Option<Value>,
@@ -311,7 +319,7 @@ impl From<ProductPatchResource> for ProductPatch {
 
 /// CreateProduct's document.
 pub fn read_product_create(body: &[u8]) -> Result<ProductDraft, ApiError> {
-    match serde_json::from_slice::<ProductCreateDocument>(body) {
+    match serde_json::from_slice::<super::Obj<ProductCreateDocument>>(body).map(|o| o.0) {
         Ok(doc) => Ok(doc.into()),
         Err(_) => walk_product_create(body),
     }
@@ -319,7 +327,7 @@ pub fn read_product_create(body: &[u8]) -> Result<ProductDraft, ApiError> {
 
 /// UpdateProduct's document, whose `id` must be the one of the path (409 otherwise).
 pub fn read_product_patch(body: &[u8], id: &ProductId) -> Result<ProductPatch, ApiError> {
-    match serde_json::from_slice::<ProductPatchDocument>(body) {
+    match serde_json::from_slice::<super::Obj<ProductPatchDocument>>(body).map(|o| o.0) {
         Ok(doc) if doc.data.id == id.as_str() => Ok(doc.data.into()),
         _ => walk_product_patch(body, id),
     }

@@ -53,6 +53,7 @@ pub struct PurchaseAttributes {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PurchaseRelationships {
+    #[serde(deserialize_with = "super::object")]
     pub product: ProductRelationship,
 }
 
@@ -62,7 +63,9 @@ pub struct PurchaseRelationships {
 pub struct PurchaseResource {
     #[serde(rename = "type")]
     pub kind: LicenseType,
+    #[serde(deserialize_with = "super::object")]
     pub attributes: PurchaseAttributes,
+    #[serde(deserialize_with = "super::object")]
     pub relationships: PurchaseRelationships,
     /// Free-form; ignored.
     pub meta: Option<Value>,
@@ -76,6 +79,7 @@ pub struct PurchaseResource {
 #[schema(example = json!({"data": {"type": "License", "attributes": {"payment_method":
     "billing"}, "relationships": {"product": {"data": {"id": "41", "type": "Product"}}}}}))]
 pub struct PurchaseDocument {
+    #[serde(deserialize_with = "super::object")]
     pub data: PurchaseResource,
     /// Free-form; ignored.
     pub meta: Option<Value>,
@@ -98,7 +102,7 @@ impl From<PurchaseDocument> for PurchaseOrder {
 
 /// PurchaseUserLicense's document.
 pub fn read_purchase(body: &[u8]) -> Result<PurchaseOrder, ApiError> {
-    match serde_json::from_slice::<PurchaseDocument>(body) {
+    match serde_json::from_slice::<super::Obj<PurchaseDocument>>(body).map(|o| o.0) {
         Ok(doc) => Ok(doc.into()),
         Err(_) => walk_purchase(body),
     }
