@@ -1,19 +1,32 @@
-"""Schemathesis hooks of scripts/schemathesis.sh: a product named by a generated document is
-swapped for the product the script made (ST_SEED_PRODUCT), so that purchases and license
-grants can succeed and their answers be checked, rather than all ending in "no such product".
+"""Schemathesis hooks of scripts/schemathesis.sh. They change only what a generated case
+cannot know about the service's state, each for a value the schema admits as well, so that a
+case generated valid stays valid and one generated invalid stays invalid:
 
-Only a product id the schema accepts is swapped (for another the schema accepts), so a case
-generated to be invalid stays invalid.
+- a product named by a license or purchase document is swapped for the product the script
+  made (ST_SEED_PRODUCT): a random id is a legitimate 404;
+- an `Idempotency-Key` is made unique per request: a key generated twice for two different
+  requests is a legitimate 422 (`idempotency_key_reused`);
+- in a valid license document, a `stop_date` not after the `start_date` (which defaults to
+  now) is moved after it: `stop_before_start` compares two members, and one of them with the
+  clock, which no JSON Schema can say (the schema's description does).
 """
 
+import itertools
 import os
 import re
+import time
 
 import schemathesis
 
 PRODUCT = os.environ.get("ST_SEED_PRODUCT")
-# The schema's id pattern (ECMA `\s` includes U+FEFF, Python's does not) and length, in bytes.
-VALID_ID = re.compile(r"^[^\s\ufeff\x00-\x1f\x7f-\x9f]+$")
+# The schema's id pattern (Rust's white space and control characters) and length, in
+# characters.
+VALID_ID = re.compile(
+    "^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
+)
+VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+MAX_TIMESTAMP = 253402300799
+_counter = itertools.count()
 
 
 def _swap(relationship):
@@ -25,17 +38,60 @@ def _swap(relationship):
         data.get("type") == "Product"
         and isinstance(current, str)
         and VALID_ID.match(current)
-        and len(current.encode()) <= 64
+        and len(current) <= 64
     ):
         data["id"] = PRODUCT
 
 
+def _items(body):
+    if not isinstance(body, dict):
+        return []
+    data = body.get("data")
+    return [i for i in (data if isinstance(data, list) else [data]) if isinstance(i, dict)]
+
+
 @schemathesis.hook
 def map_body(context, body):
-    if PRODUCT is None or not isinstance(body, dict):
+    if PRODUCT is None:
         return body
-    data = body.get("data")
-    for item in data if isinstance(data, list) else [data]:
-        if isinstance(item, dict) and isinstance(item.get("relationships"), dict):
+    for item in _items(body):
+        if isinstance(item.get("relationships"), dict):
             _swap(item["relationships"].get("product"))
     return body
+
+
+def _is_int(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer()
+
+
+def _order_dates(item):
+    attributes = item.get("attributes")
+    if item.get("type") != "License" or not isinstance(attributes, dict):
+        return
+    stop = attributes.get("stop_date")
+    if not _is_int(stop):
+        return
+    start = attributes.get("start_date")
+    start = int(start) if _is_int(start) else int(time.time()) + 60
+    if int(stop) > start:
+        return
+    if start < MAX_TIMESTAMP:
+        attributes["stop_date"] = start + 1
+    else:
+        attributes["start_date"] = MAX_TIMESTAMP - 1
+        attributes["stop_date"] = MAX_TIMESTAMP
+
+
+@schemathesis.hook
+def before_call(context, case, **kwargs):
+    headers = case.headers
+    if headers:
+        for name in list(headers):
+            value = headers[name]
+            if name.lower() == "idempotency-key" and isinstance(value, str) and VALID_KEY.match(value):
+                suffix = "-%d" % next(_counter)
+                headers[name] = value[: 255 - len(suffix)] + suffix
+    meta = case.meta
+    if meta is not None and meta.generation.mode.is_positive:
+        for item in _items(case.body):
+            _order_dates(item)

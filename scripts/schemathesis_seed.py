@@ -1,5 +1,6 @@
 """Data for scripts/schemathesis.sh: a product (seed 003's, on channel 42) and a license of it
-for a user, made through the management API; prints their ids.
+for a user, and a spare product for UpdateProduct, made through the management API; prints
+their ids.
 
     python3 scripts/schemathesis_seed.py MANAGEMENT_BASE_URL API_KEY USER_ID
 """
@@ -41,7 +42,14 @@ def main():
             "product": {"data": {"type": "Product", "id": product}},
         },
     }})
-    print(product, license)
+    # A second product, for UpdateProduct to change at will: the first one stays buyable and
+    # of the same channels for the licenses and purchases that name it.
+    spare = post(base, key, "/products", {"data": {
+        "type": "Product",
+        "attributes": {"title": "Spare", "type": "CHANNEL_GROUP"},
+        "relationships": {s: channels for s in ("live", "npvr", "catchup", "startover")},
+    }})
+    print(product, license, spare)
 
 
 if __name__ == "__main__":

@@ -170,7 +170,8 @@ async fn a_killed_instance_leaves_nothing_undelivered() {
     let client = client();
     let product = product(&client, &first).await;
     let ids = batch(&client, &first, &product, "u", 300).await;
-    // A batch refused for one bad item is rolled back: none of its grants may be sent.
+    // A batch refused for one bad item (a product that does not exist: 404) is rolled back:
+    // none of its grants may be sent.
     let mut items: Vec<Value> = (0..50)
         .map(|i| license(&format!("r{i}"), &product))
         .collect();
@@ -183,7 +184,7 @@ async fn a_killed_instance_leaves_nothing_undelivered() {
         Some(json!({"data": items})),
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 
     let deadline = Instant::now() + Duration::from_secs(20);
     while irdeto.counts().created == 0 {

@@ -199,14 +199,15 @@ async fn product_lifecycle(backend: Backend) {
         false
     );
 
-    // The type <-> relationships rule holds after a patch.
+    // The type <-> relationships rule holds after a patch; a patch that breaks it only
+    // together with the stored product conflicts with the product's state (409).
     let broken = bss
         .patch(
             &format!("/products/{id}"),
             json!({"data": {"type": "Product", "id": id, "attributes": {"type": "CHANNEL"}}}),
         )
         .await;
-    assert_eq!(broken.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(broken.status, StatusCode::CONFLICT);
     assert!(
         broken
             .problems()
@@ -413,10 +414,11 @@ async fn license_creation_rules(backend: Backend) {
         "SUSPENDED"
     );
 
+    // JSON:API 1.0: a related resource that does not exist is a 404, at its relationship.
     let r = bss
         .post("/licenses", license_doc("41", "no-such-product", json!({})))
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(
         r.problems(),
         [(
@@ -756,7 +758,9 @@ async fn batches_are_all_or_nothing(backend: Backend) {
                 license_resource("d", &product, json!({"status": "EXPIRED"}))]}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // The unknown product makes it a 404 (JSON:API 1.0); the other problem is listed too,
+    // with its own status.
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(
         r.problems(),
         [
@@ -770,6 +774,13 @@ async fn batches_are_all_or_nothing(backend: Backend) {
             ),
         ]
     );
+    let statuses: Vec<&str> = r.json["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["status"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(statuses, ["404", "422"]);
     assert!(bss.walk("/licenses").await.is_empty(), "nothing written");
 
     // An order id already stored makes the whole batch a conflict.
@@ -815,6 +826,7 @@ async fn batches_are_all_or_nothing(backend: Backend) {
     let r = bss
         .post("/licenses/batch_delete", json!({"data": with_unknown}))
         .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(
         r.problems(),
         [("/data/2/id".to_owned(), "license_not_found".to_owned())]
@@ -852,6 +864,7 @@ async fn big_batches(backend: Backend) {
     };
 
     let r = bss.post("/licenses/batch_create", batch(Some(7_777))).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(
         r.problems(),
         [(

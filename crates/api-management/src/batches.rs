@@ -6,7 +6,8 @@ use licenses_app::App;
 use licenses_http::jsonapi::request::{LicenseBatchDocument, LicenseDeleteBatchDocument};
 use licenses_http::openapi::{
     BadRequest, Conflict, ForbiddenClientId, IdempotencyKeyHeader, PayloadTooLarge,
-    ServiceUnavailable, UnauthorizedApikey, UnprocessableEntity, UnsupportedMediaType,
+    RelatedNotFound, ServiceUnavailable, UnauthorizedApikey, UnprocessableEntity,
+    UnsupportedMediaType,
 };
 use licenses_http::{
     License, LicenseBody, MetaDocument, read_batch_delete, read_license_batch, stored, to_stored,
@@ -32,6 +33,7 @@ use crate::{Answer, links, no_params, post_body};
         (status = 400, response = BadRequest),
         (status = 401, response = UnauthorizedApikey),
         (status = 403, response = ForbiddenClientId),
+        (status = 404, response = RelatedNotFound),
         (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
@@ -76,6 +78,7 @@ pub(crate) struct Deleted {
             body = MetaDocument<Deleted>, content_type = "application/vnd.api+json"),
         (status = 400, response = BadRequest),
         (status = 401, response = UnauthorizedApikey),
+        (status = 404, response = RelatedNotFound),
         (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),

@@ -22,9 +22,9 @@ use licenses_app::{App, IdempotencyKey};
 use licenses_domain::{License as StoredLicense, LicenseId, ProductId};
 use licenses_http::jsonapi::ErrorDocument;
 use licenses_http::openapi::{
-    BadRequest, Conflict, ForbiddenClientId, NotFound, PayloadTooLarge, ServiceUnavailable,
-    UnauthorizedApikey, UnprocessableEntity, UnsupportedMediaType, add_apikey_scheme,
-    add_limit_responses, add_scope_responses,
+    BadRequest, Conflict, ForbiddenClientId, NotFound, PayloadTooLarge, RelatedNotFound,
+    ServiceUnavailable, UnauthorizedApikey, UnprocessableEntity, UnsupportedMediaType,
+    add_apikey_scheme, add_limit_responses, add_member_rules, add_scope_responses,
 };
 use licenses_http::{
     ApiError, Endpoint, Links, Query, Routes, idempotency_key, read_body, require_jsonapi,
@@ -112,7 +112,7 @@ type Answer = Result<actix_web::HttpResponse, ApiError>;
         users::user_entitlements, irdeto::irdeto_backlog, irdeto::irdeto_retry),
     components(
         schemas(ErrorDocument<'_>),
-        responses(BadRequest, UnauthorizedApikey, ForbiddenClientId, NotFound, Conflict,
+        responses(BadRequest, UnauthorizedApikey, ForbiddenClientId, NotFound, RelatedNotFound, Conflict,
             PayloadTooLarge, UnsupportedMediaType, UnprocessableEntity, ServiceUnavailable),
     ),
     security(("Apikey" = [])),
@@ -132,6 +132,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     add_apikey_scheme(&mut doc);
     add_limit_responses(&mut doc);
     add_scope_responses(&mut doc);
+    add_member_rules(&mut doc);
     doc
 }
 

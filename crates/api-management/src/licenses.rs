@@ -9,7 +9,8 @@ use licenses_domain::{License as StoredLicense, Timestamp, UserId};
 use licenses_http::jsonapi::request::LicenseCreateDocument;
 use licenses_http::openapi::{
     BadRequest, Conflict, ForbiddenClientId, IdempotencyKeyHeader, NotFound, PayloadTooLarge,
-    ServiceUnavailable, UnauthorizedApikey, UnprocessableEntity, UnsupportedMediaType,
+    RelatedNotFound, ServiceUnavailable, UnauthorizedApikey, UnprocessableEntity,
+    UnsupportedMediaType,
 };
 use licenses_http::query::{IncludeParam, LicenseListParams, QueryParams, UserFilter};
 use licenses_http::{
@@ -105,7 +106,7 @@ pub(crate) async fn list_licenses(state: web::Data<App>, req: HttpRequest) -> An
     operation_id = "GetLicenseById",
     summary = "One license",
     tag = "Licenses",
-    params(("license_id" = String, Path, description = "The license.", min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "42"), IncludeParam),
+    params(("license_id" = String, Path, description = "The license.", min_length = 1, max_length = 64, pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$", example = "42"), IncludeParam),
     responses(
         (status = 200, description = "The license, with its product when `include=product`.",
             body = LicenseBody<License<'_>, ManagementProduct<'_>>, content_type = "application/vnd.api+json"),
@@ -190,6 +191,7 @@ fn created_license(licenses: &[StoredLicense], now: Timestamp, links: &Links) ->
         (status = 400, response = BadRequest),
         (status = 401, response = UnauthorizedApikey),
         (status = 403, response = ForbiddenClientId),
+        (status = 404, response = RelatedNotFound),
         (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
@@ -220,7 +222,7 @@ pub(crate) async fn create_license(
     operation_id = "DeleteLicenseById",
     summary = "Delete (revoke) a license",
     tag = "Licenses",
-    params(("license_id" = String, Path, description = "The license.", min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "42")),
+    params(("license_id" = String, Path, description = "The license.", min_length = 1, max_length = 64, pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$", example = "42")),
     responses(
         (status = 204, description = "Deleted."),
         (status = 400, response = BadRequest),

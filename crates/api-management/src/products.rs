@@ -65,7 +65,7 @@ pub(crate) async fn list_products(state: web::Data<App>, req: HttpRequest) -> An
     operation_id = "GetProductById",
     summary = "One product",
     tag = "Products",
-    params(("product_id" = String, Path, description = "The product.", min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41")),
+    params(("product_id" = String, Path, description = "The product.", min_length = 1, max_length = 64, pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$", example = "41")),
     responses(
         (status = 200, description = "The product.",
             body = Document<ManagementProduct<'_>>, content_type = "application/vnd.api+json"),
@@ -133,7 +133,7 @@ pub(crate) async fn create_product(
     operation_id = "UpdateProduct",
     summary = "Change a product",
     tag = "Products",
-    params(("product_id" = String, Path, description = "The product.", min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41")),
+    params(("product_id" = String, Path, description = "The product.", min_length = 1, max_length = 64, pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$", example = "41")),
     request_body(content = ProductPatchDocument, content_type = "application/vnd.api+json",
         description = "The members to change; the rules are checked on the whole product."),
     responses(
@@ -174,7 +174,7 @@ pub(crate) async fn update_product(
     operation_id = "DeleteProductById",
     summary = "Delete a product no license refers to",
     tag = "Products",
-    params(("product_id" = String, Path, description = "The product.", min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41")),
+    params(("product_id" = String, Path, description = "The product.", min_length = 1, max_length = 64, pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$", example = "41")),
     responses(
         (status = 204, description = "Deleted."),
         (status = 400, response = BadRequest),

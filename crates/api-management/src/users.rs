@@ -20,7 +20,7 @@ use crate::{Answer, no_params};
     operation_id = "GetLicensesByUser",
     summary = "A user's licenses, filtered and paged",
     tag = "Licenses",
-    params(("user_id" = String, Path, description = "The user.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41"), LicenseListParams),
+    params(("user_id" = String, Path, description = "The user.", min_length = 1, max_length = 255, pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$", example = "41"), LicenseListParams),
     responses(
         (status = 200, description = "A page of the user's licenses, `links.next` when there are more.",
             body = LicenseBody<Vec<License<'_>>, ManagementProduct<'_>>, content_type = "application/vnd.api+json"),
@@ -49,7 +49,7 @@ pub(crate) async fn user_licenses(
     operation_id = "GetUserEntitlements",
     summary = "What a user may watch now",
     tag = "Entitlements",
-    params(("user_id" = String, Path, description = "The user.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41")),
+    params(("user_id" = String, Path, description = "The user.", min_length = 1, max_length = 255, pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$", example = "41")),
     responses(
         (status = 200, description = "What the user may watch now, per channel.",
             body = EntitlementsDocument<'_>, content_type = "application/vnd.api+json"),

@@ -245,7 +245,7 @@ async fn catalogue(
     operation_id = "GetUserLicenses",
     summary = "The user's licenses",
     tag = "Licenses",
-    params(("user_id" = String, Path, description = "The user, as in the token's `sub`.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41"), StatusFilter),
+    params(("user_id" = String, Path, description = "The user, as in the token's `sub`.", min_length = 1, max_length = 255, pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$", example = "41"), StatusFilter),
     responses(
         (status = 200, description = "The user's licenses, each product once in `included`.",
             body = LicenseBody<Vec<LicenseResource<'_>>, Rendered<'_, UserProduct<'_>>>, content_type = "application/vnd.api+json"),
@@ -306,7 +306,7 @@ async fn user_licenses(
     operation_id = "GetUserLicense",
     summary = "One license of the user",
     tag = "Licenses",
-    params(("user_id" = String, Path, description = "The user, as in the token's `sub`.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41"), ("license_id" = String, Path, description = "The license.", min_length = 1, max_length = 64, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "42")),
+    params(("user_id" = String, Path, description = "The user, as in the token's `sub`.", min_length = 1, max_length = 255, pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$", example = "41"), ("license_id" = String, Path, description = "The license.", min_length = 1, max_length = 64, pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$", example = "42")),
     responses(
         (status = 200, description = "The license, with its product in `included`.",
             body = LicenseBody<LicenseResource<'_>, UserProduct<'_>>, content_type = "application/vnd.api+json"),
@@ -355,7 +355,7 @@ fn key_required() -> ApiError {
     operation_id = "PurchaseUserLicense",
     summary = "Purchase a product",
     tag = "Licenses",
-    params(("user_id" = String, Path, description = "The user, as in the token's `sub`.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41"), RequiredIdempotencyKeyHeader),
+    params(("user_id" = String, Path, description = "The user, as in the token's `sub`.", min_length = 1, max_length = 255, pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$", example = "41"), RequiredIdempotencyKeyHeader),
     request_body(content = PurchaseDocument, content_type = "application/vnd.api+json",
         description = "The product to buy, and how it is paid."),
     responses(
@@ -414,7 +414,7 @@ async fn purchase(
     operation_id = "GetUserEntitlements",
     summary = "What the user may watch now",
     tag = "Entitlements",
-    params(("user_id" = String, Path, description = "The user, as in the token's `sub`.", min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$", example = "41")),
+    params(("user_id" = String, Path, description = "The user, as in the token's `sub`.", min_length = 1, max_length = 255, pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$", example = "41")),
     responses(
         (status = 200, description = "What the user may watch now, per channel.",
             body = EntitlementsDocument<'_>, content_type = "application/vnd.api+json"),

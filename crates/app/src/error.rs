@@ -37,6 +37,15 @@ pub enum AppError {
     /// The resource the request names does not exist (404).
     #[error("not found: {}", .0.detail)]
     NotFound(Problem),
+    /// The request names resources that do not exist (404, as JSON:API 1.0 requires for a
+    /// related resource): a license's product, a batch's licenses to delete; each at its
+    /// pointer; `invalid` holds whatever else is wrong with
+    /// the same request (422 each), so that the client learns every problem at once.
+    #[error("related resources not found: {missing:?}")]
+    RelatedNotFound {
+        missing: Vec<Problem>,
+        invalid: Vec<Problem>,
+    },
     /// The request breaks the rules (422): every problem found.
     #[error("invalid request: {0:?}")]
     Invalid(Vec<Problem>),

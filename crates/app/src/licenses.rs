@@ -12,6 +12,9 @@ use crate::error::{AppError, Problem};
 use crate::idempotency::{IdempotencyKey, earlier_answer, settle_conflict};
 use crate::ports::{Actor, Change, Conflict, LicenseQuery, StoreError, StoredResponse};
 
+/// The code of a license's product that does not exist (see [`License::grant`]).
+const PRODUCT_NOT_FOUND: &str = "product_not_found";
+
 /// Most licenses one batch may create or delete.
 pub const MAX_BATCH: usize = 10_000;
 /// Largest page of a license listing.
@@ -146,7 +149,16 @@ impl App {
             }
         }
         if !problems.is_empty() {
-            return Err(AppError::Invalid(problems));
+            // JSON:API 1.0: a request that names a related resource that does not exist is a
+            // 404, here with the pointer of each such relationship (and, 422 each, whatever
+            // else is wrong).
+            let (missing, invalid): (Vec<_>, Vec<_>) = problems
+                .into_iter()
+                .partition(|p| p.code == PRODUCT_NOT_FOUND);
+            if missing.is_empty() {
+                return Err(AppError::Invalid(invalid));
+            }
+            return Err(AppError::RelatedNotFound { missing, invalid });
         }
 
         let response = render(&licenses, now);
@@ -242,22 +254,19 @@ impl App {
         if let Some(answer) = earlier_answer(idem, key.as_ref()).await? {
             return Ok(answer);
         }
+        // A license listed twice is deleted once (its identifiers may differ only by their
+        // free-form `meta`, which no schema can tell apart); `origin` maps each distinct id
+        // back to its first place in the document, for the pointers of unknown ids.
         let mut seen = HashSet::new();
-        let repeated: Vec<Problem> = ids
-            .iter()
-            .enumerate()
-            .filter(|(_, id)| !seen.insert(*id))
-            .map(|(i, _)| {
-                Problem::new(
-                    Some(format!("{}/id", base(batch, i))),
-                    "duplicate_id",
-                    "this license is already listed earlier in the batch",
-                )
-            })
-            .collect();
-        if !repeated.is_empty() {
-            return Err(AppError::Invalid(repeated));
+        let mut origin = Vec::with_capacity(ids.len());
+        let mut distinct = Vec::with_capacity(ids.len());
+        for (i, id) in ids.into_iter().enumerate() {
+            if seen.insert(id.clone()) {
+                origin.push(i);
+                distinct.push(id);
+            }
         }
+        let ids = distinct;
 
         let at = self.ports.clock.now();
         let response = render(&ids);
@@ -279,7 +288,18 @@ impl App {
                 self.jobs_written(jobs.len());
                 Ok(response)
             }
-            Err(e) => settle_conflict(idem, key.as_ref(), e, |e| deletion_refused(e, batch)).await,
+            Err(e) => {
+                let e = match e {
+                    StoreError::MissingItems(positions) => StoreError::MissingItems(
+                        positions
+                            .into_iter()
+                            .map(|p| origin.get(p).copied().unwrap_or(p))
+                            .collect(),
+                    ),
+                    e => e,
+                };
+                settle_conflict(idem, key.as_ref(), e, |e| deletion_refused(e, batch)).await
+            }
         }
     }
 }
@@ -325,8 +345,11 @@ fn deletion_refused(e: StoreError, batch: bool) -> AppError {
         StoreError::MissingItems(_) | StoreError::NotFound if !batch => {
             AppError::not_found("license")
         }
-        StoreError::MissingItems(positions) => AppError::Invalid(
-            positions
+        // Licenses named by a batch that do not exist: 404 (as for a single license, and
+        // as JSON:API answers a request naming resources that do not exist), each at its
+        // pointer.
+        StoreError::MissingItems(positions) => AppError::RelatedNotFound {
+            missing: positions
                 .into_iter()
                 .map(|i| {
                     Problem::new(
@@ -336,7 +359,8 @@ fn deletion_refused(e: StoreError, batch: bool) -> AppError {
                     )
                 })
                 .collect(),
-        ),
+            invalid: Vec::new(),
+        },
         e => e.into(),
     }
 }
@@ -440,19 +464,33 @@ mod tests {
             })
             .await
             .expect_err("invalid");
-        let AppError::Invalid(problems) = err else {
-            panic!("expected Invalid")
+        let AppError::RelatedNotFound { missing, invalid } = err else {
+            panic!("expected RelatedNotFound")
         };
-        let found: Vec<_> = problems
-            .iter()
-            .map(|p| (p.pointer.as_deref().unwrap_or(""), p.code))
-            .collect();
+        let found = |problems: &[Problem]| -> Vec<(String, &'static str)> {
+            problems
+                .iter()
+                .map(|p| (p.pointer.clone().unwrap_or_default(), p.code))
+                .collect()
+        };
         assert_eq!(
-            found,
+            found(&missing),
+            [(
+                "/data/1/relationships/product".to_owned(),
+                "product_not_found"
+            )]
+        );
+        assert_eq!(
+            found(&invalid),
             [
-                ("/data/1/relationships/product", "product_not_found"),
-                ("/data/2/attributes/stop_date", "stop_before_start"),
-                ("/data/3/attributes/order_id", "duplicate_order_id"),
+                (
+                    "/data/2/attributes/stop_date".to_owned(),
+                    "stop_before_start"
+                ),
+                (
+                    "/data/3/attributes/order_id".to_owned(),
+                    "duplicate_order_id"
+                ),
             ]
         );
     }
@@ -512,9 +550,15 @@ mod tests {
                 response(200, "")
             })
             .await;
-        let Err(AppError::Invalid(p)) = err else {
-            panic!("expected Invalid")
+        let Err(AppError::RelatedNotFound {
+            missing: p,
+            invalid,
+        }) = err
+        else {
+            panic!("expected RelatedNotFound")
         };
+        assert!(invalid.is_empty());
+        assert!(p.iter().all(|p| p.code == "license_not_found"));
         let pointers: Vec<_> = p.iter().filter_map(|p| p.pointer.as_deref()).collect();
         assert_eq!(pointers, ["/data/0/id", "/data/2/id"]);
 
@@ -527,18 +571,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_repeated_id_in_a_batch_delete_is_refused_before_the_store() {
-        let app = Mocks::new().app();
-        let ids: Vec<LicenseId> = ["a", "a"]
+    async fn a_license_listed_twice_is_deleted_once_and_unknown_ids_keep_their_place() {
+        let mut m = Mocks::new();
+        m.licenses
+            .expect_delete()
+            .withf(|ids, _, _| ids.iter().map(LicenseId::as_str).eq(["a", "b"]))
+            .returning(|_, _, _| Err(StoreError::MissingItems(vec![1])));
+        let ids: Vec<LicenseId> = ["a", "a", "b"]
             .iter()
             .map(|s| LicenseId::parse(*s).expect("id"))
             .collect();
-        let err = app
-            .delete_licenses(Actor::System("t"), ids, true, None, |_| response(200, ""))
+        let err = m
+            .app()
+            .delete_licenses(Actor::System("t"), ids, true, None, |ids| {
+                response(200, &ids.len().to_string())
+            })
             .await;
-        assert!(
-            matches!(err, Err(AppError::Invalid(p)) if p[0].pointer.as_deref() == Some("/data/1/id"))
-        );
+        let Err(AppError::RelatedNotFound { missing, .. }) = err else {
+            panic!("expected RelatedNotFound")
+        };
+        assert_eq!(missing[0].pointer.as_deref(), Some("/data/2/id"));
     }
 
     #[tokio::test]

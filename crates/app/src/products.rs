@@ -71,7 +71,16 @@ impl App {
     ) -> Result<Product, AppError> {
         let current = self.get_product(id).await?;
         let updated = current.patch(patch).map_err(|v| {
-            AppError::Invalid(v.into_iter().map(|v| Problem::at("/data", v)).collect())
+            let problems: Vec<Problem> = v.into_iter().map(|v| Problem::at("/data", v)).collect();
+            // A type and channels that do not fit each other once merged with the stored
+            // product conflict with its current state (409): the same patch fits another
+            // product, and no schema of the patch alone can tell. Any other rule is the
+            // patch's own (422).
+            if problems.iter().all(|p| p.code == "type_mismatch") {
+                AppError::Conflict(problems)
+            } else {
+                AppError::Invalid(problems)
+            }
         })?;
         let change = Change {
             actor,
@@ -267,7 +276,7 @@ mod tests {
             )
             .await;
         assert!(
-            matches!(err, Err(AppError::Invalid(p)) if p.iter().all(|p| p.code == "type_mismatch"))
+            matches!(err, Err(AppError::Conflict(p)) if p.iter().all(|p| p.code == "type_mismatch"))
         );
     }
 

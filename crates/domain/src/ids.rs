@@ -10,7 +10,7 @@ use serde::Serialize;
 pub enum IdError {
     #[error("must not be empty")]
     Empty,
-    #[error("must be at most {max} bytes long")]
+    #[error("must be at most {max} characters long")]
     TooLong { max: usize },
     #[error("must not contain white space or control characters")]
     BadCharacter,
@@ -20,7 +20,9 @@ fn check(s: &str, max: usize) -> Result<(), IdError> {
     if s.is_empty() {
         return Err(IdError::Empty);
     }
-    if s.len() > max {
+    // Characters, as the OpenAPI documents' `maxLength` counts them (a byte count would
+    // refuse a 64-character id of accented letters that the schema admits).
+    if s.len() > max && s.chars().count() > max {
         return Err(IdError::TooLong { max });
     }
     let bad = if s.is_ascii() {
@@ -44,7 +46,7 @@ macro_rules! string_id {
         pub struct $name(String);
 
         impl $name {
-            /// Longest accepted id, in bytes.
+            /// Longest accepted id, in characters (Unicode scalar values).
             pub const MAX_LEN: usize = $max;
 
             pub fn parse(s: impl Into<String>) -> Result<Self, IdError> {
@@ -130,6 +132,19 @@ mod tests {
         assert_eq!(UserId::parse("a\u{a0}b"), Err(IdError::BadCharacter));
         assert_eq!(UserId::parse("é\u{85}"), Err(IdError::BadCharacter));
         assert!(UserId::parse("josé").is_ok());
+    }
+
+    #[test]
+    fn the_length_limit_counts_characters_not_bytes() {
+        // 64 two-byte characters (128 bytes): as long as the schema's maxLength allows.
+        assert!(ProductId::parse("é".repeat(64)).is_ok());
+        assert!(ProductId::parse("😀".repeat(64)).is_ok());
+        assert_eq!(
+            ProductId::parse("é".repeat(65)),
+            Err(IdError::TooLong { max: 64 })
+        );
+        assert!(UserId::parse("ü".repeat(255)).is_ok());
+        assert!(UserId::parse("ü".repeat(256)).is_err());
     }
 
     #[test]

@@ -392,12 +392,12 @@ impl License {
             )),
         };
         let payment_method = purchase.payment_method.filter(|m| {
-            let ok = !m.trim().is_empty() && m.len() <= PAYMENT_METHOD_MAX;
+            let ok = !m.trim().is_empty() && m.chars().count() <= PAYMENT_METHOD_MAX;
             if !ok {
                 errors.add(
                     "/attributes/purchase_record/payment_method",
                     "invalid_payment_method",
-                    format!("a non-blank name of at most {PAYMENT_METHOD_MAX} bytes"),
+                    format!("a non-blank name of at most {PAYMENT_METHOD_MAX} characters"),
                 );
             }
             ok

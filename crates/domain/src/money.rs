@@ -14,6 +14,27 @@ impl Currency {
         iso_currency::Currency::from_code(code).map(Self)
     }
 
+    /// Every code [`Currency::parse`] accepts, in alphabetical order (for the published
+    /// schemas, which list them rather than promising any three capitals).
+    pub fn codes() -> Vec<&'static str> {
+        let letters = b'A'..=b'Z';
+        letters
+            .clone()
+            .flat_map(|a| {
+                let letters = letters.clone();
+                letters.clone().flat_map(move |b| {
+                    letters.clone().filter_map(move |c| {
+                        let code = [a, b, c];
+                        std::str::from_utf8(&code)
+                            .ok()
+                            .and_then(Self::parse)
+                            .map(|currency| currency.code())
+                    })
+                })
+            })
+            .collect()
+    }
+
     pub fn code(&self) -> &'static str {
         self.0.code()
     }
@@ -120,6 +141,16 @@ pub(crate) fn parse_currency(code: Option<&str>, at: &str) -> Result<Currency, V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_codes_are_exactly_the_ones_parse_accepts() {
+        let codes = Currency::codes();
+        assert!(codes.len() > 150, "{}", codes.len());
+        assert!(codes.contains(&"EUR") && codes.contains(&"JPY"));
+        assert!(!codes.contains(&"AAA"));
+        assert!(codes.windows(2).all(|w| w[0] < w[1]), "sorted, each once");
+        assert!(codes.iter().all(|c| Currency::parse(c).is_some()));
+    }
 
     #[test]
     fn currencies_follow_iso_4217() {

@@ -289,12 +289,12 @@ impl Product {
         };
 
         let irdeto_product_id = draft.irdeto_product_id.filter(|r| {
-            let ok = !r.trim().is_empty() && r.len() <= IRDETO_REF_MAX;
+            let ok = !r.trim().is_empty() && r.chars().count() <= IRDETO_REF_MAX;
             if !ok {
                 errors.add(
                     "/attributes/irdeto_product_id",
                     "invalid_reference",
-                    format!("a non-blank reference of at most {IRDETO_REF_MAX} bytes"),
+                    format!("a non-blank reference of at most {IRDETO_REF_MAX} characters"),
                 );
             }
             ok

@@ -211,6 +211,13 @@ error_responses! {
         (`purchase_restricted`).";
     /// 404.
     NotFound => "No resource has this id, or the path is not one of the API (`not_found`).";
+    /// 404 of a creation that names a product.
+    RelatedNotFound => "A resource the document names does not exist: a license's product \
+        (`product_not_found`, at the relationship, e.g. `/data/3/relationships/product` in a \
+        batch), a license of a batch delete (`license_not_found`, at `/data/3/id`). Each is \
+        listed, 404 each, with any other problem of the document under its own status (422). \
+        JSON:API 1.0 answers 404 to a request that references a related resource that does \
+        not exist.";
     /// 409.
     Conflict => "A resource of the wrong type (`wrong_resource_type`), an id that is not the \
         path's (`id_mismatch`), or a state that forbids the change (a product licenses refer \
@@ -283,4 +290,114 @@ pub struct IfNoneMatchHeader {
     /// An `ETag` of an earlier answer (or `*`): 304 without a body while it still matches.
     #[param(rename = "If-None-Match")]
     pub if_none_match: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Rules between members
+
+/// Adds to the request schemas the rules between members that the service checks and the
+/// derived schemas cannot say (JSON Schema can: `oneOf`, `if`/`then`), so that a document
+/// the schema admits is not refused for them:
+/// - `ProductCreateResource`: a CHANNEL, PVR, CATCHUP or STARTOVER product grants its one
+///   service (live, npvr, catchup, startover) on exactly one channel and no other service; a
+///   CHANNEL_GROUP grants at least one service on at least one channel;
+/// - `ChannelsRelationship`: each channel once;
+/// - `PurchaseRecordInput`: `price_currency_amount` and `price_currency_iso4217` come
+///   together (or neither, and the product's price applies).
+///
+/// Rules that depend on stored data or on the clock (an `UpdateProduct` checked against the
+/// product it changes, `stop_date` after a `start_date` that defaults to now) stay in the
+/// descriptions and the 422 answers.
+pub fn add_member_rules(openapi: &mut OpenApi) {
+    use serde_json::{Value, json};
+
+    const SINGLE: [(&str, &str); 4] = [
+        ("CHANNEL", "live"),
+        ("PVR", "npvr"),
+        ("CATCHUP", "catchup"),
+        ("STARTOVER", "startover"),
+    ];
+    let services = ["live", "npvr", "catchup", "startover"];
+    let of_type = |t: &str| json!({"attributes": {"properties": {"type": {"const": t}}}});
+    let mut branches: Vec<Value> = SINGLE
+        .iter()
+        .map(|(t, only)| {
+            let lists: serde_json::Map<String, Value> = services
+                .iter()
+                .map(|s| {
+                    let data = if s == only {
+                        json!({"minItems": 1, "maxItems": 1})
+                    } else {
+                        json!({"maxItems": 0})
+                    };
+                    ((*s).to_owned(), json!({"properties": {"data": data}}))
+                })
+                .collect();
+            let mut properties = of_type(t);
+            properties["relationships"] = json!({"required": [only], "properties": lists});
+            json!({"required": ["relationships"], "properties": properties})
+        })
+        .collect();
+    let mut group = of_type("CHANNEL_GROUP");
+    group["relationships"] = json!({"anyOf": services
+        .iter()
+        .map(|s| json!({"required": [s], "properties": {*s: {"properties": {"data": {"minItems": 1}}}}}))
+        .collect::<Vec<_>>()});
+    branches.push(json!({"required": ["relationships"], "properties": group}));
+    add_rule(
+        openapi,
+        "ProductCreateResource",
+        "oneOf",
+        Value::Array(branches),
+    );
+
+    add_rule(
+        openapi,
+        "ChannelsRelationship",
+        "allOf",
+        json!([{"properties": {"data": {"uniqueItems": true}}}]),
+    );
+
+    let together = |a: &str, ta: &str, b: &str, tb: &str| {
+        json!({
+            "if": {"required": [a], "properties": {a: {"type": ta}}},
+            "then": {"required": [b], "properties": {b: {"type": tb}}},
+        })
+    };
+    add_rule(
+        openapi,
+        "PurchaseRecordInput",
+        "allOf",
+        json!([
+            together(
+                "price_currency_amount",
+                "integer",
+                "price_currency_iso4217",
+                "string"
+            ),
+            together(
+                "price_currency_iso4217",
+                "string",
+                "price_currency_amount",
+                "integer"
+            ),
+        ]),
+    );
+}
+
+/// Sets keyword `keyword` of the component schema `name` (an object schema of the document).
+fn add_rule(openapi: &mut OpenApi, name: &str, keyword: &str, rule: serde_json::Value) {
+    use utoipa::openapi::schema::Schema;
+    let schema = openapi
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut(name));
+    if let Some(RefOr::T(Schema::Object(object))) = schema {
+        object
+            .extensions
+            .get_or_insert_with(Default::default)
+            .insert(keyword.to_owned(), rule);
+    } else {
+        debug_assert!(false, "no object schema {name}");
+    }
 }

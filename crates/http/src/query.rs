@@ -14,6 +14,8 @@ use utoipa::{IntoParams, ToSchema};
 use crate::jsonapi::ApiError;
 
 const DEFAULT_PAGE_SIZE: u32 = 100;
+/// The last second of the year 9999: the largest time any document or filter takes.
+const MAX_TIMESTAMP: i64 = Timestamp::MAX.unix();
 
 /// The query parameters of a request, checked against the ones its endpoint knows.
 #[derive(Debug, Clone, Default)]
@@ -102,11 +104,11 @@ pub trait QueryParams: IntoParams {
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatusFilter {
-    /// Only licenses in one of these statuses: a comma-separated list (EXPIRED is derived
-    /// from `stop_date`).
+    /// Only licenses in one of these statuses: a comma-separated list, without spaces
+    /// (EXPIRED is derived from `stop_date`).
     #[param(
         rename = "filter[status]",
-        pattern = r"^\s*(PROCESSING|ACTIVE|SUSPENDED|EXPIRED|ORDER_ERROR|CHECK_INVALID|SUSPENDEDADMIN)\s*(,\s*(PROCESSING|ACTIVE|SUSPENDED|EXPIRED|ORDER_ERROR|CHECK_INVALID|SUSPENDEDADMIN)\s*)*$",
+        pattern = r"^(PROCESSING|ACTIVE|SUSPENDED|EXPIRED|ORDER_ERROR|CHECK_INVALID|SUSPENDEDADMIN)(,(PROCESSING|ACTIVE|SUSPENDED|EXPIRED|ORDER_ERROR|CHECK_INVALID|SUSPENDEDADMIN))*$",
         example = "ACTIVE,SUSPENDED"
     )]
     pub status: Option<String>,
@@ -121,7 +123,7 @@ pub struct UserFilter {
         rename = "filter[user]",
         min_length = 1,
         max_length = 255,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$",
+        pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$",
         example = "41"
     )]
     pub user: Option<String>,
@@ -136,20 +138,25 @@ pub struct LicenseListParams {
         rename = "filter[product]",
         min_length = 1,
         max_length = 64,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$",
+        pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$",
         example = "41"
     )]
     pub product: Option<String>,
-    /// Only licenses in one of these statuses: a comma-separated list (EXPIRED is derived
-    /// from `stop_date`).
+    /// Only licenses in one of these statuses: a comma-separated list, without spaces
+    /// (EXPIRED is derived from `stop_date`).
     #[param(
         rename = "filter[status]",
-        pattern = r"^\s*(PROCESSING|ACTIVE|SUSPENDED|EXPIRED|ORDER_ERROR|CHECK_INVALID|SUSPENDEDADMIN)\s*(,\s*(PROCESSING|ACTIVE|SUSPENDED|EXPIRED|ORDER_ERROR|CHECK_INVALID|SUSPENDEDADMIN)\s*)*$",
+        pattern = r"^(PROCESSING|ACTIVE|SUSPENDED|EXPIRED|ORDER_ERROR|CHECK_INVALID|SUSPENDEDADMIN)(,(PROCESSING|ACTIVE|SUSPENDED|EXPIRED|ORDER_ERROR|CHECK_INVALID|SUSPENDEDADMIN))*$",
         example = "ACTIVE"
     )]
     pub status: Option<String>,
     /// Only licenses active at this time (unix seconds): started, and not stopped.
-    #[param(rename = "filter[active_at]", minimum = 0, example = 1523268666)]
+    #[param(
+        rename = "filter[active_at]",
+        minimum = 0,
+        maximum = 253402300799_i64,
+        example = 1523268666
+    )]
     pub active_at: Option<i64>,
     /// `product`: the licenses' products in `included`.
     #[param(rename = "include", inline)]
@@ -162,7 +169,7 @@ pub struct LicenseListParams {
         rename = "page[after]",
         min_length = 1,
         max_length = 64,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
+        pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
     )]
     pub after: Option<String>,
 }
@@ -228,15 +235,16 @@ fn id<T>(
         .transpose()
 }
 
-/// `filter[user]`, `filter[product]`, `filter[status]` (comma list; EXPIRED is derived) and
-/// `filter[active_at]` (unix seconds).
+/// `filter[user]`, `filter[product]`, `filter[status]` (comma list, no spaces: `ACTIVE, EXPIRED`
+/// is refused as the documented pattern refuses it; EXPIRED is derived) and
+/// `filter[active_at]` (unix seconds, up to the year 9999 as every timestamp).
 pub fn license_filter(q: &Query) -> Result<LicenseFilter, ApiError> {
     let statuses = match q.get("filter[status]") {
         None => Vec::new(),
         Some(list) => list
             .split(',')
             .map(|s| {
-                s.trim().parse::<LicenseStatus>().map_err(|_| {
+                s.parse::<LicenseStatus>().map_err(|_| {
                     ApiError::parameter(
                         "filter[status]",
                         "invalid_parameter",
@@ -254,13 +262,13 @@ pub fn license_filter(q: &Query) -> Result<LicenseFilter, ApiError> {
         .map(|v| {
             v.parse::<i64>()
                 .ok()
-                .filter(|t| *t >= 0)
+                .filter(|t| (0..=MAX_TIMESTAMP).contains(t))
                 .map(Timestamp::from_unix)
                 .ok_or_else(|| {
                     ApiError::parameter(
                         "filter[active_at]",
                         "invalid_parameter",
-                        "filter[active_at] is unix seconds",
+                        format!("filter[active_at] is unix seconds, 0 to {MAX_TIMESTAMP}"),
                     )
                 })
         })
@@ -397,6 +405,30 @@ mod tests {
             q.without_cursor(),
             "filter%5Bstatus%5D=ACTIVE%2CEXPIRED&filter%5Buser%5D=41&filter%5Bactive_at%5D=100&page%5Bsize%5D=5"
         );
+    }
+
+    /// The status list is read exactly as its documented pattern admits it: no white space
+    /// anywhere, no empty item.
+    #[test]
+    fn the_status_filter_takes_no_white_space() {
+        for (qs, ok) in [
+            ("filter[status]=ACTIVE", true),
+            ("filter[status]=ACTIVE,EXPIRED", true),
+            ("filter[status]=ACTIVE,%20EXPIRED", false),
+            ("filter[status]=ACTIVE+", false),
+            ("filter[status]=%09ACTIVE", false),
+            ("filter[status]=ACTIVE%C2%A0", false),
+            ("filter[status]=ACTIVE,", false),
+            ("filter[status]=", false),
+            ("filter[status]=active", false),
+        ] {
+            let q = Query::parse(qs, &[KNOWN]).expect("known");
+            assert_eq!(license_filter(&q).is_ok(), ok, "{qs}");
+        }
+        let q = Query::parse("filter[active_at]=253402300800", &[KNOWN]).expect("known");
+        assert!(license_filter(&q).is_err(), "after the year 9999");
+        let q = Query::parse("filter[active_at]=253402300799", &[KNOWN]).expect("known");
+        assert!(license_filter(&q).is_ok());
     }
 
     #[test]

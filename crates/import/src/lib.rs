@@ -241,6 +241,12 @@ async fn import(
 fn store_failure(e: &AppError) -> String {
     match e {
         AppError::Unavailable => "the database is unavailable".to_owned(),
+        AppError::RelatedNotFound { missing, invalid } => missing
+            .iter()
+            .chain(invalid)
+            .map(|p| p.detail.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
         AppError::Conflict(problems) | AppError::Invalid(problems) => problems
             .iter()
             .map(|p| p.detail.as_str())

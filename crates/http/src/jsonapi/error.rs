@@ -264,6 +264,18 @@ impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         match e {
             AppError::NotFound(p) => Self::problems(StatusCode::NOT_FOUND, vec![p]),
+            AppError::RelatedNotFound { missing, invalid } => Self::mixed(
+                StatusCode::NOT_FOUND,
+                missing
+                    .into_iter()
+                    .map(|p| (StatusCode::NOT_FOUND, p))
+                    .chain(
+                        invalid
+                            .into_iter()
+                            .map(|p| (StatusCode::UNPROCESSABLE_ENTITY, p)),
+                    )
+                    .collect(),
+            ),
             AppError::Invalid(p) => Self::problems(StatusCode::UNPROCESSABLE_ENTITY, p),
             AppError::Conflict(p) => Self::problems(StatusCode::CONFLICT, p),
             AppError::Forbidden(p) => Self::problems(StatusCode::FORBIDDEN, vec![p]),

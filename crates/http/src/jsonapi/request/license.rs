@@ -11,7 +11,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::walk::{
-    DocumentProblems, batch_items, boolean, capped, integer, item, object, only_identifier_members,
+    DocumentProblems, batch_items, boolean, integer, item, object, only_identifier_members,
     only_known, parse, primary_data, resource, string, to_one,
 };
 use super::{LicenseIdentifier, ProductRelationship, UserRelationship, present};
@@ -40,13 +40,19 @@ impl NewLicenseStatus {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PurchaseRecordInput {
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
     pub price_currency_amount: Option<i64>,
-    #[schema(pattern = "^[A-Z]{3}$")]
+    /// An ISO 4217 code.
+    #[schema(schema_with = super::nullable_currency_schema)]
     pub price_currency_iso4217: Option<String>,
     #[schema(minimum = 0, maximum = 253402300799_i64)]
     pub purchase_timestamp: Option<i64>,
-    #[schema(min_length = 1, max_length = 64)]
+    /// Not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub payment_method: Option<String>,
 }
 
@@ -74,10 +80,12 @@ pub struct LicenseCreateAttributes {
     #[schema(
         min_length = 1,
         max_length = 255,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
+        pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
     )]
     pub order_id: Option<String>,
+    #[serde(default, deserialize_with = "super::optional_object")]
     pub purchase_record: Option<PurchaseRecordInput>,
+    #[serde(default, deserialize_with = "super::optional_object")]
     pub renew_record: Option<RenewRecordInput>,
 }
 
@@ -85,7 +93,9 @@ pub struct LicenseCreateAttributes {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LicenseCreateRelationships {
+    #[serde(deserialize_with = "super::object")]
     pub user: UserRelationship,
+    #[serde(deserialize_with = "super::object")]
     pub product: ProductRelationship,
 }
 
@@ -98,6 +108,7 @@ pub struct LicenseCreateResource {
     #[serde(default, deserialize_with = "present")]
     #[schema(nullable = false)]
     pub attributes: Option<LicenseCreateAttributes>,
+    #[serde(deserialize_with = "super::object")]
     pub relationships: LicenseCreateRelationships,
     /// Free-form; ignored.
     pub meta: Option<Value>,
@@ -112,7 +123,14 @@ pub struct LicenseCreateResource {
     "start_date": 1523268666, "stop_date": 1523268698}, "relationships": {"user": {"data":
     {"id": "41", "type": "User"}}, "product": {"data": {"id": "41", "type": "Product"}}}}}))]
 pub struct LicenseCreateDocument {
+    #[serde(deserialize_with = "super::object")]
     pub data: LicenseCreateResource,
+    /// Free-form; ignored.
+    pub meta: Option<Value>,
+    /// Free-form; ignored.
+    pub jsonapi: Option<Value>,
+    /// Free-form; ignored.
+    pub links: Option<Value>,
 }
 
 /// BatchCreateLicenses' request document: 1 to 10,000 licenses, all created or none.
@@ -122,18 +140,31 @@ pub struct LicenseCreateDocument {
     {"id": "41", "type": "User"}}, "product": {"data": {"id": "41", "type": "Product"}}}}]}))]
 pub struct LicenseBatchDocument {
     #[schema(min_items = 1, max_items = 10000)]
-    #[serde(deserialize_with = "capped")]
+    #[serde(deserialize_with = "super::capped_objects")]
     pub data: Vec<LicenseCreateResource>,
+    /// Free-form; ignored.
+    pub meta: Option<Value>,
+    /// Free-form; ignored.
+    pub jsonapi: Option<Value>,
+    /// Free-form; ignored.
+    pub links: Option<Value>,
 }
 
-/// BatchDeleteLicenses' request document: 1 to 10,000 distinct licenses.
+/// BatchDeleteLicenses' request document: 1 to 10,000 licenses (one listed twice is deleted
+/// once).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"data": [{"type": "License", "id": "42"}]}))]
 pub struct LicenseDeleteBatchDocument {
     #[schema(min_items = 1, max_items = 10000)]
-    #[serde(deserialize_with = "capped")]
+    #[serde(deserialize_with = "super::capped_objects")]
     pub data: Vec<LicenseIdentifier>,
+    /// Free-form; ignored.
+    pub meta: Option<Value>,
+    /// Free-form; ignored.
+    pub jsonapi: Option<Value>,
+    /// Free-form; ignored.
+    pub links: Option<Value>,
 }
 
 impl From<LicenseCreateResource> for LicenseDraft {
@@ -173,7 +204,7 @@ impl From<LicenseCreateResource> for LicenseDraft {
 
 /// CreateLicense's document.
 pub fn read_license_create(body: &[u8]) -> Result<LicenseDraft, ApiError> {
-    match serde_json::from_slice::<LicenseCreateDocument>(body) {
+    match serde_json::from_slice::<super::Obj<LicenseCreateDocument>>(body).map(|o| o.0) {
         Ok(doc) => Ok(doc.data.into()),
         Err(_) => walk_license_create(body),
     }
@@ -181,7 +212,7 @@ pub fn read_license_create(body: &[u8]) -> Result<LicenseDraft, ApiError> {
 
 /// BatchCreateLicenses' document: `{"data": [license, …]}`.
 pub fn read_license_batch(body: &[u8]) -> Result<Vec<LicenseDraft>, ApiError> {
-    match serde_json::from_slice::<LicenseBatchDocument>(body) {
+    match serde_json::from_slice::<super::Obj<LicenseBatchDocument>>(body).map(|o| o.0) {
         Ok(doc) => Ok(doc.data.into_iter().map(Into::into).collect()),
         Err(_) => walk_license_batch(body),
     }
@@ -189,7 +220,8 @@ pub fn read_license_batch(body: &[u8]) -> Result<Vec<LicenseDraft>, ApiError> {
 
 /// BatchDeleteLicenses' document: `{"data": [{"type": "License", "id": …}, …]}`.
 pub fn read_batch_delete(body: &[u8]) -> Result<Vec<LicenseId>, ApiError> {
-    let typed = serde_json::from_slice::<LicenseDeleteBatchDocument>(body)
+    let typed = serde_json::from_slice::<super::Obj<LicenseDeleteBatchDocument>>(body)
+        .map(|o| o.0)
         .ok()
         .and_then(|doc| {
             doc.data

@@ -26,9 +26,10 @@ use crate::jsonapi::resource_type::ProductType;
 #[serde(deny_unknown_fields)]
 #[schema(as = PriceRecordInput)]
 pub struct PriceRecordInput {
-    #[schema(minimum = 0, example = 999)]
+    #[schema(minimum = 0, maximum = 9223372036854775807_i64, example = 999)]
     pub amount: i64,
-    #[schema(pattern = "^[A-Z]{3}$", example = "EUR")]
+    /// An ISO 4217 code.
+    #[schema(schema_with = super::currency_schema)]
     pub currency: String,
 }
 
@@ -37,7 +38,7 @@ pub struct PriceRecordInput {
 #[serde(deny_unknown_fields)]
 pub struct LicenseDefaultsInput {
     /// Seconds, positive.
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 9223372036854775807_i64)]
     pub duration: Option<i64>,
     pub auto_renew: Option<bool>,
 }
@@ -46,6 +47,8 @@ pub struct LicenseDefaultsInput {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelsRelationship {
+    /// Each channel once.
+    #[serde(deserialize_with = "super::objects")]
     pub data: Vec<ChannelIdentifier>,
     /// Free-form; ignored.
     pub meta: Option<Value>,
@@ -99,7 +102,12 @@ impl ProductRelationshipsInput {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductCreateAttributes {
-    #[schema(min_length = 1, max_length = 255)]
+    /// Not blank: at least one character that is not white space.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub title: String,
     #[schema(max_length = 4000)]
     pub description: Option<String>,
@@ -111,9 +119,16 @@ pub struct ProductCreateAttributes {
     /// Default true.
     pub is_buyable: Option<bool>,
     pub auto_grant_on_signup: Option<bool>,
+    #[serde(default, deserialize_with = "super::optional_object")]
     pub price_record: Option<PriceRecordInput>,
+    #[serde(default, deserialize_with = "super::optional_object")]
     pub license_defaults: Option<LicenseDefaultsInput>,
-    #[schema(min_length = 1, max_length = 255)]
+    /// Not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub irdeto_product_id: Option<String>,
 }
 
@@ -123,6 +138,7 @@ pub struct ProductCreateAttributes {
 pub struct ProductCreateResource {
     #[serde(rename = "type")]
     pub kind: ProductType,
+    #[serde(deserialize_with = "super::object")]
     pub attributes: ProductCreateAttributes,
     #[serde(default, deserialize_with = "present")]
     #[schema(nullable = false)]
@@ -143,14 +159,26 @@ pub struct ProductCreateResource {
     "type": "Channel"}]}, "catchup": {"data": [{"id": "42", "type": "Channel"}]},
     "startover": {"data": [{"id": "42", "type": "Channel"}]}}}}))]
 pub struct ProductCreateDocument {
+    #[serde(deserialize_with = "super::object")]
     pub data: ProductCreateResource,
+    /// Free-form; ignored.
+    pub meta: Option<Value>,
+    /// Free-form; ignored.
+    pub jsonapi: Option<Value>,
+    /// Free-form; ignored.
+    pub links: Option<Value>,
 }
 
 /// The attributes a patch changes; absent ones keep their value.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductPatchAttributes {
-    #[schema(min_length = 1, max_length = 255)]
+    /// Not blank: at least one character that is not white space.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub title: Option<String>,
     #[schema(max_length = 4000)]
     pub description: Option<String>,
@@ -164,10 +192,16 @@ pub struct ProductPatchAttributes {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<PriceRecordInput>)]
     pub price_record: Option<Option<PriceRecordInput>>,
+    #[serde(default, deserialize_with = "super::optional_object")]
     pub license_defaults: Option<LicenseDefaultsInput>,
-    /// `null` removes the reference.
+    /// `null` removes the reference; not blank.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 255)]
+    #[schema(
+        value_type = Option<String>,
+        min_length = 1,
+        max_length = 255,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub irdeto_product_id: Option<Option<String>>,
 }
 
@@ -181,7 +215,7 @@ pub struct ProductPatchResource {
     #[schema(
         min_length = 1,
         max_length = 64,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
+        pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
     )]
     pub id: String,
     #[serde(default, deserialize_with = "present")]
@@ -202,7 +236,14 @@ pub struct ProductPatchResource {
 #[schema(example = json!({"data": {"type": "Product", "id": "41", "attributes":
     {"title": "Sport channels megapack", "is_buyable": false}}}))]
 pub struct ProductPatchDocument {
+    #[serde(deserialize_with = "super::object")]
     pub data: ProductPatchResource,
+    /// Free-form; ignored.
+    pub meta: Option<Value>,
+    /// Free-form; ignored.
+    pub jsonapi: Option<Value>,
+    /// Free-form; ignored.
+    pub links: Option<Value>,
 }
 
 impl From<PriceRecordInput> for PriceDraft {
@@ -278,7 +319,7 @@ impl From<ProductPatchResource> for ProductPatch {
 
 /// CreateProduct's document.
 pub fn read_product_create(body: &[u8]) -> Result<ProductDraft, ApiError> {
-    match serde_json::from_slice::<ProductCreateDocument>(body) {
+    match serde_json::from_slice::<super::Obj<ProductCreateDocument>>(body).map(|o| o.0) {
         Ok(doc) => Ok(doc.into()),
         Err(_) => walk_product_create(body),
     }
@@ -286,7 +327,7 @@ pub fn read_product_create(body: &[u8]) -> Result<ProductDraft, ApiError> {
 
 /// UpdateProduct's document, whose `id` must be the one of the path (409 otherwise).
 pub fn read_product_patch(body: &[u8], id: &ProductId) -> Result<ProductPatch, ApiError> {
-    match serde_json::from_slice::<ProductPatchDocument>(body) {
+    match serde_json::from_slice::<super::Obj<ProductPatchDocument>>(body).map(|o| o.0) {
         Ok(doc) if doc.data.id == id.as_str() => Ok(doc.data.into()),
         _ => walk_product_patch(body, id),
     }

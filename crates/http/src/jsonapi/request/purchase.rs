@@ -44,7 +44,7 @@ pub struct PurchaseAttributes {
     #[schema(
         min_length = 1,
         max_length = 255,
-        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
+        pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
     )]
     pub order_id: Option<String>,
 }
@@ -53,6 +53,7 @@ pub struct PurchaseAttributes {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PurchaseRelationships {
+    #[serde(deserialize_with = "super::object")]
     pub product: ProductRelationship,
 }
 
@@ -62,7 +63,9 @@ pub struct PurchaseRelationships {
 pub struct PurchaseResource {
     #[serde(rename = "type")]
     pub kind: LicenseType,
+    #[serde(deserialize_with = "super::object")]
     pub attributes: PurchaseAttributes,
+    #[serde(deserialize_with = "super::object")]
     pub relationships: PurchaseRelationships,
     /// Free-form; ignored.
     pub meta: Option<Value>,
@@ -76,7 +79,14 @@ pub struct PurchaseResource {
 #[schema(example = json!({"data": {"type": "License", "attributes": {"payment_method":
     "billing"}, "relationships": {"product": {"data": {"id": "41", "type": "Product"}}}}}))]
 pub struct PurchaseDocument {
+    #[serde(deserialize_with = "super::object")]
     pub data: PurchaseResource,
+    /// Free-form; ignored.
+    pub meta: Option<Value>,
+    /// Free-form; ignored.
+    pub jsonapi: Option<Value>,
+    /// Free-form; ignored.
+    pub links: Option<Value>,
 }
 
 impl From<PurchaseDocument> for PurchaseOrder {
@@ -92,7 +102,7 @@ impl From<PurchaseDocument> for PurchaseOrder {
 
 /// PurchaseUserLicense's document.
 pub fn read_purchase(body: &[u8]) -> Result<PurchaseOrder, ApiError> {
-    match serde_json::from_slice::<PurchaseDocument>(body) {
+    match serde_json::from_slice::<super::Obj<PurchaseDocument>>(body).map(|o| o.0) {
         Ok(doc) => Ok(doc.into()),
         Err(_) => walk_purchase(body),
     }

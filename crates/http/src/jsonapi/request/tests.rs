@@ -420,3 +420,93 @@ fn what_the_walk_refuses_the_typed_reading_refuses_too() {
     assert!(read_batch_delete(&bad_id).is_err());
     let _ = LicenseId::parse("l");
 }
+
+/// JSON:API 1.0's top level of a request document: `data`, `meta`, `jsonapi` and `links` are
+/// read (the last three ignored), anything else is a 400 at `/name`, in every reader.
+#[test]
+fn unknown_top_level_members_are_400_and_the_allowed_ones_are_read() {
+    let license = json!({"type": "License", "relationships": {
+        "user": {"data": {"type": "User", "id": "41"}},
+        "product": {"data": {"type": "Product", "id": "41"}}}});
+    let extras = json!({"meta": {"a": 1}, "jsonapi": {"version": "1.0"}, "links": {"self": "/x"}});
+    let with = |data: serde_json::Value, extra: &serde_json::Value| {
+        let mut doc = extra.clone();
+        doc["data"] = data;
+        bytes(doc)
+    };
+    assert!(read_license_create(&with(license.clone(), &extras)).is_ok());
+    assert!(read_license_batch(&with(json!([license.clone()]), &extras)).is_ok());
+    assert!(read_batch_delete(&with(json!([{"type": "License", "id": "1"}]), &extras)).is_ok());
+
+    let unknown = json!({"included": [], "a/b": 1});
+    let product = json!({"type": "Product", "attributes": {"title": "T", "type": "CHANNEL_GROUP"}});
+    let purchase = json!({"type": "License", "attributes": {"payment_method": "billing"},
+        "relationships": {"product": {"data": {"type": "Product", "id": "41"}}}});
+    let expected = [
+        ("/a~1b".to_owned(), "invalid_document"),
+        ("/included".to_owned(), "invalid_document"),
+    ];
+    let id = ProductId::parse("41").unwrap();
+    let patch = json!({"type": "Product", "id": "41"});
+    for (what, answer) in [
+        (
+            "create",
+            read_license_create(&with(license.clone(), &unknown)).map(|_| ()),
+        ),
+        (
+            "batch",
+            read_license_batch(&with(json!([license]), &unknown)).map(|_| ()),
+        ),
+        (
+            "delete",
+            read_batch_delete(&with(json!([{"type": "License", "id": "1"}]), &unknown)).map(|_| ()),
+        ),
+        (
+            "product",
+            read_product_create(&with(product, &unknown)).map(|_| ()),
+        ),
+        (
+            "patch",
+            read_product_patch(&with(patch, &unknown), &id).map(|_| ()),
+        ),
+        (
+            "purchase",
+            read_purchase(&with(purchase, &unknown)).map(|_| ()),
+        ),
+    ] {
+        let e = answer.expect_err(what);
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST, "{what}");
+        let mut found = errors(&e);
+        found.sort();
+        assert_eq!(found, expected, "{what}");
+    }
+}
+
+/// JSON Schema's `integer` admits `3.0`: so does every reader, as the integer 3; `3.5`, and
+/// integers beyond i64, are refused.
+#[test]
+fn integral_numbers_written_as_floats_are_integers() {
+    let doc = |start: &str| {
+        let text = format!(
+            r#"{{"data": {{"type": "License", "attributes": {{"start_date": {start},
+            "purchase_record": {{"price_currency_amount": {start}}}}},
+            "relationships": {{"user": {{"data": {{"type": "User", "id": "41"}}}},
+            "product": {{"data": {{"type": "Product", "id": "41"}}}}}}}}}}"#
+        );
+        text.into_bytes()
+    };
+    let three = read_license_create(&doc("3")).unwrap();
+    for same in ["3.0", "3e0", "0.3e1", "3.000"] {
+        assert_eq!(read_license_create(&doc(same)).unwrap(), three, "{same}");
+    }
+    for bad in ["3.5", "9223372036854775808", "9.3e18", "1e400"] {
+        let e = read_license_create(&doc(bad)).expect_err(bad);
+        assert!(e.status().is_client_error(), "{bad}: {e}");
+    }
+    let product = br#"{"data": {"type": "Product", "attributes": {"title": "T",
+        "type": "CHANNEL_GROUP", "price_record": {"amount": 999.0, "currency": "EUR"},
+        "license_defaults": {"duration": 3600.0}}}}"#;
+    let d = read_product_create(product).unwrap();
+    assert_eq!(d.price_record.and_then(|p| p.amount), Some(999));
+    assert_eq!(d.license_defaults.and_then(|l| l.duration), Some(3600));
+}

@@ -11,7 +11,6 @@ use actix_web::http::StatusCode;
 use licenses_app::{MAX_BATCH, Problem};
 use std::collections::HashMap;
 
-use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -92,6 +91,25 @@ impl DocumentProblems {
 pub(super) const NOT_A_DOCUMENT: &str = "a request document is a JSON object with a data member";
 pub(super) const NO_DATA: &str = "the document has no data member";
 
+/// The members a request document's top level may have (JSON:API 1.0): `data`, and the
+/// free-form `meta`, `jsonapi` and `links`.
+pub(super) const TOP_LEVEL_MEMBERS: [&str; 4] = ["data", "meta", "jsonapi", "links"];
+
+/// Reports every top-level member a request document cannot have (400, pointer `/name`).
+fn only_top_level_members<'a>(names: impl Iterator<Item = &'a String>, p: &mut DocumentProblems) {
+    for name in names {
+        if !TOP_LEVEL_MEMBERS.contains(&name.as_str()) {
+            p.structure(
+                &format!("/{}", escape(name)),
+                format!(
+                    "a request document has no member {name:?}; its members are {}",
+                    TOP_LEVEL_MEMBERS.join(", ")
+                ),
+            );
+        }
+    }
+}
+
 /// Parses the body as JSON (400 when it is not).
 pub(super) fn parse<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
@@ -123,6 +141,9 @@ pub(super) fn batch_items<'a>(
         p.structure("", NOT_A_DOCUMENT);
         return Ok(Vec::new());
     };
+    let mut names: Vec<&String> = members.keys().collect();
+    names.sort_unstable();
+    only_top_level_members(names.into_iter(), p);
     let Some(data) = members.get("data") else {
         p.structure("/data", NO_DATA);
         return Ok(Vec::new());
@@ -183,13 +204,6 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for CappedVec<T> {
     }
 }
 
-/// For `#[serde(deserialize_with = "capped")]`: a batch's `data`, read as [`CappedVec`] does.
-pub(super) fn capped<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
-    d: D,
-) -> Result<Vec<T>, D::Error> {
-    CappedVec::deserialize(d).map(|c| c.0)
-}
-
 /// One item of [`batch_items`] as a tree (it was checked as JSON with the document).
 pub(super) fn item(raw: &RawValue) -> Value {
     serde_json::from_str(raw.get()).unwrap_or(Value::Null)
@@ -201,6 +215,7 @@ pub(super) fn primary_data<'a>(doc: &'a Value, p: &mut DocumentProblems) -> Opti
         p.structure("", NOT_A_DOCUMENT);
         return None;
     };
+    only_top_level_members(obj.keys(), p);
     let data = obj.get("data");
     if data.is_none() {
         p.structure("/data", NO_DATA);
@@ -329,7 +344,24 @@ pub(super) fn integer(
     at: &str,
     p: &mut DocumentProblems,
 ) -> Option<Option<i64>> {
-    typed(m, name, at, "an integer", p, Value::as_i64)
+    typed(m, name, at, "an integer", p, as_integer)
+}
+
+/// A JSON number that is an integer of `i64`'s range, as JSON Schema's `integer` counts them:
+/// `3.0` is the integer 3 (the typed reading refuses it, and the walk then reads it), `3.5`
+/// is not.
+pub(super) fn as_integer(v: &Value) -> Option<i64> {
+    if let Some(i) = v.as_i64() {
+        return Some(i);
+    }
+    if v.is_u64() {
+        return None; // beyond i64::MAX
+    }
+    // 2^63: the first float beyond i64::MAX; every float below it down to -2^63 fits.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    v.as_f64()
+        .filter(|f| f.fract() == 0.0 && (-LIMIT..LIMIT).contains(f))
+        .map(|f| f as i64)
 }
 
 pub(super) fn boolean(
