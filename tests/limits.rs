@@ -500,3 +500,46 @@ async fn failed_authentications_are_not_limited_when_the_limit_is_off() {
         StatusCode::OK
     );
 }
+
+async fn management_get_from(app: &TestApp, forwarded_for: &str, key: &str) -> Reply {
+    let r = app
+        .client
+        .get(app.management(&format!("{MANAGEMENT}/products")))
+        .header("Authorization", format!("Apikey {key}"))
+        .header("X-Forwarded-For", forwarded_for)
+        .send()
+        .await
+        .unwrap();
+    Reply::read(r).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_failure_budget() {
+    // The test's client connects from loopback: here loopback is the trusted proxy.
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.limits.auth_failures_per_minute = 2;
+        s.server.trusted_proxies = vec!["127.0.0.0/8".to_owned(), "::1".to_owned()];
+    })
+    .await;
+    let (a, b) = ("198.51.100.1", "198.51.100.2");
+    for _ in 0..2 {
+        assert_eq!(
+            management_get_from(&app, a, "a-guessed-key").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_blocked(
+        &management_get_from(&app, a, MANAGEMENT_KEY).await,
+        "client a",
+    );
+    // A client forging the left of the header is still known by what the proxy added.
+    assert_blocked(
+        &management_get_from(&app, &format!("{b}, {a}"), MANAGEMENT_KEY).await,
+        "client a claiming to forward b",
+    );
+    assert_eq!(
+        management_get_from(&app, b, MANAGEMENT_KEY).await.status,
+        StatusCode::OK,
+        "client b has its own budget"
+    );
+}

@@ -69,6 +69,30 @@ impl PublicOrigins {
         self.trusted_proxies.iter().any(|net| net.contains(&peer))
     }
 
+    /// The client a request comes from: its peer address, or, when the peer is a trusted
+    /// proxy, the address the proxies say they had it from — the last `X-Forwarded-For` entry
+    /// that is not itself a trusted proxy (entries to its left were written by the client and
+    /// prove nothing). Unparsable entries end the walk at the last address known good.
+    pub fn client_addr(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+        let mut client = peer;
+        if !self.is_trusted(peer) {
+            return client;
+        }
+        let Some(list) = forwarded_for else {
+            return client;
+        };
+        for entry in list.rsplit(',') {
+            let Ok(ip) = entry.trim().parse::<IpAddr>() else {
+                return client;
+            };
+            client = ip;
+            if !self.is_trusted(ip) {
+                break;
+            }
+        }
+        client
+    }
+
     /// The origin the links of the API under `prefix` get in answer to `req`.
     pub fn origin(&self, req: &HttpRequest, prefix: &str) -> String {
         if let Some((_, base)) = self.apis.iter().find(|(p, _)| p == prefix) {
@@ -129,6 +153,32 @@ mod tests {
             .insert_header((header::HOST, "evil.example"))
             .insert_header(("X-Forwarded-Host", "forwarded.example"))
             .insert_header(("X-Forwarded-Proto", "https"))
+    }
+
+    #[test]
+    fn the_client_is_the_peer_unless_a_trusted_proxy_forwarded_it() {
+        let origins =
+            PublicOrigins::new().with_trusted_proxies(vec!["10.0.0.0/8".parse().expect("cidr")]);
+        let ip = |s: &str| s.parse::<IpAddr>().expect("an address");
+        // Not a trusted peer: its headers are ignored.
+        assert_eq!(
+            origins.client_addr(ip("203.0.113.9"), Some("198.51.100.1")),
+            ip("203.0.113.9")
+        );
+        // A trusted proxy: the last address it did not add itself.
+        assert_eq!(
+            origins.client_addr(ip("10.0.0.2"), Some("1.2.3.4, 198.51.100.1, 10.0.0.3")),
+            ip("198.51.100.1")
+        );
+        assert_eq!(origins.client_addr(ip("10.0.0.2"), None), ip("10.0.0.2"));
+        assert_eq!(
+            origins.client_addr(ip("10.0.0.2"), Some("junk, 198.51.100.7")),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            origins.client_addr(ip("10.0.0.2"), Some("198.51.100.7, junk")),
+            ip("10.0.0.2")
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! client address gets is counted ([`AuthFailureLimiter`], `limits.auth_failures_per_minute`),
 //! and once an address has used its budget, its requests get 429 with `Retry-After` before
 //! any credential is looked at, until a failure is allowed again. The budget is shared by
-//! both APIs. The client address is [`client_addr`]'s: the peer address.
+//! both APIs. The client address is [`client_addr`]'s: the peer address, or a trusted proxy's `X-Forwarded-For`.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -160,10 +160,18 @@ impl AuthFailureLimiter {
 }
 
 /// The address a request comes from, for [`limit_auth_failures`]: the peer address of the
-/// connection. The one place to change when a trusted proxy's `X-Forwarded-For` is to be
-/// believed.
+/// connection, or behind a trusted proxy (`server.trusted_proxies`) the address its
+/// `X-Forwarded-For` names ([`crate::PublicOrigins::client_addr`]).
 pub fn client_addr(req: &ServiceRequest) -> Option<IpAddr> {
-    req.peer_addr().map(|addr| addr.ip())
+    let peer = req.peer_addr()?.ip();
+    let Some(origins) = req.app_data::<web::Data<crate::PublicOrigins>>() else {
+        return Some(peer);
+    };
+    let forwarded_for = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    Some(origins.client_addr(peer, forwarded_for))
 }
 
 /// Middleware, outside an API's authentication: 429 while the client address is blocked for
