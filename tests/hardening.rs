@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use licenses_testkit::ServiceProcess;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::jsonapi::{JSONAPI, Reply};
@@ -410,21 +409,8 @@ async fn a_batch_with_thousands_of_problems_lists_100_and_counts_them_all() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_in_query_strings_reach_neither_logs_nor_answers() {
     let dir = tempfile::tempdir().unwrap();
-    let service = ServiceProcess::builder(env!("CARGO_BIN_EXE_licenses"))
-        .env("APP_ENV", "test")
-        .env("LICENSES_CONFIG_DIR", support::config_dir())
-        .env(
-            "LICENSES__DATABASE__URL",
-            format!("sqlite://{}/secrets.db", dir.path().display()),
-        )
-        .env("LICENSES__LOG__FORMAT", "json")
-        .env("RUST_LOG", "debug")
-        .spawn();
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .no_proxy()
-        .build()
-        .unwrap();
+    let service = support::json_logging_service(dir.path(), "secrets.db");
+    let client = support::process_client();
     let (user, management) = (&service.user_url, &service.management_url);
     let token = licenses_api_user::mint_token(TOKEN_SECRET, "u-q", &[], 3600, None, None).unwrap();
     let secrets = [

@@ -33,14 +33,24 @@ async fn bss_post(app: &TestApp, path: &str, body: String) -> Reply {
 }
 
 async fn bss_get(app: &TestApp, path: &str) -> Reply {
-    let r = app
+    management_get(app, path, MANAGEMENT_KEY, None).await
+}
+
+/// GET `path` of the management API with `key`, maybe as forwarded by a proxy for a client.
+async fn management_get(
+    app: &TestApp,
+    path: &str,
+    key: &str,
+    forwarded_for: Option<&str>,
+) -> Reply {
+    let mut request = app
         .client
         .get(app.management(&format!("{MANAGEMENT}{path}")))
-        .header("Authorization", format!("Apikey {MANAGEMENT_KEY}"))
-        .send()
-        .await
-        .unwrap();
-    Reply::read(r).await
+        .header("Authorization", format!("Apikey {key}"));
+    if let Some(client) = forwarded_for {
+        request = request.header("X-Forwarded-For", client);
+    }
+    Reply::read(request.send().await.unwrap()).await
 }
 
 async fn product(app: &TestApp) -> String {
@@ -422,14 +432,7 @@ async fn an_exhausted_pool_answers_503_within_the_checkout_timeout() {
 }
 
 async fn management_get_with(app: &TestApp, key: &str) -> Reply {
-    let r = app
-        .client
-        .get(app.management(&format!("{MANAGEMENT}/products")))
-        .header("Authorization", format!("Apikey {key}"))
-        .send()
-        .await
-        .unwrap();
-    Reply::read(r).await
+    management_get(app, "/products", key, None).await
 }
 
 fn assert_blocked(r: &Reply, what: &str) {
@@ -502,15 +505,7 @@ async fn failed_authentications_are_not_limited_when_the_limit_is_off() {
 }
 
 async fn management_get_from(app: &TestApp, forwarded_for: &str, key: &str) -> Reply {
-    let r = app
-        .client
-        .get(app.management(&format!("{MANAGEMENT}/products")))
-        .header("Authorization", format!("Apikey {key}"))
-        .header("X-Forwarded-For", forwarded_for)
-        .send()
-        .await
-        .unwrap();
-    Reply::read(r).await
+    management_get(app, "/products", key, Some(forwarded_for)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

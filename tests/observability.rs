@@ -8,7 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use licenses_testkit::{ServiceProcess, free_port};
+use licenses_testkit::free_port;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::jsonapi::JSONAPI;
@@ -370,22 +370,9 @@ async fn metrics_show_the_irdeto_outbox() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_never_hold_a_key_a_token_or_a_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let mut service = ServiceProcess::builder(env!("CARGO_BIN_EXE_licenses"))
-        .env("APP_ENV", "test")
-        .env("LICENSES_CONFIG_DIR", support::config_dir())
-        .env(
-            "LICENSES__DATABASE__URL",
-            format!("sqlite://{}/logs.db", dir.path().display()),
-        )
-        .env("LICENSES__LOG__FORMAT", "json")
-        .env("RUST_LOG", "debug")
-        .spawn();
+    let mut service = support::json_logging_service(dir.path(), "logs.db");
 
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .no_proxy()
-        .build()
-        .unwrap();
+    let client = support::process_client();
     let (user, management) = (&service.user_url, &service.management_url);
 
     let token =

@@ -237,12 +237,6 @@ pub fn load(sources: &ConfigSources) -> Result<Settings, SettingsError> {
 }
 
 impl Settings {
-    /// Whether the production checks apply: the same as [`Settings::production_checks`]
-    /// (every environment but `local` and `test`).
-    pub fn is_production(&self) -> bool {
-        self.production_checks()
-    }
-
     /// Checks the values that are set: URLs parse, addresses are `HOST:PORT`, sizes are
     /// positive, key hashes are hex. Every problem is reported, section by section in the
     /// order of the keys.

@@ -429,7 +429,7 @@ pub fn plaintext_database_host(url: &str) -> Option<String> {
 
 /// What production refuses of `server.*` (the checks are `ServerSettings`'s own).
 pub(super) fn check_server_for_production(settings: &Settings, problems: &mut Vec<Problem>) {
-    if settings.is_production() {
+    if settings.production_checks() {
         settings.server.check_for_production(problems);
     }
 }

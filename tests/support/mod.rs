@@ -202,3 +202,27 @@ fn init_test_logs() {
             .try_init();
     }
 }
+
+/// The `licenses` binary (`APP_ENV=test`) on a SQLite database `name` in `dir`, logging every
+/// line as JSON at debug level: for the tests that read the logs.
+pub fn json_logging_service(dir: &std::path::Path, name: &str) -> licenses_testkit::ServiceProcess {
+    licenses_testkit::ServiceProcess::builder(env!("CARGO_BIN_EXE_licenses"))
+        .env("APP_ENV", "test")
+        .env("LICENSES_CONFIG_DIR", config_dir())
+        .env(
+            "LICENSES__DATABASE__URL",
+            format!("sqlite://{}/{name}", dir.display()),
+        )
+        .env("LICENSES__LOG__FORMAT", "json")
+        .env("RUST_LOG", "debug")
+        .spawn()
+}
+
+/// A client for a service process: no proxy, 10 s a request.
+pub fn process_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .no_proxy()
+        .build()
+        .expect("an HTTP client")
+}

@@ -4,6 +4,7 @@
 //! front of the handlers. Each API crate puts these together with the `#[utoipa::path]` of
 //! its handlers.
 
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi, RefOr, Response, ResponseBuilder};
 use utoipa::{IntoParams, ToResponse};
@@ -75,34 +76,25 @@ pub fn add_limit_responses(openapi: &mut OpenApi) {
     ] {
         components.responses.insert(name.to_owned(), response);
     }
-    for item in openapi.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
-            if let Some(RefOr::T(created)) = operation.responses.responses.get_mut("201") {
-                created.headers.insert(
-                    "Location".to_owned(),
-                    utoipa::openapi::HeaderBuilder::new()
-                        .schema(utoipa::openapi::schema::Object::with_type(
-                            utoipa::openapi::schema::Type::String,
-                        ))
-                        .description(Some(
-                            "The URL of the new resource (of the first one, for a batch): its \
-                             `links.self`, under the API's public base URL.",
-                        ))
-                        .build(),
-                );
-            }
-            add(operation, "429", "TooManyRequests");
-            if operation.request_body.is_some() {
-                add(operation, "408", "RequestTimeout");
-                add(operation, "413", "PayloadTooLarge");
-            }
+    for operation in operations_mut(openapi) {
+        if let Some(RefOr::T(created)) = operation.responses.responses.get_mut("201") {
+            created.headers.insert(
+                "Location".to_owned(),
+                utoipa::openapi::HeaderBuilder::new()
+                    .schema(utoipa::openapi::schema::Object::with_type(
+                        utoipa::openapi::schema::Type::String,
+                    ))
+                    .description(Some(
+                        "The URL of the new resource (of the first one, for a batch): its \
+                         `links.self`, under the API's public base URL.",
+                    ))
+                    .build(),
+            );
+        }
+        add(operation, "429", "TooManyRequests");
+        if operation.request_body.is_some() {
+            add(operation, "408", "RequestTimeout");
+            add(operation, "413", "PayloadTooLarge");
         }
     }
 }
@@ -114,21 +106,12 @@ pub fn add_scope_responses(openapi: &mut OpenApi) {
     let components = openapi.components.get_or_insert_with(Default::default);
     let (name, response) = <ForbiddenScope as ToResponse>::response();
     components.responses.insert(name.to_owned(), response);
-    for item in openapi.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
-            operation
-                .responses
-                .responses
-                .entry("403".to_owned())
-                .or_insert_with(|| RefOr::Ref(utoipa::openapi::Ref::from_response_name(name)));
-        }
+    for operation in operations_mut(openapi) {
+        operation
+            .responses
+            .responses
+            .entry("403".to_owned())
+            .or_insert_with(|| RefOr::Ref(utoipa::openapi::Ref::from_response_name(name)));
     }
 }
 
@@ -400,4 +383,19 @@ fn add_rule(openapi: &mut OpenApi, name: &str, keyword: &str, rule: serde_json::
     } else {
         debug_assert!(false, "no object schema {name}");
     }
+}
+
+/// Every operation of `openapi`, to add what all of them answer.
+fn operations_mut(openapi: &mut OpenApi) -> impl Iterator<Item = &mut Operation> {
+    openapi.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+    })
 }
