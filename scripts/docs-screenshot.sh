@@ -13,19 +13,7 @@ source tools/node/common.sh
 # shellcheck source=lib.sh
 source scripts/lib.sh
 
-export CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
-if [[ ! -x $CHROMIUM ]]; then
-    if [[ $(id -u) != 0 ]]; then
-        echo "$CHROMIUM is missing: apt-get install chromium (as root), or set CHROMIUM" >&2
-        exit 1
-    fi
-    echo "apt-get install chromium"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core
-fi
-# (Debian's wrapper script complains on standard error about nothing that matters here.)
-"$CHROMIUM" --version 2>/dev/null
+ensure_chromium
 
 node_tools
 start_server

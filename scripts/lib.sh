@@ -1,5 +1,24 @@
 # Shared by the scripts that check a freshly started service (sourced, from the repository
-# root): scripts/newman.sh, scripts/schemathesis.sh and scripts/docs-screenshot.sh.
+# root): scripts/newman.sh, scripts/schemathesis.sh, scripts/docs-screenshot.sh and
+# scripts/console-browser.sh.
+
+# ensure_chromium: exports CHROMIUM (default /usr/bin/chromium), installing Debian's chromium
+# package with apt-get when it is missing and we are root.
+ensure_chromium() {
+    export CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+    if [[ ! -x $CHROMIUM ]]; then
+        if [[ $(id -u) != 0 ]]; then
+            echo "$CHROMIUM is missing: apt-get install chromium (as root), or set CHROMIUM" >&2
+            exit 1
+        fi
+        echo "apt-get install chromium"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core
+    fi
+    # (Debian's wrapper script complains on standard error about nothing that matters here.)
+    "$CHROMIUM" --version 2>/dev/null
+}
 
 # start_server [APP_ENV]: builds `licenses` and serves it under APP_ENV (default local) on a
 # fresh temporary SQLite database, on free ports of 127.0.0.1. Sets USER_URL and
