@@ -32,7 +32,6 @@ pub struct FindUser {
 
 /// `GET /console/users?id=…`: 303 to the user's page.
 pub async fn find_user(
-    console: Shared,
     signed: Signed,
     query: web::Query<FindUser>,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -45,7 +44,6 @@ pub async fn find_user(
                 error: true,
                 message: format!("A user id {why}."),
             };
-            let _ = signed.take_flash(&console);
             Ok(html::respond(
                 actix_web::http::StatusCode::BAD_REQUEST,
                 page(
