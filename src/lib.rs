@@ -101,6 +101,9 @@ pub struct Services {
     pub metrics: Arc<metrics::Metrics>,
     /// The rate limits of `limits.*`.
     pub rate_limits: RateLimits,
+    /// The support console, when `console.enabled`: built once, so that every worker shares
+    /// its sessions.
+    pub console: Option<licenses_console::Console>,
 }
 
 /// The management keys and the user token verifier of `auth.*`, refused when malformed.
@@ -150,7 +153,15 @@ impl Services {
             .map(Arc::new),
             auth_failures: AuthFailureLimiter::new(limits.auth_failures_per_minute).map(Arc::new),
         };
+        let console = settings.console.enabled.then(|| {
+            licenses_console::Console::new(
+                app.clone(),
+                management_keys.clone(),
+                &console_config(&settings),
+            )
+        });
         Ok(Self {
+            console,
             app,
             entitlement_jobs_written,
             metrics: Arc::new(metrics),
@@ -160,6 +171,21 @@ impl Services {
             tokens,
             settings: Arc::new(settings),
         })
+    }
+}
+
+/// `console.*` as the console takes it; its cookie is `Secure` when the management listener's
+/// public base URL is `https://` (the listener itself speaks plain HTTP: TLS is a proxy's).
+fn console_config(settings: &Settings) -> licenses_console::ConsoleConfig {
+    let console = &settings.console;
+    licenses_console::ConsoleConfig {
+        idle_timeout: console.idle_timeout(),
+        absolute_timeout: console.absolute_timeout(),
+        max_sessions: console.max_sessions,
+        secure_cookie: settings
+            .server
+            .management_public_base_url()
+            .is_some_and(|base| base.trim().to_ascii_lowercase().starts_with("https://")),
     }
 }
 
@@ -240,12 +266,17 @@ pub fn user_routes(cfg: &mut web::ServiceConfig, services: &Services) {
 }
 
 /// Mounts the management API (the BSS, `/api/license/management/v4`, crates/api-management)
-/// on the listener of `server.management_addr`, behind the keys of `auth.management_keys`.
+/// on the listener of `server.management_addr`, behind the keys of `auth.management_keys`,
+/// and the support console (`/console/`, crates/console) when `console.enabled`, which signs
+/// in with the same keys.
 pub fn management_routes(cfg: &mut web::ServiceConfig, services: &Services) {
     cfg.configure(licenses_api_management::configure(
         services.app.clone(),
         services.management_keys.clone(),
     ));
+    if let Some(console) = &services.console {
+        cfg.configure(licenses_console::configure(console.clone()));
+    }
 }
 
 /// The service, built and bound, not yet serving: [`Application::run_until_stopped`] serves.
@@ -564,6 +595,10 @@ fn public_origins(server: &settings::ServerSettings) -> PublicOrigins {
         .with_api(licenses_api_user::PREFIX, server.user_public_base_url())
         .with_api(
             licenses_api_management::PREFIX,
+            server.management_public_base_url(),
+        )
+        .with_api(
+            licenses_console::PREFIX,
             server.management_public_base_url(),
         )
         .with_trusted_proxies(server.trusted_proxies())

@@ -44,7 +44,9 @@ enum Listener {
 /// - health, on both listeners (load balancers and orchestrators probe them without secrets);
 /// - Prometheus metrics, on the management listener only (never exposed to client apps: the
 ///   user listener answers 404, asserted in [`metrics_are_not_on_the_user_listener`]);
-/// - each API's OpenAPI document and its rendered docs, on that API's listener.
+/// - each API's OpenAPI document and its rendered docs, on that API's listener;
+/// - the support console's sign-in form and style sheet, on the management listener (every
+///   other console route needs a session: tests/console.rs walks `licenses_console::endpoints()`).
 const PUBLIC_ROUTES: &[(Listener, &str)] = &[
     (Listener::User, "/health/live"),
     (Listener::User, "/health/ready"),
@@ -58,6 +60,8 @@ const PUBLIC_ROUTES: &[(Listener, &str)] = &[
         "/api/license/management/v4/openapi.json",
     ),
     (Listener::Management, "/api/license/management/v4/docs"),
+    (Listener::Management, "/console/sign-in"),
+    (Listener::Management, "/console/console.css"),
 ];
 
 fn is_public(listener: Listener, path: &str) -> bool {

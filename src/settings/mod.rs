@@ -22,6 +22,7 @@
 //! - `catalogue`: `[catalogue]`, the freshness of the catalogue in memory;
 //! - `log`: `[log]`, the log format;
 //! - `limits`: `[limits]`, the rate limits;
+//! - `console`: `[console]`, the support console and its sessions;
 //! - `production`: what production is ([`is_production`], [`Settings::exposure`]: the one
 //!   rule) and every check that depends on it: the credentials `serve` needs
 //!   ([`Settings::check_for_serving`]), the keys and secrets committed for the tests, and TLS
@@ -31,6 +32,7 @@
 mod auth;
 mod catalogue;
 mod comma_separated;
+mod console;
 mod database;
 mod irdeto;
 mod limits;
@@ -51,6 +53,7 @@ pub use auth::{
     TokenAlgorithm, UserTokenSettings, sha256_hex,
 };
 pub use catalogue::CatalogueSettings;
+pub use console::ConsoleSettings;
 pub use database::{DatabaseSettings, redacted_url};
 pub use irdeto::IrdetoSettings;
 pub use limits::LimitsSettings;
@@ -87,6 +90,9 @@ pub struct Settings {
     pub catalogue: CatalogueSettings,
     pub log: LogSettings,
     pub limits: LimitsSettings,
+    /// `[console]`; all defaults when the section is left out.
+    #[serde(default)]
+    pub console: ConsoleSettings,
 }
 
 fn default_app_env() -> String {
@@ -248,6 +254,7 @@ impl Settings {
         self.irdeto.validate(&mut problems);
         self.catalogue.validate(&mut problems);
         self.limits.validate(&mut problems);
+        self.console.validate(&mut problems);
         into_result(problems)
     }
 
@@ -260,6 +267,7 @@ impl Settings {
         let mut problems = Vec::new();
         production::check_credentials_for_serving(self, &mut problems);
         production::check_server_for_production(self, &mut problems);
+        production::check_console_for_production(self, &mut problems);
         self.irdeto.check_for_serving(&mut problems);
         production::check_transport(self, &mut problems);
         into_result(problems)

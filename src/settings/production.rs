@@ -434,6 +434,36 @@ pub(super) fn check_server_for_production(settings: &Settings, problems: &mut Ve
     }
 }
 
+/// Under production checks, the console on a management listener that is not loopback needs
+/// a `Secure` cookie: the management public base URL (`server.management.public_base_url`, or
+/// `server.public_base_url`) is the `https://` address of the TLS proxy in front. Otherwise
+/// the session cookie, and the key typed at sign-in, would cross the network in clear text.
+/// Turn the console off (`console.enabled = false`, production.toml's default) where there is
+/// no such proxy.
+pub(super) fn check_console_for_production(settings: &Settings, problems: &mut Vec<Problem>) {
+    let server = &settings.server;
+    let https = server
+        .management_public_base_url()
+        .is_some_and(|base| base.trim().to_ascii_lowercase().starts_with("https://"));
+    if settings.production_checks()
+        && settings.console.enabled
+        && !is_loopback_listener(&server.management_addr)
+        && !https
+    {
+        problems.push(Problem::new(
+            "console.enabled",
+            format!(
+                "the console on server.management_addr ({}) needs HTTPS under production checks \
+                 (APP_ENV={}): set server.management.public_base_url (or \
+                 server.public_base_url) to the https:// address of the TLS proxy in front, or \
+                 set console.enabled = false",
+                server.management_addr.trim(),
+                settings.app_env
+            ),
+        ));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::{Path, PathBuf};
@@ -1051,5 +1081,44 @@ mod tests {
         serving("production", &irdeto("https://irdeto.example/api")).expect("https");
         serving("production", &irdeto("http://127.0.0.1:9000")).expect("loopback stand-in");
         serving("local", &irdeto("http://irdeto.example/api")).expect("no production checks");
+    }
+
+    #[test]
+    fn a_public_console_needs_https_under_production_checks() {
+        let on = [
+            ("LICENSES__CONSOLE__ENABLED", "true"),
+            ("LICENSES__SERVER__MANAGEMENT_ADDR", "0.0.0.0:8081"),
+        ];
+        let m = serving("production", &on).expect_err("refused");
+        assert!(
+            m.starts_with(
+                "console.enabled: the console on server.management_addr (0.0.0.0:8081) \
+                 needs HTTPS"
+            ),
+            "{m}"
+        );
+        // production.toml turns it off.
+        serving("production", &[]).expect("off by default in production");
+        // Behind a TLS proxy, or on loopback, it may be on.
+        let mut https = on.to_vec();
+        https.push((
+            "LICENSES__SERVER__MANAGEMENT__PUBLIC_BASE_URL",
+            "https://licenses-admin.example.com",
+        ));
+        serving("production", &https).expect("https");
+        let mut http = on.to_vec();
+        http.push((
+            "LICENSES__SERVER__PUBLIC_BASE_URL",
+            "http://licenses.example.com",
+        ));
+        assert!(serving("production", &http).is_err());
+        serving(
+            "production",
+            &[
+                ("LICENSES__CONSOLE__ENABLED", "true"),
+                ("LICENSES__SERVER__MANAGEMENT_ADDR", "127.0.0.1:8081"),
+            ],
+        )
+        .expect("loopback");
     }
 }
