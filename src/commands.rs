@@ -39,7 +39,7 @@ pub async fn irdeto_command(
         cli::IrdetoCommand::Retry { job } => {
             services
                 .app
-                .retry_entitlement_job(job)
+                .retry_entitlement_job(licenses_app::ports::Actor::System("cli"), job)
                 .await
                 .map_err(failed)?;
             Ok(format!("job {job} is due again"))

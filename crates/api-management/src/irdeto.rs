@@ -2,15 +2,15 @@
 //! due again.
 
 use actix_web::http::StatusCode;
-use actix_web::web;
+use actix_web::{HttpRequest, web};
 use licenses_app::App;
-use licenses_app::ports::JobKind as OutboxJobKind;
+use licenses_app::ports::{Actor, JobKind as OutboxJobKind};
 use licenses_http::openapi::{NotFound, ServiceUnavailable, UnauthorizedApikey};
 use licenses_http::{ApiError, MetaDocument, respond};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::Answer;
+use crate::{Answer, caller};
 
 /// GetIrdetoBacklog's answer.
 #[derive(Serialize, ToSchema)]
@@ -105,7 +105,8 @@ pub(crate) struct RetryMeta {
     state: RetriedState,
 }
 
-/// POST /irdeto/jobs/{job_id}/retry: a failed job is due again now, attempts reset.
+/// POST /irdeto/jobs/{job_id}/retry: a failed job is due again now, attempts reset; audited
+/// (`drm_retry`) on the job's license with the key's name.
 #[utoipa::path(
     post,
     path = "/api/license/management/v4/irdeto/jobs/{job_id}/retry",
@@ -121,11 +122,16 @@ pub(crate) struct RetryMeta {
         (status = 503, response = ServiceUnavailable),
     ),
 )]
-pub(crate) async fn irdeto_retry(app: web::Data<App>, path: web::Path<String>) -> Answer {
+pub(crate) async fn irdeto_retry(
+    app: web::Data<App>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Answer {
     let id: i64 = path
         .parse()
         .map_err(|_| ApiError::not_found("no entitlement job has this id"))?;
-    app.retry_entitlement_job(id).await?;
+    let actor = Actor::ManagementKey(caller(&req)?);
+    app.retry_entitlement_job(actor, id).await?;
     Ok(respond(
         StatusCode::ACCEPTED,
         &MetaDocument {

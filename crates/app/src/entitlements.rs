@@ -22,8 +22,8 @@ use licenses_domain::{License, LicenseStatus, Product, ProductId, UserId};
 use crate::App;
 use crate::error::AppError;
 use crate::ports::{
-    Backlog, Clock, DeliveryError, EntitlementGateway, EntitlementJob, EntitlementJobs, FailedJob,
-    JobKind, LicenseQuery, LicenseStore, NewEntitlementJob, StoreError,
+    Actor, Backlog, Change, Clock, DeliveryError, EntitlementGateway, EntitlementJob,
+    EntitlementJobs, FailedJob, JobKind, LicenseQuery, LicenseStore, NewEntitlementJob, StoreError,
 };
 
 /// The outbox, for the use cases that write or show jobs: its port, and how to wake the
@@ -177,13 +177,18 @@ impl App {
         })
     }
 
-    /// The operator's retry of a failed job: due again now, attempts reset. Not found unless
-    /// the job exists and has failed.
-    pub async fn retry_entitlement_job(&self, id: i64) -> Result<(), AppError> {
+    /// The operator's retry of a failed job: due again now, attempts reset, audited on the
+    /// job's license as `drm_retry` by `actor`. Not found unless the job exists and has failed.
+    pub async fn retry_entitlement_job(&self, actor: Actor, id: i64) -> Result<(), AppError> {
         let Some(outbox) = &self.entitlements else {
             return Err(AppError::not_found("entitlement job"));
         };
-        match outbox.jobs.requeue(id, self.ports.clock.now()).await {
+        let change = Change {
+            actor,
+            at: self.ports.clock.now(),
+            idempotency: None,
+        };
+        match outbox.jobs.requeue(id, &change).await {
             Ok(()) => {
                 self.jobs_written(1);
                 Ok(())
@@ -450,7 +455,7 @@ mod tests {
     use licenses_domain::{LicenseDraft, LicenseId, LicenseState, Requested};
 
     use super::*;
-    use crate::ports::{Actor, MockEntitlementGateway, MockEntitlementJobs, MockLicenseStore};
+    use crate::ports::{MockEntitlementGateway, MockEntitlementJobs, MockLicenseStore};
     use crate::testing::{FixedClock, Mocks, NOW, channel_product_draft, response};
 
     fn product(id: &str, irdeto: Option<&str>) -> Product {
@@ -607,6 +612,39 @@ mod tests {
             .await;
         assert_eq!(answer, Ok(response(204, "")));
         assert_eq!(wakes.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn the_operators_retry_is_audited_with_who_asked() {
+        let mut jobs = MockEntitlementJobs::new();
+        jobs.expect_requeue()
+            .withf(|id, change| {
+                *id == 7
+                    && change.actor == Actor::ManagementKey("ops".into())
+                    && change.at == NOW
+                    && change.idempotency.is_none()
+            })
+            .times(1)
+            .returning(|_, _| Ok(()));
+        jobs.expect_requeue()
+            .withf(|id, _| *id == 8)
+            .returning(|_, _| Err(StoreError::NotFound));
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let woken = Arc::clone(&wakes);
+        let app = Mocks::new().app().with_entitlements(Entitlements {
+            jobs: Arc::new(jobs),
+            wake: Arc::new(move || {
+                woken.fetch_add(1, Ordering::SeqCst);
+            }),
+        });
+        let ops = || Actor::ManagementKey("ops".into());
+        assert_eq!(app.retry_entitlement_job(ops(), 7).await, Ok(()));
+        assert_eq!(wakes.load(Ordering::SeqCst), 1);
+        let gone = app.retry_entitlement_job(ops(), 8).await;
+        assert!(matches!(gone, Err(AppError::NotFound(_))));
+        assert_eq!(wakes.load(Ordering::SeqCst), 1);
+        let disabled = Mocks::new().app().retry_entitlement_job(ops(), 7).await;
+        assert!(matches!(disabled, Err(AppError::NotFound(_))));
     }
 
     const POLICY: DeliveryPolicy = DeliveryPolicy {

@@ -12,6 +12,7 @@ mod import;
 mod licenses;
 pub mod ports;
 mod products;
+mod suspension;
 mod system;
 mod user;
 
@@ -25,6 +26,7 @@ pub use error::{AppError, Problem};
 pub use idempotency::{IdempotencyKey, KEY_RETENTION_SECONDS};
 pub use import::{ImportOutcome, RowOutcome};
 pub use licenses::{LicenseFilter, LicensePage, MAX_BATCH, MAX_PAGE_SIZE, PageRequest};
+pub use suspension::ILLEGAL_TRANSITION;
 pub use system::{SystemClock, UuidV7Ids};
 pub use user::{BILLING, PurchaseRequest, UserLicenses};
 

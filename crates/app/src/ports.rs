@@ -72,6 +72,68 @@ impl std::fmt::Display for Actor {
     }
 }
 
+/// What the audit trail records of a resource (`audit_log.action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    Create,
+    Update,
+    Delete,
+    /// The support staff suspended a license: it was replaced by a SUSPENDEDADMIN copy.
+    Suspend,
+    /// The support staff lifted their suspension: the SUSPENDEDADMIN license was replaced by
+    /// an ACTIVE (or PROCESSING) copy.
+    Reinstate,
+    /// The operator made a failed entitlement job of the license due again.
+    DrmRetry,
+}
+
+impl AuditAction {
+    pub const ALL: [AuditAction; 6] = [
+        Self::Create,
+        Self::Update,
+        Self::Delete,
+        Self::Suspend,
+        Self::Reinstate,
+        Self::DrmRetry,
+    ];
+
+    /// The stored code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+            Self::Suspend => "suspend",
+            Self::Reinstate => "reinstate",
+            Self::DrmRetry => "drm_retry",
+        }
+    }
+
+    /// The action of a stored code; `None` for a code that is not one of ours.
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == code)
+    }
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One row of a license's audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: Timestamp,
+    pub action: AuditAction,
+    /// Who, as [`Actor`] shows itself: `key:NAME`, `user:ID`, `system:WHAT`.
+    pub actor: String,
+    /// The other license of a replacement: for [`AuditAction::Suspend`] and
+    /// [`AuditAction::Reinstate`], the license that replaced this one; for the
+    /// [`AuditAction::Create`] of a replacement, the license it replaced. `None` otherwise.
+    pub related: Option<LicenseId>,
+}
+
 /// A stored answer to replay for a repeated idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResponse {
@@ -234,6 +296,26 @@ pub trait LicenseStore: Send + Sync {
         jobs: &[NewEntitlementJob],
         change: &Change,
     ) -> Result<(), StoreError>;
+
+    /// Replaces the license `old` by `new` (a copy under a new id: a suspension or a
+    /// reinstatement) and queues every job, in one transaction: all or nothing. `old` is
+    /// deleted first, so `new` may keep its user and order id. Audited as
+    /// [`AuditAction::Suspend`] when `new` is SUSPENDEDADMIN, [`AuditAction::Reinstate`]
+    /// otherwise, on `old` (related: `new`), and as [`AuditAction::Create`] on `new` (related:
+    /// `old`). [`StoreError::NotFound`] if `old` is gone (revoked meanwhile): nothing is
+    /// written. [`Conflict::DuplicateId`] if `new`'s id is taken;
+    /// [`Conflict::IdempotencyKeyTaken`].
+    async fn replace(
+        &self,
+        old: &LicenseId,
+        new: &License,
+        jobs: &[NewEntitlementJob],
+        change: &Change,
+    ) -> Result<(), StoreError>;
+
+    /// The audit trail of a license, oldest first: every change of it, also once it is
+    /// deleted or replaced. Empty for an id never audited.
+    async fn audit_trail(&self, license: &LicenseId) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
 /// Idempotency records (the records themselves are written with the [`Change`] of a write).
@@ -294,9 +376,11 @@ pub trait EntitlementJobs: Send + Sync {
     /// Queues jobs outside a license change (`licenses irdeto resync`), due at `at`.
     async fn enqueue(&self, jobs: &[NewEntitlementJob], at: Timestamp) -> Result<(), StoreError>;
 
-    /// Makes a parked (failed) job due again at `at`, with its attempts reset: the operator's
-    /// retry. [`StoreError::NotFound`] unless the job exists and is parked.
-    async fn requeue(&self, job: i64, at: Timestamp) -> Result<(), StoreError>;
+    /// Makes a parked (failed) job due again at `change.at`, with its attempts reset: the
+    /// operator's retry, audited as [`AuditAction::DrmRetry`] of the job's license by
+    /// `change.actor` in the same transaction. [`StoreError::NotFound`] unless the job exists
+    /// and is parked: nothing is written.
+    async fn requeue(&self, job: i64, change: &Change) -> Result<(), StoreError>;
 
     /// Parked jobs, newest first, at most `limit`: what the operator may retry.
     async fn failed(&self, limit: u32) -> Result<Vec<FailedJob>, StoreError>;

@@ -1,6 +1,6 @@
 //! Licenses: statuses (EXPIRED derived), states, drafts judged into licenses, and the
-//! immutability rule. (Over 600 lines: about 590 of rules, the rest their unit tests, kept
-//! beside the rules they pin.)
+//! immutability rule, with the support staff's suspension and reinstatement. (Over 600 lines:
+//! about 660 of rules, the rest their unit tests, kept beside the rules they pin.)
 
 use std::fmt;
 use std::str::FromStr;
@@ -270,9 +270,12 @@ pub struct License {
 
 /// A status change the rules forbid. The license is handed back unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a {from} license cannot become {to}", from = .license.state.status())]
+#[error("a {from} license cannot become {to}")]
 pub struct IllegalTransition {
     pub license: Box<License>,
+    /// The status the license has for the rule that refused it: its stored status, or
+    /// EXPIRED when that is what refused the change.
+    pub from: LicenseStatus,
     pub to: LicenseStatus,
 }
 
@@ -516,8 +519,76 @@ impl License {
         }
     }
 
+    /// ACTIVE or SUSPENDED → SUSPENDEDADMIN, under `new_id`: the operator's support staff
+    /// suspend the license. Licenses are immutable, so the suspension is a copy (same user,
+    /// product, dates, order id, purchase and renew records) that replaces this one. Refused:
+    /// a license already SUSPENDEDADMIN; a PROCESSING one (its entitlement is still on its
+    /// way: suspend it once settled); an ORDER_ERROR or CHECK_INVALID one (it never granted
+    /// anything: delete it instead); and an expired one at `now` (it grants nothing any more).
+    pub fn suspend_by_admin(
+        self,
+        new_id: LicenseId,
+        now: Timestamp,
+    ) -> Result<Self, IllegalTransition> {
+        let to = LicenseStatus::SuspendedAdmin;
+        if self.status_at(now) == LicenseStatus::Expired {
+            return Err(self.refused_at(now, to));
+        }
+        match self.state {
+            LicenseState::Active | LicenseState::Suspended => Ok(Self {
+                id: new_id,
+                state: LicenseState::SuspendedAdmin,
+                ..self
+            }),
+            _ => Err(self.refused(to)),
+        }
+    }
+
+    /// SUSPENDEDADMIN → ACTIVE, under `new_id`: the support staff lift their suspension. A copy
+    /// that replaces this one, ACTIVE at once with [`Activation::Immediate`], or PROCESSING
+    /// (requested ACTIVE) until its entitlement is delivered with
+    /// [`Activation::AwaitEntitlement`]. Only a SUSPENDEDADMIN license that has not expired at
+    /// `now` can be reinstated (an expired one would come back expired, granting nothing).
+    pub fn reinstate(
+        self,
+        new_id: LicenseId,
+        activation: Activation,
+        now: Timestamp,
+    ) -> Result<Self, IllegalTransition> {
+        let to = match activation {
+            Activation::Immediate => LicenseStatus::Active,
+            Activation::AwaitEntitlement => LicenseStatus::Processing,
+        };
+        if self.status_at(now) == LicenseStatus::Expired {
+            return Err(self.refused_at(now, to));
+        }
+        match self.state {
+            LicenseState::SuspendedAdmin => Ok(Self {
+                id: new_id,
+                state: match activation {
+                    Activation::Immediate => LicenseState::Active,
+                    Activation::AwaitEntitlement => LicenseState::Processing {
+                        requested: Requested::Active,
+                    },
+                },
+                ..self
+            }),
+            _ => Err(self.refused(to)),
+        }
+    }
+
     fn refused(self, to: LicenseStatus) -> IllegalTransition {
         IllegalTransition {
+            from: self.state.status(),
+            license: Box::new(self),
+            to,
+        }
+    }
+
+    /// Refused for the status read at `now` (EXPIRED), not the stored one.
+    fn refused_at(self, now: Timestamp, to: LicenseStatus) -> IllegalTransition {
+        IllegalTransition {
+            from: self.status_at(now),
             license: Box::new(self),
             to,
         }
@@ -793,6 +864,126 @@ pub(crate) mod tests {
         assert!(failed.clone().confirm().is_err());
         assert!(failed.fail_check("again").is_err());
         assert!(active.fail_order("x").is_err());
+    }
+
+    fn in_state(state: LicenseState) -> License {
+        let mut d = draft("u1");
+        d.order_id = Some("order-7".into());
+        let l = grant(d).expect("valid");
+        License { state, ..l }
+    }
+
+    #[test]
+    fn a_suspension_by_admin_is_a_copy_under_a_new_id() {
+        for from in [LicenseState::Active, LicenseState::Suspended] {
+            let l = in_state(from);
+            let s = l.clone().suspend_by_admin(lid("2"), NOW).expect("allowed");
+            assert_eq!(s.id(), &lid("2"));
+            assert_eq!(s.state(), &LicenseState::SuspendedAdmin);
+            assert_eq!(s.status_at(NOW), LicenseStatus::SuspendedAdmin);
+            assert!(
+                !s.is_effective_at(NOW),
+                "a suspended license grants nothing"
+            );
+            // Everything but the id and the state is the original's.
+            assert_eq!(
+                License {
+                    id: lid("1"),
+                    state: l.state.clone(),
+                    ..s
+                },
+                l
+            );
+        }
+    }
+
+    #[test]
+    fn only_settled_running_licenses_can_be_suspended_by_admin() {
+        for from in [
+            LicenseState::SuspendedAdmin,
+            LicenseState::Processing {
+                requested: Requested::Active,
+            },
+            LicenseState::OrderError { reason: "r".into() },
+            LicenseState::CheckInvalid { reason: "c".into() },
+        ] {
+            let l = in_state(from.clone());
+            let err = l
+                .clone()
+                .suspend_by_admin(lid("2"), NOW)
+                .expect_err("refused");
+            assert_eq!(*err.license, l, "handed back unchanged");
+            assert_eq!(
+                (err.from, err.to),
+                (from.status(), LicenseStatus::SuspendedAdmin)
+            );
+        }
+        let active = in_state(LicenseState::Active);
+        let stop = active.stop_date().expect("stop");
+        let err = active
+            .suspend_by_admin(lid("2"), stop)
+            .expect_err("expired");
+        assert_eq!(err.from, LicenseStatus::Expired);
+        assert_eq!(
+            err.to_string(),
+            "a EXPIRED license cannot become SUSPENDEDADMIN"
+        );
+    }
+
+    #[test]
+    fn a_reinstatement_is_active_or_awaits_its_entitlement() {
+        let suspended = in_state(LicenseState::SuspendedAdmin);
+        let now = suspended
+            .clone()
+            .reinstate(lid("3"), Activation::Immediate, NOW)
+            .expect("allowed");
+        assert_eq!((now.id(), now.state()), (&lid("3"), &LicenseState::Active));
+        assert!(now.is_effective_at(NOW));
+        assert_eq!(now.order_id(), suspended.order_id());
+        assert_eq!(now.purchase_record(), suspended.purchase_record());
+        assert_eq!(now.renew_record(), suspended.renew_record());
+        assert_eq!(
+            (now.start_date(), now.stop_date()),
+            (suspended.start_date(), suspended.stop_date())
+        );
+
+        let waiting = suspended
+            .reinstate(lid("3"), Activation::AwaitEntitlement, NOW)
+            .expect("allowed");
+        assert_eq!(waiting.status_at(NOW), LicenseStatus::Processing);
+        assert_eq!(
+            waiting.confirm().expect("confirmed").state(),
+            &LicenseState::Active
+        );
+    }
+
+    #[test]
+    fn only_a_running_license_suspended_by_admin_can_be_reinstated() {
+        for from in [
+            LicenseState::Active,
+            LicenseState::Suspended,
+            LicenseState::Processing {
+                requested: Requested::Active,
+            },
+            LicenseState::OrderError { reason: "r".into() },
+        ] {
+            let l = in_state(from.clone());
+            let err = l
+                .clone()
+                .reinstate(lid("3"), Activation::Immediate, NOW)
+                .expect_err("refused");
+            assert_eq!(*err.license, l);
+            assert_eq!((err.from, err.to), (from.status(), LicenseStatus::Active));
+        }
+        let suspended = in_state(LicenseState::SuspendedAdmin);
+        let stop = suspended.stop_date().expect("stop");
+        let err = suspended
+            .reinstate(lid("3"), Activation::AwaitEntitlement, stop)
+            .expect_err("expired");
+        assert_eq!(
+            (err.from, err.to),
+            (LicenseStatus::Expired, LicenseStatus::Processing)
+        );
     }
 
     #[test]

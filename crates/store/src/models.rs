@@ -2,7 +2,9 @@
 //! becomes [`StoreError::Internal`](licenses_app::ports::StoreError::Internal), never a panic.
 
 use diesel::prelude::*;
-use licenses_app::ports::{IdempotencyRecord, JobKind, NewEntitlementJob, StoredResponse};
+use licenses_app::ports::{
+    AuditEntry, IdempotencyRecord, JobKind, NewEntitlementJob, StoredResponse,
+};
 use licenses_domain::{
     ChannelId, Currency, License, LicenseDefaultsDraft, LicenseId, LicenseState, OrderId, Price,
     PriceDraft, Product, ProductDraft, ProductId, Service, StoredParts, Timestamp, UserId,
@@ -289,23 +291,8 @@ impl IdempotencyRow {
     }
 }
 
-/// The audit trail's verbs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Action {
-    Create,
-    Update,
-    Delete,
-}
-
-impl Action {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Create => "create",
-            Self::Update => "update",
-            Self::Delete => "delete",
-        }
-    }
-}
+/// The audit trail's verbs: the application's, stored as their codes.
+pub(crate) use licenses_app::ports::AuditAction as Action;
 
 /// What the audit trail names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -315,7 +302,7 @@ pub(crate) enum Resource {
 }
 
 impl Resource {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Product => "product",
             Self::License => "license",
@@ -331,10 +318,12 @@ pub(crate) struct NewAuditRow {
     pub resource_id: String,
     pub occurred_at: i64,
     pub actor: String,
+    /// The other license of a replacement (suspension, reinstatement).
+    pub related_id: Option<String>,
 }
 
 /// Columns of [`NewAuditRow`].
-pub(crate) const AUDIT_COLUMNS: usize = 5;
+pub(crate) const AUDIT_COLUMNS: usize = 6;
 
 impl NewAuditRow {
     pub(crate) fn new(
@@ -350,7 +339,43 @@ impl NewAuditRow {
             resource_id: id.to_owned(),
             occurred_at: at.unix(),
             actor: actor.to_owned(),
+            related_id: None,
         }
+    }
+
+    /// The row of a license replaced by (or replacing) `related`.
+    pub(crate) fn related(self, related: &str) -> Self {
+        Self {
+            related_id: Some(related.to_owned()),
+            ..self
+        }
+    }
+}
+
+/// An audit row as read back, for a license's trail.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_log)]
+pub(crate) struct AuditRow {
+    pub action: String,
+    pub occurred_at: i64,
+    pub actor: String,
+    pub related_id: Option<String>,
+}
+
+impl AuditRow {
+    pub(crate) fn into_entry(self) -> Result<AuditEntry, Error> {
+        let action = Action::parse(&self.action)
+            .ok_or_else(|| corrupt(format!("unknown audit action {:?}", self.action)))?;
+        let related = self
+            .related_id
+            .map(|id| LicenseId::parse(id).map_err(|e| corrupt(format!("audit related id {e}"))))
+            .transpose()?;
+        Ok(AuditEntry {
+            at: Timestamp::from_unix(self.occurred_at),
+            action,
+            actor: self.actor,
+            related,
+        })
     }
 }
 

@@ -66,6 +66,7 @@ diesel::table! {
         resource_id -> Text,
         occurred_at -> BigInt,
         actor -> Text,
+        related_id -> Nullable<Text>,
     }
 }
 

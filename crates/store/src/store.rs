@@ -7,11 +7,13 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use diesel::RunQueryDsl;
 use licenses_app::ports::{
-    Backlog, Change, EntitlementJob, EntitlementJobs, FailedJob, IdempotencyRecord,
+    AuditEntry, Backlog, Change, EntitlementJob, EntitlementJobs, FailedJob, IdempotencyRecord,
     IdempotencyStore, JobKind, LicenseQuery, LicenseStore, NewEntitlementJob, ProductStore,
     StoreError, StoreHealth,
 };
-use licenses_domain::{License, LicenseId, OrderId, Product, ProductId, Timestamp, UserId};
+use licenses_domain::{
+    License, LicenseId, LicenseStatus, OrderId, Product, ProductId, Timestamp, UserId,
+};
 use tokio::sync::Semaphore;
 
 use crate::config::{Backend, OpenError, StoreConfig, Target};
@@ -20,7 +22,9 @@ use crate::error::Error;
 use crate::gather::Gather;
 use crate::migrate;
 use crate::models::{Action, Resource};
-use crate::repo::{audit, idempotency, jobs, licenses, products, queue_jobs};
+use crate::repo::{
+    audit, audit_replacement, idempotency, jobs, license_trail, licenses, products, queue_jobs,
+};
 
 /// How long an SQLite writer waits for the lock, at least.
 const MIN_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -281,6 +285,27 @@ fn keep_idempotency(conn: &mut AnyConnection, change: &Change) -> Result<(), Err
     }
 }
 
+/// Queues the jobs of deleted licenses. A GRANT never handed to Irdeto is cancelled with its
+/// REVOKE: neither is sent.
+fn queue_revokes(
+    conn: &mut AnyConnection,
+    jobs: &[NewEntitlementJob],
+    change: &Change,
+) -> Result<(), Error> {
+    let revoked: Vec<&str> = jobs
+        .iter()
+        .filter(|j| j.kind == JobKind::Revoke)
+        .map(|j| j.license.as_str())
+        .collect();
+    let unneeded = jobs::cancel_untried_grants(conn, &revoked)?;
+    let needed: Vec<NewEntitlementJob> = jobs
+        .iter()
+        .filter(|j| j.kind != JobKind::Revoke || !unneeded.contains(j.license.as_str()))
+        .cloned()
+        .collect();
+    queue_jobs(conn, &needed, change)
+}
+
 #[async_trait]
 impl ProductStore for Store {
     async fn list(&self) -> Result<Vec<Product>, StoreError> {
@@ -421,19 +446,7 @@ impl LicenseStore for Store {
         self.write(move |c| {
             keep_idempotency(c, &change)?;
             let deleted = licenses::delete(c, &ids)?;
-            // A GRANT never handed to Irdeto is cancelled with its REVOKE: neither is sent.
-            let revoked: Vec<&str> = jobs
-                .iter()
-                .filter(|j| j.kind == JobKind::Revoke)
-                .map(|j| j.license.as_str())
-                .collect();
-            let unneeded = jobs::cancel_untried_grants(c, &revoked)?;
-            let needed: Vec<NewEntitlementJob> = jobs
-                .iter()
-                .filter(|j| j.kind != JobKind::Revoke || !unneeded.contains(j.license.as_str()))
-                .cloned()
-                .collect();
-            queue_jobs(c, &needed, &change)?;
+            queue_revokes(c, &jobs, &change)?;
             audit(
                 c,
                 Action::Delete,
@@ -443,6 +456,38 @@ impl LicenseStore for Store {
             )
         })
         .await
+    }
+
+    async fn replace(
+        &self,
+        old: &LicenseId,
+        new: &License,
+        jobs: &[NewEntitlementJob],
+        change: &Change,
+    ) -> Result<(), StoreError> {
+        let (old, new, jobs, change) = (old.clone(), new.clone(), jobs.to_vec(), change.clone());
+        let action = if new.state().status() == LicenseStatus::SuspendedAdmin {
+            Action::Suspend
+        } else {
+            Action::Reinstate
+        };
+        self.write(move |c| {
+            keep_idempotency(c, &change)?;
+            // The old row goes first: the copy keeps its (user, order id).
+            licenses::delete(c, std::slice::from_ref(&old)).map_err(|e| match e {
+                Error::Store(StoreError::MissingItems(_)) => Error::Store(StoreError::NotFound),
+                e => e,
+            })?;
+            licenses::insert(c, std::slice::from_ref(&new), change.at)?;
+            queue_revokes(c, &jobs, &change)?;
+            audit_replacement(c, action, old.as_str(), new.id().as_str(), &change)
+        })
+        .await
+    }
+
+    async fn audit_trail(&self, license: &LicenseId) -> Result<Vec<AuditEntry>, StoreError> {
+        let license = license.clone();
+        self.run(move |c| license_trail(c, license.as_str())).await
     }
 }
 
@@ -515,8 +560,20 @@ impl EntitlementJobs for Store {
         .await
     }
 
-    async fn requeue(&self, job: i64, at: Timestamp) -> Result<(), StoreError> {
-        self.write(move |c| jobs::requeue(c, job, at)).await
+    async fn requeue(&self, job: i64, change: &Change) -> Result<(), StoreError> {
+        let change = change.clone();
+        self.write(move |c| {
+            keep_idempotency(c, &change)?;
+            let license = jobs::requeue(c, job, change.at)?;
+            audit(
+                c,
+                Action::DrmRetry,
+                Resource::License,
+                [license.as_str()],
+                &change,
+            )
+        })
+        .await
     }
 
     async fn failed(&self, limit: u32) -> Result<Vec<FailedJob>, StoreError> {

@@ -783,6 +783,160 @@ async fn every_write_is_audited_and_the_trail_is_append_only(ctx: Ctx) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Replacement (the support staff's suspension and reinstatement) and the audit trail
+
+fn support(offset: i64) -> licenses_app::ports::Change {
+    licenses_app::ports::Change {
+        actor: Actor::ManagementKey("support".into()),
+        at: at(offset),
+        idempotency: None,
+    }
+}
+
+fn revoke_job(l: &License) -> NewEntitlementJob {
+    NewEntitlementJob {
+        kind: JobKind::Revoke,
+        ..grant_job(l)
+    }
+}
+
+async fn replace_is_all_or_nothing(ctx: Ctx) {
+    let s = &ctx.store;
+    with_products(&ctx, &["p1"]).await;
+    let original = full_license("l1", "u1", "p1", LicenseState::Active);
+    let other = full_license("l2", "u1", "p1", LicenseState::Active);
+    LicenseStore::create(s, &[original.clone(), other], &[], &change())
+        .await
+        .unwrap();
+    let (audited, jobs) = (audit_rows(s).await.len(), job_rows(s).await.len());
+
+    // The copy keeps the (user, order id) of the license it replaces.
+    let suspended = original.clone().suspend_by_admin(lid("s1"), NOW).unwrap();
+    s.replace(
+        &lid("l1"),
+        &suspended,
+        &[revoke_job(&original)],
+        &support(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(LicenseStore::get(s, &lid("l1")).await.unwrap(), None);
+    assert_eq!(
+        LicenseStore::get(s, &lid("s1")).await.unwrap(),
+        Some(suspended.clone())
+    );
+    let queued = job_rows(s).await;
+    assert_eq!(queued.len(), jobs + 1);
+    assert_eq!(
+        (queued[jobs].0.as_str(), queued[jobs].1.as_str()),
+        ("REVOKE", "l1")
+    );
+    assert_eq!(audit_rows(s).await.len(), audited + 2);
+
+    let unchanged = |s: &Store| {
+        let s = s.clone();
+        async move {
+            (
+                license_count(&s).await,
+                job_rows(&s).await.len(),
+                audit_rows(&s).await.len(),
+            )
+        }
+    };
+    let before = unchanged(s).await;
+
+    // The old license is gone (revoked meanwhile): nothing is written, not even the copy.
+    let copy = suspended
+        .clone()
+        .reinstate(lid("r1"), licenses_domain::Activation::Immediate, NOW)
+        .unwrap();
+    let gone = s
+        .replace(&lid("l1"), &copy, &[grant_job(&copy)], &support(20))
+        .await;
+    assert_eq!(gone, Err(StoreError::NotFound));
+    assert_eq!(unchanged(s).await, before);
+    assert_eq!(LicenseStore::get(s, &lid("r1")).await.unwrap(), None);
+
+    // The copy's id is taken: the old license is back, nothing else written.
+    let taken = suspended
+        .clone()
+        .reinstate(lid("l2"), licenses_domain::Activation::Immediate, NOW)
+        .unwrap();
+    let refused = s
+        .replace(&lid("s1"), &taken, &[grant_job(&taken)], &support(20))
+        .await;
+    assert_eq!(refused, Err(StoreError::Conflict(Conflict::DuplicateId)));
+    assert_eq!(unchanged(s).await, before);
+    assert_eq!(
+        LicenseStore::get(s, &lid("s1")).await.unwrap(),
+        Some(suspended)
+    );
+}
+
+async fn the_audit_trail_follows_a_license_through_its_replacements(ctx: Ctx) {
+    use licenses_app::ports::{AuditAction, AuditEntry};
+    let s = &ctx.store;
+    with_products(&ctx, &["p1"]).await;
+    let original = full_license("l1", "u1", "p1", LicenseState::Active);
+    LicenseStore::create(s, std::slice::from_ref(&original), &[], &change())
+        .await
+        .unwrap();
+    let suspended = original.suspend_by_admin(lid("s1"), NOW).unwrap();
+    s.replace(&lid("l1"), &suspended, &[], &support(10))
+        .await
+        .unwrap();
+    let reinstated = suspended
+        .reinstate(lid("r1"), licenses_domain::Activation::Immediate, NOW)
+        .unwrap();
+    s.replace(&lid("s1"), &reinstated, &[], &support(20))
+        .await
+        .unwrap();
+    let import = licenses_app::ports::Change {
+        actor: Actor::System("import"),
+        at: at(30),
+        idempotency: None,
+    };
+    LicenseStore::delete(s, &[lid("r1")], &[], &import)
+        .await
+        .unwrap();
+
+    let entry = |action, when: Timestamp, who: &str, related: Option<&str>| AuditEntry {
+        at: when,
+        action,
+        actor: who.to_owned(),
+        related: related.map(lid),
+    };
+    assert_eq!(
+        s.audit_trail(&lid("l1")).await.unwrap(),
+        [
+            entry(AuditAction::Create, NOW, "key:bss", None),
+            entry(AuditAction::Suspend, at(10), "key:support", Some("s1")),
+        ]
+    );
+    assert_eq!(
+        s.audit_trail(&lid("s1")).await.unwrap(),
+        [
+            entry(AuditAction::Create, at(10), "key:support", Some("l1")),
+            entry(AuditAction::Reinstate, at(20), "key:support", Some("r1")),
+        ]
+    );
+    // Deleted, and still readable.
+    assert_eq!(
+        s.audit_trail(&lid("r1")).await.unwrap(),
+        [
+            entry(AuditAction::Create, at(20), "key:support", Some("s1")),
+            entry(AuditAction::Delete, at(30), "system:import", None),
+        ]
+    );
+    assert_eq!(s.audit_trail(&lid("never")).await.unwrap(), []);
+    // A product's rows are not a license's, even under the same id.
+    ProductStore::create(s, &plain_product("l1"), &change())
+        .await
+        .unwrap();
+    assert_eq!(s.audit_trail(&lid("l1")).await.unwrap().len(), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Stored codes and corrupt rows
 
 async fn unknown_status_codes_are_refused_by_the_database(ctx: Ctx) {
@@ -938,12 +1092,12 @@ async fn ready_needs_a_connection_and_no_pending_migration(ctx: Ctx) {
         TestDatabase::sqlite()
     };
     let store = Store::open(&config(fresh.url())).unwrap();
-    assert_eq!(store.pending_migrations().await, Ok(5));
+    assert_eq!(store.pending_migrations().await, Ok(6));
     assert!(matches!(
         store.ready().await,
         Err(StoreError::Unavailable(_))
     ));
-    assert_eq!(store.migrate().await.unwrap().len(), 5);
+    assert_eq!(store.migrate().await.unwrap().len(), 6);
     assert_eq!(store.ready().await, Ok(()));
     drop(store);
 }
@@ -1194,4 +1348,6 @@ contract!(
     concurrent_first_pages_each_get_their_own_users_licenses,
     existing_orders_names_stored_pairs_and_writes_nothing,
     a_single_license_reusing_an_order_is_refused_at_position_0,
+    replace_is_all_or_nothing,
+    the_audit_trail_follows_a_license_through_its_replacements,
 );

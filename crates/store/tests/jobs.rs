@@ -8,7 +8,8 @@ mod support;
 use std::collections::HashSet;
 
 use licenses_app::ports::{
-    Backlog, EntitlementJobs, JobKind, LicenseStore, NewEntitlementJob, ProductStore, StoreError,
+    Actor, AuditAction, AuditEntry, Backlog, Change, EntitlementJobs, JobKind, LicenseStore,
+    NewEntitlementJob, ProductStore, StoreError,
 };
 use licenses_domain::{License, LicenseState, LicenseStatus, Requested};
 use support::*;
@@ -111,12 +112,39 @@ async fn claims_lease_and_settle_with_the_license(ctx: Ctx) {
     assert_eq!(parked[0].last_error.as_deref(), Some("PUT answered 422"));
     assert!(s.claim(at(100), 10, at(130)).await.unwrap().is_empty());
 
-    // The operator's retry: due again, attempts reset; only a parked job can be.
-    s.requeue(b.id, at(100)).await.unwrap();
-    assert_eq!(s.requeue(b.id, at(100)).await, Err(StoreError::NotFound));
-    assert_eq!(s.requeue(a.id, at(100)).await, Err(StoreError::NotFound));
+    // The operator's retry: due again, attempts reset, audited on the job's license with who
+    // asked; only a parked job can be, and a refused retry leaves no trace.
+    let ops = Change {
+        actor: Actor::ManagementKey("ops".into()),
+        at: at(100),
+        idempotency: None,
+    };
+    s.requeue(b.id, &ops).await.unwrap();
+    assert_eq!(s.requeue(b.id, &ops).await, Err(StoreError::NotFound));
+    assert_eq!(s.requeue(a.id, &ops).await, Err(StoreError::NotFound));
     let back = s.claim(at(100), 10, at(130)).await.unwrap();
     assert_eq!((back.len(), back[0].attempts), (1, 1));
+    let trail = s.audit_trail(&b.job.license).await.unwrap();
+    let retries: Vec<AuditEntry> = trail
+        .into_iter()
+        .filter(|e| e.action == AuditAction::DrmRetry)
+        .collect();
+    assert_eq!(
+        retries,
+        [AuditEntry {
+            at: at(100),
+            action: AuditAction::DrmRetry,
+            actor: "key:ops".into(),
+            related: None,
+        }]
+    );
+    assert!(
+        s.audit_trail(&a.job.license)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.action != AuditAction::DrmRetry)
+    );
     assert_eq!(s.complete(999_999, None).await, Err(StoreError::NotFound));
 }
 

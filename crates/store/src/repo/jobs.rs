@@ -244,19 +244,18 @@ pub(crate) fn retry(
     Ok(())
 }
 
-pub(crate) fn requeue(conn: &mut AnyConnection, id: i64, at: Timestamp) -> Result<(), Error> {
-    let n = diesel::update(jobs::table.find(id).filter(jobs::state.eq(PARKED)))
+pub(crate) fn requeue(conn: &mut AnyConnection, id: i64, at: Timestamp) -> Result<String, Error> {
+    diesel::update(jobs::table.find(id).filter(jobs::state.eq(PARKED)))
         .set((
             jobs::state.eq(JOB_PENDING),
             jobs::attempts.eq(0),
             jobs::due_at.eq(at.unix()),
             jobs::leased_until.eq(None::<i64>),
         ))
-        .execute(conn)?;
-    if n == 0 {
-        return Err(StoreError::NotFound.into());
-    }
-    Ok(())
+        .returning(jobs::license_id)
+        .get_result::<String>(conn)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound.into())
 }
 
 /// The backlog's counts, as one statement reads them.

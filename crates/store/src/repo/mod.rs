@@ -7,11 +7,13 @@ pub(crate) mod licenses;
 pub(crate) mod products;
 
 use diesel::prelude::*;
-use licenses_app::ports::{Change, NewEntitlementJob};
+use licenses_app::ports::{AuditEntry, Change, NewEntitlementJob};
 
-use crate::connection::AnyConnection;
+use crate::connection::{AnyConnection, on_backend};
 use crate::error::Error;
-use crate::models::{AUDIT_COLUMNS, Action, JOB_COLUMNS, NewAuditRow, NewJobRow, Resource};
+use crate::models::{
+    AUDIT_COLUMNS, Action, AuditRow, JOB_COLUMNS, NewAuditRow, NewJobRow, Resource,
+};
 use crate::schema::{audit_log, entitlement_jobs};
 
 /// Bind parameters per statement: well under PostgreSQL's 65,535 and SQLite's 32,766.
@@ -60,6 +62,35 @@ pub(crate) fn audit<'a>(
         insert_rows!(conn, audit_log::table, chunk)?;
     }
     Ok(())
+}
+
+/// Audits the replacement of license `old` by `new`: `action` (suspend, reinstate) on `old`,
+/// `create` on `new`, each naming the other.
+pub(crate) fn audit_replacement(
+    conn: &mut AnyConnection,
+    action: Action,
+    old: &str,
+    new: &str,
+    change: &Change,
+) -> Result<(), Error> {
+    let actor = change.actor.to_string();
+    let rows = [
+        NewAuditRow::new(action, Resource::License, old, change.at, &actor).related(new),
+        NewAuditRow::new(Action::Create, Resource::License, new, change.at, &actor).related(old),
+    ];
+    insert_rows!(conn, audit_log::table, &rows[..])?;
+    Ok(())
+}
+
+/// The audit trail of one license, oldest first (in the order written within one second).
+pub(crate) fn license_trail(conn: &mut AnyConnection, id: &str) -> Result<Vec<AuditEntry>, Error> {
+    let rows: Vec<AuditRow> = on_backend!(conn, |c| audit_log::table
+        .filter(audit_log::resource_type.eq(Resource::License.as_str()))
+        .filter(audit_log::resource_id.eq(id))
+        .order((audit_log::occurred_at.asc(), audit_log::id.asc()))
+        .select(AuditRow::as_select())
+        .load(c))?;
+    rows.into_iter().map(AuditRow::into_entry).collect()
 }
 
 /// Queues entitlement jobs, due at once, in multi-row INSERTs.
