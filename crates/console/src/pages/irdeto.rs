@@ -133,8 +133,7 @@ pub async fn retry(
     let Posted(signed, _) = posted;
     signed.require(Scope::Irdeto)?;
     let id = job_id(&path)?;
-    // The audit trail of retries (an Actor argument) comes with the suspension work.
-    match console.app.retry_entitlement_job(id).await {
+    match console.app.retry_entitlement_job(signed.actor(), id).await {
         Ok(()) => {
             tracing::info!(key = %signed.key_name, job = id, "console: entitlement job retried");
             Ok(back_with(
