@@ -25,7 +25,9 @@ use crate::product::{Product, Service};
 use crate::time::Timestamp;
 
 /// Why a license does not let its user watch: a stable code, for programs and for support.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum ReasonCode {
     /// The user has no license at all.
     NoLicense,
@@ -80,7 +82,9 @@ impl fmt::Display for ReasonCode {
 }
 
 /// Where a license's DRM job stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum DrmJobState {
     /// Queued, not tried yet (or being tried for the first time).
     Pending,
@@ -426,6 +430,19 @@ mod tests {
             ]
         );
         assert_eq!(DrmJobState::Retrying.to_string(), "retrying");
+        // The APIs serialize them by these names.
+        for code in ReasonCode::ALL {
+            let json = serde_json::to_string(&code).expect("serializes");
+            assert_eq!(json, format!("\"{code}\""));
+        }
+        for state in [
+            DrmJobState::Pending,
+            DrmJobState::Retrying,
+            DrmJobState::Failed,
+        ] {
+            let json = serde_json::to_string(&state).expect("serializes");
+            assert_eq!(json, format!("\"{state}\""));
+        }
     }
 
     #[test]
