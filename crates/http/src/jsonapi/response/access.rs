@@ -96,7 +96,8 @@ pub struct UserAccessAttributes<'a> {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct LicenseIdentifier<'a> {
+/// A license that decided the answer, by id.
+pub struct DecidingLicense<'a> {
     pub id: &'a str,
     #[serde(rename = "type")]
     pub kind: LicenseType,
@@ -105,7 +106,7 @@ pub struct LicenseIdentifier<'a> {
 /// The licenses that decided: those granting it when allowed, else those the reasons name.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DecidingLicenses<'a> {
-    pub data: Vec<LicenseIdentifier<'a>>,
+    pub data: Vec<DecidingLicense<'a>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -199,7 +200,7 @@ impl<'a> AccessQuestion<'a> {
                     .explanation
                     .deciding_licenses()
                     .into_iter()
-                    .map(|id| LicenseIdentifier {
+                    .map(|id| DecidingLicense {
                         id: id.as_str(),
                         kind: LicenseType::License,
                     })
