@@ -387,6 +387,9 @@ fn spec_request(api: Api, method: &Method, route: &'static str) -> Option<Reques
             .optional_query("filter[status]", "ACTIVE")
             .optional_query("include", "product"),
         (Api::Management, "GET", "/users/{user_id}/entitlements") => r("GetUserEntitlements", "What the user's licenses grant now, per channel."),
+        (Api::Management, "GET", "/users/{user_id}/access") => r("ExplainUserAccess", "Why the user may or may not watch a service on a channel now: stable reason codes, the DRM job a license waits for, and the deciding licenses and products in `included`.")
+            .query("channel", "42")
+            .query("service", "live"),
         (Api::Management, "GET", "/irdeto/backlog") => r("GetIrdetoBacklog", "The Irdeto entitlement jobs due, retrying and failed."),
         (Api::Management, "POST", "/irdeto/jobs/{job_id}/retry") => r("RetryIrdetoJob", "Makes a failed Irdeto job due again (202); 404 when no failed job has this id."),
         (Api::User, "GET", "/products") => r("GetAllProducts", "The user-visible catalogue; cacheable (`ETag`, `If-None-Match`)."),
@@ -398,6 +401,9 @@ fn spec_request(api: Api, method: &Method, route: &'static str) -> Option<Reques
             .test(&created("license_id")),
         (Api::User, "GET", "/users/{user_id}/licenses/{license_id}") => r("GetUserLicenseById", "One of the user's licenses: the target of its `links.self`."),
         (Api::User, "GET", "/users/{user_id}/entitlements") => r("GetUserEntitlements", "What the user may watch now, per channel."),
+        (Api::User, "GET", "/users/{user_id}/access") => r("ExplainUserAccess", "Why the user may or may not watch a service on a channel now (reason codes, without the DRM job's details).")
+            .query("channel", "42")
+            .query("service", "live"),
         _ => return None,
     };
     Some(request.test(

@@ -5,7 +5,8 @@
 //! Handlers are thin: read the request into a domain draft, call the use case, render the
 //! document. Rules live in the domain and the use cases; errors become JSON:API documents in
 //! one place ([`licenses_http::ApiError`]). One module per resource: [`products`],
-//! [`licenses`], [`batches`], [`users`] (a user's licenses and entitlements) and [`irdeto`]
+//! [`licenses`], [`batches`], [`users`] (a user's licenses and entitlements, and why they
+//! may or may not watch) and [`irdeto`]
 //! (the outbox); here, the routes, the OpenAPI document and what every handler shares.
 
 mod auth;
@@ -35,7 +36,7 @@ use batches::{batch_create, batch_delete};
 use irdeto::{irdeto_backlog, irdeto_retry};
 use licenses::{create_license, delete_license, get_license, list_licenses};
 use products::{create_product, delete_product, get_product, list_products, update_product};
-use users::{user_entitlements, user_licenses};
+use users::{user_access, user_entitlements, user_licenses};
 
 pub use auth::{BadKeyHash, KeyName, ManagementKeys, Scope, Scopes, new_key};
 
@@ -63,6 +64,7 @@ fn routes() -> Routes {
         .delete("/licenses/{license_id}", delete_license)
         .get("/users/{user_id}/licenses", user_licenses)
         .get("/users/{user_id}/entitlements", user_entitlements)
+        .get("/users/{user_id}/access", user_access)
         .get("/irdeto/backlog", irdeto_backlog)
         .post("/irdeto/jobs/{job_id}/retry", irdeto_retry)
 }
@@ -109,7 +111,7 @@ type Answer = Result<actix_web::HttpResponse, ApiError>;
         products::update_product, products::delete_product, licenses::list_licenses,
         licenses::create_license, batches::batch_create, batches::batch_delete,
         licenses::get_license, licenses::delete_license, users::user_licenses,
-        users::user_entitlements, irdeto::irdeto_backlog, irdeto::irdeto_retry),
+        users::user_entitlements, users::user_access, irdeto::irdeto_backlog, irdeto::irdeto_retry),
     components(
         schemas(ErrorDocument<'_>),
         responses(BadRequest, UnauthorizedApikey, ForbiddenClientId, NotFound, RelatedNotFound, Conflict,

@@ -19,13 +19,15 @@ use licenses_app::{App, PurchaseRequest};
 use licenses_domain::{License, LicenseId, Timestamp, UserId};
 use licenses_http::jsonapi::ErrorDocument;
 use licenses_http::jsonapi::request::PurchaseDocument;
-use licenses_http::jsonapi::response::EntitlementsDocument;
+use licenses_http::jsonapi::response::{
+    AccessQuestion, EntitlementsDocument, UserAccessDocument, user_access_document,
+};
 use licenses_http::openapi::{
     BadRequest, Conflict, ForbiddenOwner, ForbiddenPurchase, IfNoneMatchHeader, NotFound,
     PayloadTooLarge, RequiredIdempotencyKeyHeader, ServiceUnavailable, UnauthorizedBearer,
     UnprocessableEntity, UnsupportedMediaType, add_bearer_scheme, add_limit_responses,
 };
-use licenses_http::query::{QueryParams, StatusFilter};
+use licenses_http::query::{AccessParams, QueryParams, StatusFilter, access_query};
 use licenses_http::{
     ApiError, Audience, Document, DocumentLinks, Endpoint, License as LicenseResource, LicenseBody,
     Links, NotIncluded, Query, Rendered, Routes, UserProduct, entitlements_document,
@@ -63,6 +65,7 @@ fn owned_routes() -> Routes {
         .post("/licenses", purchase)
         .get("/licenses/{license_id}", user_license)
         .get("/entitlements", entitlements)
+        .get("/access", access)
 }
 
 /// Every route the user API answers, with its full path. All of them require a token; those
@@ -129,7 +132,7 @@ type Answer = Result<HttpResponse, ApiError>;
             stable `code`. A method a path does not answer gets 405 with `Allow`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    paths(catalogue, user_licenses, purchase, user_license, entitlements),
+    paths(catalogue, user_licenses, purchase, user_license, entitlements, access),
     components(
         schemas(ErrorDocument<'_>),
         responses(BadRequest, UnauthorizedBearer, ForbiddenOwner, ForbiddenPurchase, NotFound,
@@ -433,5 +436,45 @@ async fn entitlements(state: web::Data<App>, req: HttpRequest, path: web::Path<S
     Ok(respond(
         StatusCode::OK,
         &entitlements_document(&user, &entitlements, at),
+    ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/license/v4/users/{user_id}/access",
+    operation_id = "ExplainUserAccess",
+    summary = "Why the user may or may not watch a service on a channel",
+    description = "Answers whether the user may watch `service` on `channel` now, until when, \
+        and if not, why, as stable reason codes with the license and product behind each. \
+        Less than support staff see: no DRM job state, attempts or errors, no `detail` text, \
+        nothing included.",
+    tag = "Entitlements",
+    params(("user_id" = String, Path, description = "The user, as in the token's `sub`.", min_length = 1, max_length = 255, pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$", example = "41"), AccessParams),
+    responses(
+        (status = 200, description = "Whether the user may watch, and why.",
+            body = UserAccessDocument<'_>, content_type = "application/vnd.api+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = UnauthorizedBearer),
+        (status = 403, response = ForbiddenOwner),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
+/// Why the user may or may not watch a service on a channel now (less detail than the
+/// management API's: see [`licenses_http::jsonapi::response::UserAccessDocument`]).
+async fn access(state: web::Data<App>, req: HttpRequest, path: web::Path<String>) -> Answer {
+    let query = Query::parse(req.query_string(), &[AccessParams::NAMES])?;
+    let user = user_id(&path)?;
+    let (channel, service) = access_query(&query)?;
+    let access = state.explain_access(&user, &channel, service).await?;
+    Ok(respond(
+        StatusCode::OK,
+        &user_access_document(AccessQuestion {
+            user: &user,
+            channel: &channel,
+            service,
+            at: access.at,
+            explanation: &access.explanation,
+        }),
     ))
 }

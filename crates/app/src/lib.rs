@@ -4,6 +4,7 @@
 //! Front-ends call use cases, never a store; adapters implement the ports. Every port can be
 //! mocked with mockall behind the `mock` feature, so use cases are unit-tested without I/O.
 
+mod access;
 mod catalogue;
 mod entitlements;
 mod error;
@@ -18,6 +19,7 @@ mod user;
 
 use std::sync::Arc;
 
+pub use access::Access;
 pub use catalogue::{ProductCatalogue, Snapshot};
 pub use entitlements::{
     BacklogReport, Delivery, DeliveryPolicy, DeliveryStats, Entitlements, FAILED_SHOWN,

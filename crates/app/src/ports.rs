@@ -388,6 +388,37 @@ pub trait EntitlementJobs: Send + Sync {
     /// Deletes the delivered (DONE) jobs last due before `before`; how many. Pending and
     /// parked jobs are kept whatever their age.
     async fn prune_delivered(&self, before: Timestamp) -> Result<u64, StoreError>;
+
+    /// The jobs of `licenses` not delivered yet (pending, retrying or parked), in id order
+    /// (the order they were written): what a license waits for. Ids without a job are left
+    /// out.
+    async fn open_jobs_of(&self, licenses: &[LicenseId]) -> Result<Vec<OpenJob>, StoreError>;
+}
+
+/// Where a job not delivered yet stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OpenJobState {
+    /// Waiting for its first try (or for the first try since the operator's retry), or
+    /// being tried.
+    Pending,
+    /// A try failed for a reason that may pass: it waits for `due_at` to be tried again.
+    Retrying,
+    /// Given up on (failed for good): waits for the operator's retry.
+    Parked,
+}
+
+/// A job not delivered yet, for the explanation of a license waiting for its entitlement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenJob {
+    pub id: i64,
+    pub kind: JobKind,
+    pub license: LicenseId,
+    pub state: OpenJobState,
+    /// Deliveries tried so far (since the operator's last retry).
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// When it is (or was) due to be tried.
+    pub due_at: Timestamp,
 }
 
 /// A job given up on, for the operator.

@@ -108,7 +108,7 @@ impl App {
         })
     }
 
-    async fn all_licenses(
+    pub(crate) async fn all_licenses(
         &self,
         user: &UserId,
         statuses: Vec<LicenseStatus>,

@@ -1,4 +1,5 @@
-//! The licenses domain: products, licenses, their statuses and the entitlement resolution.
+//! The licenses domain: products, licenses, their statuses, the entitlement resolution and
+//! its explanation (why a user may or may not watch).
 //!
 //! This crate is pure — no I/O, no async runtime, no web or database framework — so that
 //! other AminoTV services (playback, nPVR, catch-up) can reuse the same rules to decide what
@@ -10,6 +11,7 @@
 //! relative to the resource object (`/attributes/title`), so an API can point at the member.
 
 mod entitlements;
+mod explain;
 mod ids;
 mod license;
 mod money;
@@ -18,6 +20,7 @@ mod time;
 mod violation;
 
 pub use entitlements::{ChannelGrants, Entitlements, Grant, resolve};
+pub use explain::{DrmJob, DrmJobState, Explanation, Reason, ReasonCode, explain};
 pub use ids::{ChannelId, IdError, LicenseId, OrderId, ProductId, UserId};
 pub use license::{
     Activation, IllegalTransition, License, LicenseDraft, LicenseState, LicenseStatus,

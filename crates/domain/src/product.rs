@@ -95,6 +95,11 @@ impl Service {
             Self::Startover => "startover",
         }
     }
+
+    /// The service of a relationship name ([`Service::as_str`]); `None` for any other text.
+    pub fn parse(name: &str) -> Option<Service> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
 }
 
 impl fmt::Display for Service {

@@ -6,7 +6,7 @@
 //! accepts (a test holds the two to the same names).
 
 use licenses_app::{LicenseFilter, MAX_PAGE_SIZE, PageRequest};
-use licenses_domain::{LicenseId, LicenseStatus, ProductId, Timestamp, UserId};
+use licenses_domain::{ChannelId, LicenseId, LicenseStatus, ProductId, Service, Timestamp, UserId};
 
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
@@ -190,6 +190,37 @@ pub enum Include {
     Product,
 }
 
+/// `channel` and `service`, both required: what the explain call is asked about.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AccessParams {
+    /// The channel to explain.
+    #[param(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$",
+        example = "42"
+    )]
+    pub channel: String,
+    /// The service on that channel.
+    #[param(inline)]
+    pub service: ServiceName,
+}
+
+/// A service, as products name their channel lists.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceName {
+    Live,
+    Npvr,
+    Catchup,
+    Startover,
+}
+
+impl QueryParams for AccessParams {
+    const NAMES: &'static [&'static str] = &["channel", "service"];
+}
+
 impl QueryParams for StatusFilter {
     const NAMES: &'static [&'static str] = &["filter[status]"];
 }
@@ -281,6 +312,31 @@ pub fn license_filter(q: &Query) -> Result<LicenseFilter, ApiError> {
     })
 }
 
+/// `channel` (a channel id) and `service` (`live`, `npvr`, `catchup`, `startover`), both
+/// required: 400 `missing_parameter` without one, `invalid_parameter` for a bad value, each
+/// naming its parameter.
+pub fn access_query(q: &Query) -> Result<(ChannelId, Service), ApiError> {
+    let required = |name: &'static str| {
+        q.get(name).ok_or_else(|| {
+            ApiError::parameter(name, "missing_parameter", format!("{name} is required"))
+        })
+    };
+    let channel = ChannelId::parse(required("channel")?).map_err(|e| {
+        ApiError::parameter("channel", "invalid_parameter", format!("channel: id {e}"))
+    })?;
+    let service = Service::parse(required("service")?).ok_or_else(|| {
+        ApiError::parameter(
+            "service",
+            "invalid_parameter",
+            format!(
+                "service is one of {}",
+                Service::ALL.map(Service::as_str).join(", ")
+            ),
+        )
+    })?;
+    Ok((channel, service))
+}
+
 /// `page[size]` (default 100, 1 ..= 1000) and `page[after]` (the cursor of `links.next`).
 pub fn page_request(q: &Query) -> Result<PageRequest, ApiError> {
     let size = match q.get("page[size]") {
@@ -331,6 +387,7 @@ mod tests {
         assert_eq!(documented::<StatusFilter>(), StatusFilter::NAMES);
         assert_eq!(documented::<UserFilter>(), UserFilter::NAMES);
         assert_eq!(documented::<LicenseListParams>(), LicenseListParams::NAMES);
+        assert_eq!(documented::<AccessParams>(), AccessParams::NAMES);
         assert_eq!(documented::<IncludeParam>(), IncludeParam::NAMES);
         assert_eq!(documented::<NoParams>(), NoParams::NAMES);
     }
@@ -452,5 +509,39 @@ mod tests {
             );
         }
         assert_eq!(page_request(&Query::default()).map(|p| p.size), Ok(100));
+    }
+
+    #[test]
+    fn the_explain_call_needs_a_channel_and_a_service() {
+        let parse =
+            |qs: &str| Query::parse(qs, &[AccessParams::NAMES]).and_then(|q| access_query(&q));
+        let (channel, service) = parse("channel=42&service=npvr").expect("valid");
+        assert_eq!((channel.as_str(), service), ("42", Service::Npvr));
+        for (qs, parameter, code) in [
+            ("service=live", "channel", "missing_parameter"),
+            ("channel=42", "service", "missing_parameter"),
+            ("", "channel", "missing_parameter"),
+            ("channel=&service=live", "channel", "invalid_parameter"),
+            ("channel=a%20b&service=live", "channel", "invalid_parameter"),
+            ("channel=42&service=LIVE", "service", "invalid_parameter"),
+            ("channel=42&service=", "service", "invalid_parameter"),
+            (
+                "channel=42&channel=43&service=live",
+                "channel",
+                "repeated_parameter",
+            ),
+        ] {
+            let e = parse(qs).expect_err(qs);
+            assert_eq!(
+                (e.status(), e.errors()[0].code),
+                (StatusCode::BAD_REQUEST, code),
+                "{qs}"
+            );
+            assert_eq!(
+                e.errors()[0].source,
+                Some(crate::jsonapi::Source::Parameter(parameter.to_owned())),
+                "{qs}"
+            );
+        }
     }
 }

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use diesel::RunQueryDsl;
 use licenses_app::ports::{
     AuditEntry, Backlog, Change, EntitlementJob, EntitlementJobs, FailedJob, IdempotencyRecord,
-    IdempotencyStore, JobKind, LicenseQuery, LicenseStore, NewEntitlementJob, ProductStore,
-    StoreError, StoreHealth,
+    IdempotencyStore, JobKind, LicenseQuery, LicenseStore, NewEntitlementJob, OpenJob,
+    ProductStore, StoreError, StoreHealth,
 };
 use licenses_domain::{
     License, LicenseId, LicenseStatus, OrderId, Product, ProductId, Timestamp, UserId,
@@ -582,6 +582,14 @@ impl EntitlementJobs for Store {
 
     async fn prune_delivered(&self, before: Timestamp) -> Result<u64, StoreError> {
         self.write(move |c| jobs::prune_delivered(c, before)).await
+    }
+
+    async fn open_jobs_of(&self, licenses: &[LicenseId]) -> Result<Vec<OpenJob>, StoreError> {
+        if licenses.is_empty() {
+            return Ok(Vec::new());
+        }
+        let licenses = licenses.to_vec();
+        self.run(move |c| jobs::open_jobs_of(c, &licenses)).await
     }
 }
 

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use licenses_app::ports::{
     Actor, AuditAction, AuditEntry, Backlog, Change, EntitlementJobs, JobKind, LicenseStore,
-    NewEntitlementJob, ProductStore, StoreError,
+    NewEntitlementJob, OpenJobState, ProductStore, StoreError,
 };
 use licenses_domain::{License, LicenseState, LicenseStatus, Requested};
 use support::*;
@@ -312,6 +312,63 @@ async fn delivered_jobs_are_pruned_and_the_others_kept(ctx: Ctx) {
     );
 }
 
+async fn open_jobs_say_where_each_license_waits(ctx: Ctx) {
+    let s = &ctx.store;
+    let ls = granted(&ctx, &["a", "b", "c", "d", "e"]).await;
+    let ids: Vec<_> = ls.iter().map(|l| l.id().clone()).collect();
+    // a: never tried; b: in flight; c: retrying; d: parked; e: delivered.
+    let claimed = s.claim(NOW, 10, at(30)).await.unwrap();
+    let job_of = |id: &str| {
+        claimed
+            .iter()
+            .find(|j| j.job.license.as_str() == id)
+            .unwrap()
+            .id
+    };
+    // a is claimed too: put it back untried by the operator's path (park, then requeue).
+    s.park(job_of("a"), "stuck").await.unwrap();
+    let ops = Change {
+        actor: Actor::ManagementKey("ops".into()),
+        at: at(1),
+        idempotency: None,
+    };
+    s.requeue(job_of("a"), &ops).await.unwrap();
+    s.retry(job_of("c"), at(8), "HTTP 503").await.unwrap();
+    s.park(job_of("d"), "HTTP 503 ten times").await.unwrap();
+    s.complete(job_of("e"), None).await.unwrap();
+
+    let open = s.open_jobs_of(&ids).await.unwrap();
+    let seen: Vec<(&str, OpenJobState, u32, Option<&str>)> = open
+        .iter()
+        .map(|j| {
+            (
+                j.license.as_str(),
+                j.state,
+                j.attempts,
+                j.last_error.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("a", OpenJobState::Pending, 0, Some("stuck")),
+            ("b", OpenJobState::Pending, 1, None),
+            ("c", OpenJobState::Retrying, 1, Some("HTTP 503")),
+            ("d", OpenJobState::Parked, 1, Some("HTTP 503 ten times")),
+        ]
+    );
+    assert!(open.iter().all(|j| j.kind == JobKind::Grant));
+    assert_eq!(open[0].due_at, at(1));
+    assert_eq!(open[2].due_at, at(8));
+    assert!(open.windows(2).all(|w| w[0].id < w[1].id), "in id order");
+    // Only the licenses asked about; none asked, none read.
+    let only_c = s.open_jobs_of(&[lid("c"), lid("nope")]).await.unwrap();
+    assert_eq!(only_c.len(), 1);
+    assert_eq!(only_c[0].license, lid("c"));
+    assert!(s.open_jobs_of(&[]).await.unwrap().is_empty());
+}
+
 macro_rules! backends {
     ($($test:ident),* $(,)?) => {
         mod postgres {
@@ -344,4 +401,5 @@ backends!(
     find_by_ids_reads_what_exists,
     a_round_is_settled_in_one_call_and_resync_jobs_queue_outside_a_change,
     delivered_jobs_are_pruned_and_the_others_kept,
+    open_jobs_say_where_each_license_waits,
 );

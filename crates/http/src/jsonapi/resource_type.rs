@@ -35,6 +35,8 @@ resource_types! {
     ChannelType => Channel;
     /// The resource type `ChannelEntitlement`.
     ChannelEntitlementType => ChannelEntitlement;
+    /// The resource type `Access`: whether a user may watch a service on a channel.
+    AccessType => Access;
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@ use std::collections::HashSet;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use licenses_app::ports::{
-    Backlog, EntitlementJob, FailedJob, JobKind, NewEntitlementJob, StoreError,
+    Backlog, EntitlementJob, FailedJob, JobKind, NewEntitlementJob, OpenJob, OpenJobState,
+    StoreError,
 };
 use licenses_domain::{License, LicenseId, Timestamp, UserId};
 
@@ -322,6 +323,56 @@ pub(crate) fn failed(conn: &mut AnyConnection, limit: u32) -> Result<Vec<FailedJ
             })
         })
         .collect()
+}
+
+/// A job not delivered yet, as [`open_jobs_of`] reads it.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = jobs)]
+struct OpenJobRow {
+    id: i64,
+    kind: String,
+    license_id: String,
+    state: String,
+    attempts: i32,
+    due_at: i64,
+    last_error: Option<String>,
+}
+
+/// The PENDING and PARKED jobs of `licenses`, in id order. A PENDING job is retrying once a
+/// try has failed (it has attempts and an error); the operator's requeue resets its attempts,
+/// so it is pending again.
+pub(crate) fn open_jobs_of(
+    conn: &mut AnyConnection,
+    licenses: &[LicenseId],
+) -> Result<Vec<OpenJob>, Error> {
+    let ids: Vec<&str> = licenses.iter().map(LicenseId::as_str).collect();
+    let mut open = Vec::new();
+    for chunk in ids.chunks(IN_LIST_CHUNK) {
+        let rows: Vec<OpenJobRow> = jobs::table
+            .filter(jobs::license_id.eq_any(chunk))
+            .filter(jobs::state.eq_any([JOB_PENDING, PARKED]))
+            .select(OpenJobRow::as_select())
+            .load(conn)?;
+        for row in rows {
+            let state = match (row.state.as_str(), row.attempts, &row.last_error) {
+                (PARKED, _, _) => OpenJobState::Parked,
+                (_, 1.., Some(_)) => OpenJobState::Retrying,
+                _ => OpenJobState::Pending,
+            };
+            open.push(OpenJob {
+                id: row.id,
+                kind: kind(&row.kind)?,
+                license: LicenseId::parse(row.license_id)
+                    .map_err(|e| corrupt(format!("job license: {e}")))?,
+                state,
+                attempts: u32::try_from(row.attempts).unwrap_or(0),
+                last_error: row.last_error,
+                due_at: Timestamp::from_unix(row.due_at),
+            });
+        }
+    }
+    open.sort_by_key(|j| j.id);
+    Ok(open)
 }
 
 /// For the REVOKE jobs of licenses being deleted: deletes their GRANT jobs never handed to

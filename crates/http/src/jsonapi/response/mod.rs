@@ -8,9 +8,11 @@
 //! - [`license`]: a license, and [`LicenseBody`], the document of licenses written by hand
 //!   (the one hot path that does not go through serde);
 //! - [`entitlements`]: what a user may watch;
+//! - [`access`]: why a user may or may not watch a service on a channel;
 //! - here: links, the generic [`Document`] and [`MetaDocument`], a resource kept as
 //!   [`Rendered`] JSON, and the answer made of a document.
 
+mod access;
 mod entitlements;
 mod license;
 mod product;
@@ -30,6 +32,10 @@ use utoipa::openapi::{RefOr, Schema};
 use super::media_type::JSONAPI;
 use crate::origin::PublicOrigins;
 
+pub use access::{
+    AccessIncluded, AccessQuestion, ManagementAccessDocument, UserAccessDocument,
+    management_access_document, user_access_document,
+};
 pub use entitlements::{
     ChannelEntitlement, EntitlementAttributes, EntitlementsDocument, EntitlementsMeta, Grant,
     entitlements_document,
