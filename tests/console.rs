@@ -423,7 +423,7 @@ async fn a_read_only_key_sees_no_action_and_cannot_act() {
     assert!(page.body.contains(&license), "the license is listed");
     assert!(page.body.contains("signed-in-as"));
     assert!(page.body.contains("support-ro"));
-    for hidden in ["revoke-link", "grant-form", "nav-irdeto"] {
+    for hidden in ["revoke-link", "suspend-link", "grant-form", "nav-irdeto"] {
         assert!(
             !page.body.contains(hidden),
             "{hidden} shown to a read-only key"
@@ -432,6 +432,8 @@ async fn a_read_only_key_sees_no_action_and_cannot_act() {
     let csrf = page.csrf();
     for path in [
         format!("/console/licenses/{license}/revoke"),
+        format!("/console/licenses/{license}/suspend"),
+        format!("/console/licenses/{license}/reinstate"),
         format!("/console/users/u-ro/grant?product={product}"),
         "/console/irdeto".to_owned(),
         "/console/irdeto/jobs/1/retry".to_owned(),
@@ -442,6 +444,10 @@ async fn a_read_only_key_sees_no_action_and_cannot_act() {
     for (path, pairs) in [
         (
             format!("/console/licenses/{license}/revoke"),
+            vec![("csrf", csrf.as_str())],
+        ),
+        (
+            format!("/console/licenses/{license}/suspend"),
             vec![("csrf", csrf.as_str())],
         ),
         (
@@ -464,7 +470,27 @@ async fn a_read_only_key_sees_no_action_and_cannot_act() {
         Some(1),
         "nothing changed"
     );
-    // Reading works: products too.
+    // Reading works: products, the explain answer and the audit trail too.
+    let page = get(
+        &app,
+        Some(&cookie),
+        "/console/users/u-ro/access?channel=7&service=live",
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("data-allowed=\"true\""), "{}", page.body);
+    let page = get(
+        &app,
+        Some(&cookie),
+        &format!("/console/licenses/{license}/audit"),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("data-action=\"create\""),
+        "{}",
+        page.body
+    );
     let page = get(&app, Some(&cookie), "/console/products").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Sport Max"));
@@ -615,7 +641,154 @@ async fn revoke_and_grant(backend: Backend) {
     );
 }
 
-on_both_backends!(revoke_and_grant);
+
+/// The user's licenses, as the management API lists them: (id, status).
+async fn licenses_of(app: &TestApp, user: &str) -> Vec<(String, String)> {
+    let (status, body) = api_get(app, &format!("/users/{user}/licenses")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"]
+        .as_array()
+        .expect("licenses")
+        .iter()
+        .map(|l| {
+            (
+                l["id"].as_str().expect("id").to_owned(),
+                l["attributes"]["status"]
+                    .as_str()
+                    .expect("status")
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Confirms and performs a license action of the console (`suspend`, `reinstate`,
+/// `revoke`): the page the agent is sent back to.
+async fn act_on(app: &TestApp, cookie: &str, license: &str, action: &str) -> Page {
+    let path = format!("/console/licenses/{license}/{action}");
+    let confirm = get(app, Some(cookie), &path).await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
+    assert!(confirm.body.contains(&format!("confirm-{action}")));
+    let done = post(app, Some(cookie), &path, &[("csrf", &confirm.csrf())], &[]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    get(
+        app,
+        Some(cookie),
+        done.location().expect("back to the user"),
+    )
+    .await
+}
+
+async fn explain_suspend_reinstate_and_the_audit_trail(backend: Backend) {
+    let app = console_app(backend).await;
+    let (_, license) = product_and_license(&app, "u-s").await;
+    let cookie = sign_in(&app, MANAGEMENT_KEY).await;
+    let page = get(&app, Some(&cookie), "/console/users/u-s").await;
+    for shown in ["explain-form", "suspend-link", "audit-link"] {
+        assert!(page.body.contains(shown), "{shown} missing: {}", page.body);
+    }
+
+    // Explain: channel 7 plays; channel 99 is not in the product; a bad question is refused.
+    let explain = |q: &str| format!("/console/users/u-s/access?{q}");
+    let page = get(&app, Some(&cookie), &explain("channel=7&service=live")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("data-allowed=\"true\""), "{}", page.body);
+    assert!(page.body.contains(&license), "granted by it");
+    let page = get(&app, Some(&cookie), &explain("channel=99&service=live")).await;
+    assert!(
+        page.body.contains("data-allowed=\"false\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("data-code=\"product_lacks_service\""));
+    let page = get(
+        &app,
+        Some(&cookie),
+        "/console/users/nobody/access?channel=7&service=live",
+    )
+    .await;
+    assert!(
+        page.body.contains("data-code=\"no_license\""),
+        "{}",
+        page.body
+    );
+    for bad in [
+        "channel=7&service=radio",
+        "service=live",
+        "channel=&service=live",
+    ] {
+        let page = get(&app, Some(&cookie), &explain(bad)).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(page.body.contains("explain-form"), "the form again");
+    }
+
+    // Suspend: the license is replaced by a SUSPENDEDADMIN copy; the channel goes black.
+    let page = act_on(&app, &cookie, &license, "suspend").await;
+    assert!(
+        page.body.contains(&format!("License {license} suspended")),
+        "{}",
+        page.body
+    );
+    let [(suspended, status)] = licenses_of(&app, "u-s").await.try_into().expect("one");
+    assert_eq!(status, "SUSPENDEDADMIN");
+    assert_ne!(suspended, license, "a copy under a new id");
+    assert!(page.body.contains("reinstate-link"));
+    let page = get(&app, Some(&cookie), &explain("channel=7&service=live")).await;
+    assert!(
+        page.body.contains("data-code=\"suspended_by_admin\""),
+        "{}",
+        page.body
+    );
+    // Suspending the copy again is refused, readably.
+    let again = act_on(&app, &cookie, &suspended, "suspend").await;
+    assert!(again.body.contains("was not suspended"), "{}", again.body);
+
+    // Reinstate: an ACTIVE copy (no Irdeto here), and the channel plays again.
+    let page = act_on(&app, &cookie, &suspended, "reinstate").await;
+    assert!(page.body.contains("reinstated"), "{}", page.body);
+    let [(active, status)] = licenses_of(&app, "u-s").await.try_into().expect("one");
+    assert_eq!(status, "ACTIVE");
+    let page = get(&app, Some(&cookie), &explain("channel=7&service=live")).await;
+    assert!(page.body.contains("data-allowed=\"true\""), "{}", page.body);
+
+    // The audit trail of the first license, found from the home page by id: created with the
+    // development key through the API, suspended by the signed-in key in the console.
+    let found = get(
+        &app,
+        Some(&cookie),
+        &format!("/console/audit?license={license}"),
+    )
+    .await;
+    assert_eq!(found.status, StatusCode::SEE_OTHER);
+    let trail = get(&app, Some(&cookie), found.location().expect("the trail")).await;
+    assert_eq!(trail.status, StatusCode::OK, "{}", trail.body);
+    let create = trail.body.find("data-action=\"create\"").expect("created");
+    let suspend = trail
+        .body
+        .find("data-action=\"suspend\"")
+        .expect("suspended");
+    assert!(create < suspend, "oldest first");
+    assert!(trail.body[suspend..].contains("key:dev"), "{}", trail.body);
+    assert!(trail.body.contains(&suspended), "names the copy");
+    // The last copy, revoked: its trail still reads, ending with the revocation.
+    act_on(&app, &cookie, &active, "revoke").await;
+    let trail = get(
+        &app,
+        Some(&cookie),
+        &format!("/console/licenses/{active}/audit"),
+    )
+    .await;
+    assert_eq!(trail.status, StatusCode::OK, "{}", trail.body);
+    assert!(
+        trail.body.contains("data-action=\"delete\""),
+        "{}",
+        trail.body
+    );
+    let unknown = get(&app, Some(&cookie), "/console/licenses/never-was/audit").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+on_both_backends!(revoke_and_grant, explain_suspend_reinstate_and_the_audit_trail);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_for_an_unknown_user_products_and_the_backlog() {

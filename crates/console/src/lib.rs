@@ -12,10 +12,11 @@
 //! One module per page or group of actions, each mounting its routes in [`routes`]:
 //! - [`pages::sign_in`]: sign in and out;
 //! - [`pages::home`]: find a user;
-//! - [`pages::users`]: a user's licenses and entitlement grid (the explain form will be a
-//!   section of this page, answered by its own module `pages::explain`);
-//! - [`pages::licenses`]: revoke and grant (suspend and reinstate will be two more actions
-//!   here, and the audit trail of a license a page `pages::audit`);
+//! - [`pages::users`]: a user's licenses and entitlement grid, and the explain form;
+//! - [`pages::explain`]: why the user may or may not watch a channel's service;
+//! - [`pages::licenses`]: revoke and grant;
+//! - [`pages::suspension`]: suspend a license and lift the suspension;
+//! - [`pages::audit`]: the audit trail of a license;
 //! - [`pages::products`]: the catalogue;
 //! - [`pages::irdeto`]: the Irdeto backlog and retries.
 
@@ -102,7 +103,10 @@ fn routes() -> Routes {
         .get("/", pages::home::home)
         .post("/sign-out", pages::sign_in::sign_out);
     let routes = pages::users::routes(routes);
+    let routes = pages::explain::routes(routes);
     let routes = pages::licenses::routes(routes);
+    let routes = pages::suspension::routes(routes);
+    let routes = pages::audit::routes(routes);
     let routes = pages::products::routes(routes);
     pages::irdeto::routes(routes)
 }

@@ -27,6 +27,9 @@ pub async fn home(console: Shared, signed: Signed) -> HttpResponse {
         "Find a user",
         Some(&signed),
         flash.as_ref(),
-        find_user_form(""),
+        html! {
+            (find_user_form(""))
+            (super::audit::find_license_form())
+        },
     ))
 }

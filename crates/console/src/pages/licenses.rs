@@ -2,8 +2,7 @@
 //! nothing, and works without JavaScript) whose form posts the action with the session's CSRF
 //! token; the action is performed as the signed-in key (`Actor::ManagementKey`), then the
 //! agent is sent back to the user's page with a message. Both need the `write` scope.
-//!
-//! Suspend and reinstate will be two more actions of this module, built the same way.
+//! Suspend and reinstate, built the same way, are in [`super::suspension`].
 
 use actix_web::{HttpResponse, web};
 use licenses_api_management::Scope;
@@ -29,7 +28,7 @@ pub(crate) fn routes(routes: Routes) -> Routes {
         .post("/users/{user_id}/grant", grant)
 }
 
-fn license_id(raw: &str) -> Result<LicenseId, ConsoleError> {
+pub(crate) fn license_id(raw: &str) -> Result<LicenseId, ConsoleError> {
     LicenseId::parse(raw).map_err(|_| ConsoleError::NotFound("no license has this id".into()))
 }
 

@@ -6,12 +6,16 @@
 use actix_web::{HttpResponse, web};
 use licenses_api_management::Scope;
 use licenses_app::UserLicenses;
-use licenses_domain::{Entitlements, License, LicenseState, Product, Service, Timestamp, UserId};
+use licenses_domain::{
+    Entitlements, License, LicenseState, LicenseStatus, Product, Service, Timestamp, UserId,
+};
 use licenses_http::Routes;
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::Shared;
+use super::audit::audit_url;
+use super::explain::explain_form;
 use super::home::find_user_form;
 use crate::dates;
 use crate::error::ConsoleError;
@@ -89,6 +93,10 @@ pub async fn user_page(
         p { a href="/console/" { "Find another user" } }
         (licenses_section(&signed, &user, &licenses))
         (grid_section(&entitlements, now))
+        section aria-labelledby="explain-heading" {
+            h2 id="explain-heading" { "Why can't they watch?" }
+            (explain_form(&user, "", "live"))
+        }
         @if signed.can(Scope::Write) {
             (grant_section(&user, &products))
         }
@@ -142,6 +150,7 @@ fn licenses_section(signed: &Signed, user: &UserId, licenses: &UserLicenses) -> 
                             th scope="col" { "Start" }
                             th scope="col" { "Stop" }
                             th scope="col" { "DRM" }
+                            th scope="col" { "History" }
                             @if signed.can(Scope::Write) {
                                 th scope="col" { "Actions" }
                             }
@@ -156,9 +165,27 @@ fn licenses_section(signed: &Signed, user: &UserId, licenses: &UserLicenses) -> 
                                 td { (dates::show(license.start_date())) }
                                 td { (license.stop_date().map_or_else(|| "no end".to_owned(), dates::show)) }
                                 td { (drm_state(license)) }
+                                td {
+                                    a href=(audit_url(license.id().as_str())) data-testid="audit-link" {
+                                        "Audit trail" span class="visually-hidden" { " of license " (license.id()) }
+                                    }
+                                }
                                 @if signed.can(Scope::Write) {
                                     td {
-                                        // Suspend and reinstate will be links beside this one.
+                                        @match license.status_at(now) {
+                                            LicenseStatus::SuspendedAdmin => a class="button"
+                                                href={ "/console/licenses/" (path_segment(license.id().as_str())) "/reinstate" }
+                                                data-testid="reinstate-link" {
+                                                "Reinstate…" span class="visually-hidden" { " license " (license.id()) }
+                                            },
+                                            LicenseStatus::Active | LicenseStatus::Suspended => a class="button"
+                                                href={ "/console/licenses/" (path_segment(license.id().as_str())) "/suspend" }
+                                                data-testid="suspend-link" {
+                                                "Suspend…" span class="visually-hidden" { " license " (license.id()) }
+                                            },
+                                            _ => {},
+                                        }
+                                        " "
                                         a class="button danger"
                                             href={ "/console/licenses/" (path_segment(license.id().as_str())) "/revoke" }
                                             data-testid="revoke-link" {
