@@ -641,7 +641,6 @@ async fn revoke_and_grant(backend: Backend) {
     );
 }
 
-
 /// The user's licenses, as the management API lists them: (id, status).
 async fn licenses_of(app: &TestApp, user: &str) -> Vec<(String, String)> {
     let (status, body) = api_get(app, &format!("/users/{user}/licenses")).await;
@@ -788,7 +787,10 @@ async fn explain_suspend_reinstate_and_the_audit_trail(backend: Backend) {
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 }
 
-on_both_backends!(revoke_and_grant, explain_suspend_reinstate_and_the_audit_trail);
+on_both_backends!(
+    revoke_and_grant,
+    explain_suspend_reinstate_and_the_audit_trail
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_for_an_unknown_user_products_and_the_backlog() {

@@ -161,7 +161,7 @@ try {
   const sportLicense = (await api(base, "POST", "/licenses", license(USER, sport, "order-sport"))).data.id;
   await eventually("the sport job parked", async () => {
     const backlog = await api(base, "GET", "/irdeto/backlog");
-    return backlog.data.attributes.failed >= 1;
+    return backlog.meta.irdeto.failed >= 1;
   });
 
   const browser = await chromium.launch({
@@ -177,53 +177,106 @@ try {
     page.on("pageerror", (e) => errors.push(String(e)));
     const shot = (name) => page.screenshot({ path: join(outDir, `${name}.png`), fullPage: true });
 
-    // Signing in.
+    const flash = page.getByTestId("flash");
+    const row = (id) => page.locator(`#licenses tr[data-license="${id}"]`);
+    const status = (id) => row(id).getByTestId("license-status");
+    const cell = (channel, service) =>
+      page.locator(`#entitlements tr[data-channel="${channel}"] td[data-service="${service}"]`);
+    const expectText = async (locator, text) => {
+      await eventually(`"${text}" in ${locator}`, async () => (await locator.textContent())?.trim() === text);
+    };
+
+    // Signing in: without a session the console asks for a key.
     await page.goto(`${base}/console/`);
     await page.getByLabel("Management key").fill(KEY);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.keyboard.press("Enter");
+    await page.getByLabel("User id").waitFor();
     await shot("01-home");
 
-    // Finding the user: licenses and grid.
+    // Finding the user: their licenses and the channel x service grid (channel 42 is black:
+    // its license waits for the DRM entitlement).
     await page.getByLabel("User id").fill(USER);
-    await page.getByRole("button", { name: "Find" }).click();
-    await page.getByRole("heading", { name: `User ${USER}` }).waitFor();
-    const licenses = page.getByTestId("licenses");
-    await licenses.getByText(newsLicense).waitFor();
-    await licenses.getByText(sportLicense).waitFor();
-    await page.getByTestId("grid").getByText("42").waitFor();
+    await page.locator("#find-user").click();
+    await page.waitForURL(`**/console/users/${USER}`);
+    await expectText(status(newsLicense), "ACTIVE");
+    await expectText(status(sportLicense), "PROCESSING");
+    await eventually("channel 7 live granted", async () => (await cell("7", "live").getAttribute("class")) === "yes");
+    await page.locator(`#entitlements tr[data-channel="42"]`).waitFor({ state: "detached" });
     await shot("02-user");
 
-    // Why is the sport channel black?
+    // Why is channel 42 black? Its license waits for the DRM entitlement, whose job failed.
     await page.getByLabel("Channel").fill("42");
     await page.getByLabel("Service").selectOption("live");
-    await page.getByRole("button", { name: "Explain" }).click();
-    await page.getByTestId("explanation").getByText("waiting_for_drm").waitFor();
+    await page.locator("#explain").click();
+    const explanation = page.getByTestId("explanation");
+    await explanation.waitFor();
+    if ((await explanation.getAttribute("data-allowed")) !== "false") throw new Error("channel 42 should be black");
+    const reason = page.locator(`tr[data-code="waiting_for_drm"]`, { hasText: sportLicense });
+    await reason.getByRole("cell", { name: /^failed, 1 attempt/ }).waitFor();
     await shot("03-explain");
 
-    // The failed job, retried once Irdeto is back.
+    // The failed job, retried once Irdeto is back: the channel plays.
     await page.goto(`${base}/console/irdeto`);
-    const failedJobs = page.getByTestId("failed-jobs");
-    await failedJobs.getByText(sportLicense).waitFor();
+    const job = page.locator("tr[data-testid=failed-job-row]", { hasText: sportLicense });
+    await job.waitFor();
     await shot("04-irdeto");
     await standinSays(standin.child, "up");
-    await failedJobs.getByRole("button", { name: "Retry" }).first().click();
-    await page.getByRole("button", { name: "Confirm" }).click();
-    await page.getByRole("status").waitFor();
+    await job.getByTestId("retry-link").click();
+    await page.locator("#confirm-retry").click();
+    await flash.waitFor();
     await eventually("the sport license ACTIVE", async () => (await licenseStatus(base, sportLicense)) === "ACTIVE");
-
-    // Revoke the news license.
+    await page.goto(`${base}/console/users/${USER}/access?channel=42&service=live`);
+    await eventually("channel 42 plays", async () => (await explanation.getAttribute("data-allowed")) === "true");
     await page.goto(`${base}/console/users/${USER}`);
-    await licenses.getByRole("row").filter({ hasText: newsLicense }).getByRole("button", { name: "Revoke" }).click();
-    await page.getByRole("button", { name: "Confirm" }).click();
-    await page.getByRole("status").waitFor();
-    await eventually("the news license gone", async () => (await licenses.getByText(newsLicense).count()) === 0);
+    await expectText(status(sportLicense), "ACTIVE");
+    await cell("42", "live").waitFor();
 
-    // Grant a news license again.
-    await page.getByLabel("Product").selectOption({ label: "News" });
-    await page.getByRole("button", { name: "Grant" }).click();
-    await page.getByRole("button", { name: "Confirm" }).click();
-    await page.getByRole("status").waitFor();
-    await eventually("a new news license", async () => (await licenses.getByText("News").count()) >= 1);
+    // Suspend the sport license (a SUSPENDEDADMIN copy under a new id), then reinstate the
+    // copy (an ACTIVE one, once Irdeto has the entitlement again).
+    await row(sportLicense).getByTestId("suspend-link").click();
+    await page.locator("#confirm-suspend").click();
+    await flash.waitFor();
+    await row(sportLicense).waitFor({ state: "detached" });
+    const suspendedRow = page.locator("#licenses tr[data-license]", { hasText: "SUSPENDEDADMIN" });
+    const suspended = await suspendedRow.getAttribute("data-license");
+    await cell("42", "live").waitFor({ state: "detached" });
+    await suspendedRow.getByTestId("reinstate-link").click();
+    await page.locator("#confirm-reinstate").click();
+    await flash.waitFor();
+    await row(suspended).waitFor({ state: "detached" });
+    await eventually("the reinstated sport license ACTIVE", async () => {
+      const all = await api(base, "GET", `/licenses?filter[user]=${USER}&filter[product]=${sport}`);
+      return all.data.length === 1 && all.data[0].attributes.status === "ACTIVE";
+    });
+
+    // The audit trail of the first sport license: created through the API, suspended and its
+    // job retried in the console, each by the development key.
+    await page.goto(`${base}/console/`);
+    await page.getByLabel("License id (revoked ones too)").fill(sportLicense);
+    await page.locator("#find-audit").click();
+    for (const action of ["create", "drm_retry", "suspend"]) {
+      await page.locator(`tr[data-action="${action}"]`, { hasText: "key:dev" }).waitFor();
+    }
+    await shot("06-audit");
+    await page.goto(`${base}/console/users/${USER}`);
+
+    // Revoke the news license: a confirmation page, then it is gone.
+    await row(newsLicense).getByTestId("revoke-link").click();
+    await page.locator("#confirm-revoke").click();
+    await flash.waitFor();
+    await row(newsLicense).waitFor({ state: "detached" });
+
+    // Grant a news license again: it appears (PROCESSING until Irdeto confirms, then ACTIVE).
+    await page.getByLabel("Product").selectOption(news);
+    await page.locator("#grant").click();
+    await page.locator("#confirm-grant").click();
+    await flash.waitFor();
+    await eventually("a new news license ACTIVE", async () => {
+      const granted = await api(base, "GET", `/licenses?filter[user]=${USER}&filter[product]=${news}`);
+      return granted.data.length === 1 && granted.data[0].attributes.status === "ACTIVE";
+    });
+    await page.reload();
+    await page.locator("#licenses tr[data-license]").nth(1).waitFor();
     await shot("05-granted");
 
     const pageErrors = errors.join("\n");

@@ -157,7 +157,9 @@ pub fn configure(console: Console) -> impl FnOnce(&mut web::ServiceConfig) {
                              form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
                         ))
                         .add(("X-Frame-Options", "DENY"))
-                        .add(("Referrer-Policy", "no-referrer")),
+                        // Not `no-referrer`: under it a browser sends `Origin: null` with
+                        // the console's own forms, and same_origin_posts refuses them.
+                        .add(("Referrer-Policy", "same-origin")),
                 )
                 .service(
                     web::resource("/sign-in")

@@ -1,7 +1,7 @@
-//! A user's page: their licenses (status as read now, dates, product, DRM state) with a
-//! revoke link each, what they may watch now as a channel × service grid, and the form that
-//! grants a license. The explain answer ("why can't this user watch?") will be one more
-//! section of this page, rendered by its own module.
+//! A user's page: their licenses (status as read now, dates, product, DRM state) with their
+//! audit trail and action links, what they may watch now as a channel × service grid, the
+//! explain form ("why can't this user watch?", answered by [`super::explain`]) and the form
+//! that grants a license.
 
 use actix_web::{HttpResponse, web};
 use licenses_api_management::Scope;
