@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use licenses_app::ports::{Actor, Change, LicenseQuery, LicenseStore, ProductStore};
 use licenses_domain::{Product, ProductDraft, ProductId, Timestamp};
 use licenses_store::{Store, StoreConfig};
-use licenses_testkit::{TestDatabase, isolated_command};
+use licenses_testkit::{TestDatabase, isolated_command, query_strings, wait_for_row};
 
 /// The binary, run from the repository root with the database of `db`, and no `APP_ENV` or
 /// `LICENSES__…` variable inherited from the test's environment.
@@ -333,6 +333,8 @@ async fn an_import_killed_half_way_and_run_again_stores_every_row_once() {
         "--batch",
         "5",
     ];
+    // Connections opened from now on are the first run's.
+    let spawned = &query_strings(db.url(), "SELECT now()::text AS value")[0];
     let mut child = licenses(&db, &args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -348,6 +350,17 @@ async fn an_import_killed_half_way_and_run_again_stores_every_row_once() {
     }
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
+    // A COMMIT the run had sent before it died is still carried out by its server process:
+    // count once those processes are gone, or a batch may land after the count.
+    let gone = format!(
+        "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+         AND backend_start >= '{spawned}'::timestamptz)"
+    );
+    assert!(
+        wait_for_row(db.url(), &gone, Duration::from_secs(30)),
+        "the killed run's connections outlived it by 30 s"
+    );
     let half = stored(&store).await.len();
     assert!(
         half > 0 && half < total,
