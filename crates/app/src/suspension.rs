@@ -47,7 +47,7 @@ impl App {
     /// a new id, which is returned. With the Irdeto integration on, the old license's
     /// entitlement is revoked (a REVOKE job in the same transaction). Not found
     /// (`license_not_found`) if there is no such license, also when it is revoked meanwhile;
-    /// a conflict (`illegal_transition`) unless it is ACTIVE or SUSPENDED and not expired.
+    /// a conflict (`illegal_transition`) unless it is ACTIVE and not expired.
     pub async fn suspend_license(&self, actor: Actor, id: &LicenseId) -> Result<License, AppError> {
         let old = self.license(id).await?;
         let now = self.ports.clock.now();
@@ -243,7 +243,7 @@ mod tests {
         for (irdeto, product) in [(false, "mapped"), (true, "plain")] {
             let mut m = Mocks::new();
             catalogue(&mut m);
-            found(&mut m, stored("a", product, LicenseState::Suspended));
+            found(&mut m, stored("a", product, LicenseState::Active));
             m.licenses
                 .expect_replace()
                 .withf(|_, new, jobs, _| {

@@ -9,8 +9,9 @@
 //!   not grant, checked in this order: [`ReasonCode::LicenseExpired`] (the stop date has
 //!   passed, whatever the stored status), [`ReasonCode::DrmRefused`] (ORDER_ERROR,
 //!   CHECK_INVALID), [`ReasonCode::SuspendedByAdmin`] (SUSPENDEDADMIN),
-//!   [`ReasonCode::LicenseSuspended`] (SUSPENDED), [`ReasonCode::WaitingForDrm`] (PROCESSING,
-//!   with the license's open DRM job when one is known), then
+//!   [`ReasonCode::LicenseSuspended`] (SUSPENDED, or PROCESSING created SUSPENDED: delivering
+//!   its entitlement will not make it play), [`ReasonCode::WaitingForDrm`] (PROCESSING created
+//!   ACTIVE; both with the license's open DRM job when one is known), then
 //!   [`ReasonCode::NotStartedYet`] (ACTIVE, starting later);
 //! - with no such license, each of the user's licenses gives
 //!   [`ReasonCode::ProductLacksService`] (its product lacks the channel, has it only for other
@@ -20,7 +21,7 @@
 use std::fmt;
 
 use crate::ids::{ChannelId, LicenseId, ProductId};
-use crate::license::{License, LicenseState};
+use crate::license::{License, LicenseState, Requested};
 use crate::product::{Product, Service};
 use crate::time::Timestamp;
 
@@ -133,7 +134,8 @@ pub struct Reason {
     /// The time that matters: the stop date of an expired license, the start date of one
     /// not started yet; `None` otherwise.
     pub at: Option<Timestamp>,
-    /// For [`ReasonCode::WaitingForDrm`]: the license's open DRM job, when one is known.
+    /// For [`ReasonCode::WaitingForDrm`], and [`ReasonCode::LicenseSuspended`] of a PROCESSING
+    /// license: the license's open DRM job, when one is known.
     pub drm: Option<DrmJob>,
     /// The reason in a sentence, for people (the refusal's own words for
     /// [`ReasonCode::DrmRefused`]). Not stable: programs read the other fields.
@@ -306,6 +308,19 @@ fn blocking(
             let detail = format!("license {l} (product {p}) is suspended");
             reason(ReasonCode::LicenseSuspended, license, None, detail)
         }
+        // Created SUSPENDED: once its entitlement is delivered it is SUSPENDED, so it will
+        // not play whatever the DRM does (the job is still shown).
+        LicenseState::Processing {
+            requested: Requested::Suspended,
+        } => {
+            let detail = format!(
+                "license {l} (product {p}) was created SUSPENDED: it will not play once its DRM entitlement is delivered"
+            );
+            Reason {
+                drm: drm_job_of(l),
+                ..reason(ReasonCode::LicenseSuspended, license, None, detail)
+            }
+        }
         LicenseState::Processing { .. } => {
             let job = drm_job_of(l);
             let detail = match &job {
@@ -343,7 +358,7 @@ mod tests {
     use super::*;
     use crate::entitlements::resolve;
     use crate::ids::UserId;
-    use crate::license::{Requested, StoredParts};
+    use crate::license::StoredParts;
     use crate::product::ProductDraft;
 
     const NOW: Timestamp = Timestamp::from_unix(1_000_000);
@@ -636,6 +651,9 @@ mod tests {
             5 => LicenseState::OrderError {
                 reason: "no".into(),
             },
+            6 => LicenseState::Processing {
+                requested: Requested::Suspended,
+            },
             _ => LicenseState::CheckInvalid {
                 reason: "no".into(),
             },
@@ -666,7 +684,7 @@ mod tests {
                     0usize..6,
                     0i64..2_000,
                     proptest::option::of(1i64..2_000),
-                    0u8..7,
+                    0u8..8,
                 ),
                 0..10,
             ),
@@ -756,9 +774,10 @@ mod tests {
                     let expected = match r.code {
                         ReasonCode::LicenseExpired => l.stop_date().is_some_and(|s| s <= c.at) && r.at == l.stop_date(),
                         ReasonCode::NotStartedYet => l.start_date() > c.at && r.at == Some(l.start_date()),
-                        ReasonCode::WaitingForDrm => matches!(l.state(), LicenseState::Processing { .. }) && r.drm.is_some(),
+                        ReasonCode::WaitingForDrm => l.state() == &LicenseState::Processing { requested: Requested::Active } && r.drm.is_some(),
                         ReasonCode::DrmRefused => l.state().reason().is_some(),
-                        ReasonCode::LicenseSuspended => l.state() == &LicenseState::Suspended,
+                        ReasonCode::LicenseSuspended => l.state() == &LicenseState::Suspended
+                            || (l.state() == &LicenseState::Processing { requested: Requested::Suspended } && r.drm.is_some()),
                         ReasonCode::SuspendedByAdmin => l.state() == &LicenseState::SuspendedAdmin,
                         ReasonCode::ProductLacksService => !has_it.contains(&l),
                         ReasonCode::NoLicense => false,

@@ -519,12 +519,14 @@ impl License {
         }
     }
 
-    /// ACTIVE or SUSPENDED → SUSPENDEDADMIN, under `new_id`: the operator's support staff
-    /// suspend the license. Licenses are immutable, so the suspension is a copy (same user,
-    /// product, dates, order id, purchase and renew records) that replaces this one. Refused:
-    /// a license already SUSPENDEDADMIN; a PROCESSING one (its entitlement is still on its
-    /// way: suspend it once settled); an ORDER_ERROR or CHECK_INVALID one (it never granted
-    /// anything: delete it instead); and an expired one at `now` (it grants nothing any more).
+    /// ACTIVE → SUSPENDEDADMIN, under `new_id`: the operator's support staff suspend the
+    /// license. Licenses are immutable, so the suspension is a copy (same user, product, dates,
+    /// order id, purchase and renew records) that replaces this one. Refused: a license
+    /// already SUSPENDEDADMIN; a SUSPENDED one (the BSS suspended it: it plays nothing, and
+    /// reinstating the copy would make it ACTIVE behind the BSS's back); a PROCESSING one (its
+    /// entitlement is still on its way: suspend it once settled); an ORDER_ERROR or
+    /// CHECK_INVALID one (it never granted anything: delete it instead); and an expired one at
+    /// `now` (it grants nothing any more).
     pub fn suspend_by_admin(
         self,
         new_id: LicenseId,
@@ -535,7 +537,7 @@ impl License {
             return Err(self.refused_at(now, to));
         }
         match self.state {
-            LicenseState::Active | LicenseState::Suspended => Ok(Self {
+            LicenseState::Active => Ok(Self {
                 id: new_id,
                 state: LicenseState::SuspendedAdmin,
                 ..self
@@ -875,8 +877,8 @@ pub(crate) mod tests {
 
     #[test]
     fn a_suspension_by_admin_is_a_copy_under_a_new_id() {
-        for from in [LicenseState::Active, LicenseState::Suspended] {
-            let l = in_state(from);
+        {
+            let l = in_state(LicenseState::Active);
             let s = l.clone().suspend_by_admin(lid("2"), NOW).expect("allowed");
             assert_eq!(s.id(), &lid("2"));
             assert_eq!(s.state(), &LicenseState::SuspendedAdmin);
@@ -901,6 +903,8 @@ pub(crate) mod tests {
     fn only_settled_running_licenses_can_be_suspended_by_admin() {
         for from in [
             LicenseState::SuspendedAdmin,
+            // The BSS's own suspension: reinstating a copy would make it ACTIVE.
+            LicenseState::Suspended,
             LicenseState::Processing {
                 requested: Requested::Active,
             },
