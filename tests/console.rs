@@ -15,6 +15,9 @@ const MANAGEMENT: &str = licenses_api_management::PREFIX;
 /// A read-only key added to the test settings.
 const READ_ONLY_KEY: &str = "console-read-only-key";
 
+/// A key with the `irdeto` scope alone, added to the test settings.
+const IRDETO_ONLY_KEY: &str = "console-irdeto-only-key";
+
 /// A client that does not follow redirects, for both listeners.
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -30,6 +33,9 @@ async fn console_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |settings| {
         let mut key = licenses::settings::ManagementKey::for_key("support-ro", READ_ONLY_KEY);
         key.scopes = "read".parse().expect("scopes");
+        settings.auth.management_keys.push(key);
+        let mut key = licenses::settings::ManagementKey::for_key("drm-ops", IRDETO_ONLY_KEY);
+        key.scopes = "irdeto".parse().expect("scopes");
         settings.auth.management_keys.push(key);
     })
     .await
@@ -55,6 +61,18 @@ impl Page {
 
     fn set_cookie(&self) -> Option<&str> {
         self.headers.get(SET_COOKIE).and_then(|v| v.to_str().ok())
+    }
+
+    /// The value of the page's hidden field `name`.
+    fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name} field in {}", self.body))
+            + marker.len();
+        let len = self.body[start..].find('"').expect("the value's end");
+        self.body[start..start + len].to_owned()
     }
 
     /// The CSRF token of the page's forms.
@@ -451,6 +469,10 @@ async fn a_read_only_key_sees_no_action_and_cannot_act() {
             vec![("csrf", csrf.as_str())],
         ),
         (
+            format!("/console/licenses/{license}/reinstate"),
+            vec![("csrf", csrf.as_str())],
+        ),
+        (
             "/console/users/u-ro/grant".to_owned(),
             vec![("csrf", csrf.as_str()), ("product", product.as_str())],
         ),
@@ -578,19 +600,26 @@ async fn revoke_and_grant(backend: Backend) {
     assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
     assert!(confirm.body.contains("confirm-grant"));
     assert!(confirm.body.contains("2099-12-31 23:59 UTC"));
-    let done = post(
-        &app,
-        Some(&cookie),
-        "/console/users/u%2F1/grant",
-        &[
-            ("csrf", &confirm.csrf()),
-            ("product", &product),
-            ("stop_date", "2099-12-31"),
-        ],
-        &[],
-    )
-    .await;
-    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let attempt = confirm.hidden("attempt");
+    let fields = [
+        ("csrf", confirm.csrf()),
+        ("product", product.clone()),
+        ("stop_date", "2099-12-31".to_owned()),
+        ("attempt", attempt),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // Sent twice (a double click): granted once.
+    for _ in 0..2 {
+        let done = post(
+            &app,
+            Some(&cookie),
+            "/console/users/u%2F1/grant",
+            &fields,
+            &[],
+        )
+        .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    }
     let page = get(&app, Some(&cookie), "/console/users/u%2F1").await;
     assert!(page.body.contains("granted."), "{}", page.body);
     let (_, body) = api_get(&app, "/users/u%2F1/licenses").await;
@@ -832,6 +861,69 @@ async fn sign_out_ends_the_session() {
     let after = get(&app, Some(&cookie), "/console/").await;
     assert_eq!(after.status, StatusCode::SEE_OTHER);
     assert_eq!(after.location(), Some("/console/sign-in"));
+
+    // Signing in again with a session cookie ends that session: the new one has a new id.
+    let first = sign_in(&app, MANAGEMENT_KEY).await;
+    let page = post(
+        &app,
+        Some(&first),
+        "/console/sign-in",
+        &[("key", MANAGEMENT_KEY)],
+        &[],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let second = page
+        .set_cookie()
+        .expect("a cookie")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_owned();
+    assert_ne!(first, second);
+    assert_eq!(
+        get(&app, Some(&first), "/console/").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        get(&app, Some(&second), "/console/").await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_irdeto_only_key_reads_the_backlog_and_nothing_else() {
+    let app = console_app(Backend::Sqlite).await;
+    let (product, license) = product_and_license(&app, "u-d").await;
+    let cookie = sign_in(&app, IRDETO_ONLY_KEY).await;
+    let page = get(&app, Some(&cookie), "/console/irdeto").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let csrf = page.csrf();
+    for path in [
+        "/console/users/u-d".to_owned(),
+        "/console/users/u-d/access?channel=7&service=live".to_owned(),
+        format!("/console/licenses/{license}/audit"),
+        format!("/console/audit?license={license}"),
+        "/console/products".to_owned(),
+        format!("/console/licenses/{license}/revoke"),
+        format!("/console/licenses/{license}/suspend"),
+        format!("/console/users/u-d/grant?product={product}"),
+    ] {
+        let page = get(&app, Some(&cookie), &path).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "GET {path}");
+    }
+    for path in [
+        format!("/console/licenses/{license}/revoke"),
+        format!("/console/licenses/{license}/suspend"),
+        format!("/console/licenses/{license}/reinstate"),
+    ] {
+        let page = post(&app, Some(&cookie), &path, &[("csrf", &csrf)], &[]).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "POST {path}");
+    }
+    assert_eq!(
+        licenses_of(&app, "u-d").await,
+        vec![(license, "ACTIVE".to_owned())]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,11 +21,12 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use licenses_api_management::{Scope, Scopes};
+use licenses_app::AppError;
 use licenses_app::ports::Actor;
 use licenses_http::{PublicOrigins, RateLimits};
 use serde::de::DeserializeOwned;
 
-use crate::error::ConsoleError;
+use crate::error::{ConsoleError, readable};
 use crate::session::{Flash, csrf_matches};
 use crate::{COOKIE, Console, PREFIX, html};
 
@@ -246,8 +247,27 @@ fn own_origin(req: &HttpRequest) -> String {
     origin_of(&origins.origin(req, PREFIX)).to_ascii_lowercase()
 }
 
+/// Whether the console has a public base URL: then forms come from its origin only.
+fn has_public_origin(req: &HttpRequest) -> bool {
+    req.app_data::<web::Data<PublicOrigins>>()
+        .is_some_and(|o| o.base_url(PREFIX).is_some())
+}
+
+/// Whether `origin` (`scheme://host[:port]`, lower case) names the host the request was sent
+/// to (its `Host` header): the console of a listener without a public base URL, reached from
+/// another machine (its own origin is then the listener's bound address). A page of another site cannot make a browser send
+/// our host as its origin, and the CSRF token is checked besides.
+fn names_the_host(origin: &str, headers: &HeaderMap) -> bool {
+    let authority = origin.split_once("://").map_or("", |(_, rest)| rest);
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|host| !host.is_empty() && host.eq_ignore_ascii_case(authority))
+}
+
 /// Middleware: a request that may change something (any method but GET and HEAD) is refused
-/// (403) when its `Origin` header is there and is not this listener's origin, or when the
+/// (403) when its `Origin` header is there and is not this listener's origin (nor, without a
+/// public base URL, the host the request was sent to: [`names_the_host`]), or when the
 /// browser says it comes from another site (`Sec-Fetch-Site: cross-site` or `same-site`).
 pub async fn same_origin_posts<B: MessageBody + 'static>(
     req: ServiceRequest,
@@ -258,7 +278,10 @@ pub async fn same_origin_posts<B: MessageBody + 'static>(
             .headers()
             .get(header::ORIGIN)
             .map(|v| v.to_str().unwrap_or("").to_ascii_lowercase());
-        let foreign_origin = origin.is_some_and(|o| o != own_origin(req.request()));
+        let foreign_origin = origin.is_some_and(|o| {
+            o != own_origin(req.request())
+                && (has_public_origin(req.request()) || !names_the_host(&o, req.headers()))
+        });
         let cross_site = req
             .headers()
             .get("sec-fetch-site")
@@ -273,6 +296,30 @@ pub async fn same_origin_posts<B: MessageBody + 'static>(
         }
     }
     Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// How an action ended, for the agent: back (303) to `location` with `done(value)` when it was
+/// performed, or with `refused(why)` in the API's words when the service refused it; a storage
+/// outage is the 503 page instead (the action may be tried again).
+pub fn after_action<T>(
+    console: &Console,
+    signed: &Signed,
+    location: &str,
+    result: Result<T, AppError>,
+    done: impl FnOnce(T) -> String,
+    refused: impl FnOnce(String) -> String,
+) -> Result<HttpResponse, ConsoleError> {
+    match result {
+        Ok(value) => Ok(back_with(console, signed, location, false, done(value))),
+        Err(AppError::Unavailable) => Err(ConsoleError::Unavailable),
+        Err(e) => Ok(back_with(
+            console,
+            signed,
+            location,
+            true,
+            refused(readable(&e)),
+        )),
+    }
 }
 
 /// 303 to `location` with a message for the next page.
@@ -292,6 +339,24 @@ mod tests {
     use actix_web::http::header::HeaderValue;
 
     use super::*;
+
+    #[test]
+    fn an_origin_names_the_host_only_when_its_authority_is_the_host_header() {
+        let mut headers = HeaderMap::new();
+        assert!(!names_the_host("http://licenses:8081", &headers), "no Host");
+        headers.insert(header::HOST, HeaderValue::from_static("Licenses:8081"));
+        assert!(names_the_host("http://licenses:8081", &headers));
+        assert!(names_the_host("https://licenses:8081", &headers));
+        for other in [
+            "http://licenses",
+            "http://licenses:8082",
+            "http://evil.example",
+            "null",
+            "",
+        ] {
+            assert!(!names_the_host(other, &headers), "{other}");
+        }
+    }
 
     #[test]
     fn the_cookie_is_read_only_when_it_looks_like_a_session_id() {

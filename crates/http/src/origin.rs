@@ -93,6 +93,16 @@ impl PublicOrigins {
         client
     }
 
+    /// The public base URL configured for the API under `prefix` (its own, else the
+    /// default), if any.
+    pub fn base_url(&self, prefix: &str) -> Option<&str> {
+        self.apis
+            .iter()
+            .find(|(p, _)| p == prefix)
+            .map(|(_, base)| base.as_str())
+            .or(self.default.as_deref())
+    }
+
     /// The origin the links of the API under `prefix` get in answer to `req`.
     pub fn origin(&self, req: &HttpRequest, prefix: &str) -> String {
         if let Some((_, base)) = self.apis.iter().find(|(p, _)| p == prefix) {

@@ -84,12 +84,14 @@ pub async fn explain(
     let body = html! {
         p { a href=(user_url(user.as_str())) { "Back to user " (user) } }
         (form)
-        (answer(&access, &channel, service))
+        (answer(&access, &channel, service, signed.can(Scope::Irdeto)))
     };
     Ok(html::ok(page(&title, Some(&signed), None, body)))
 }
 
-fn answer(access: &Access, channel: &ChannelId, service: Service) -> Markup {
+/// The answer; `can_retry`: the signed-in key may retry DRM jobs (the `irdeto` scope), so a
+/// failed job links to the Irdeto page.
+fn answer(access: &Access, channel: &ChannelId, service: Service, can_retry: bool) -> Markup {
     let e = &access.explanation;
     let product_title = |id: &licenses_domain::ProductId| {
         access
@@ -131,7 +133,7 @@ fn answer(access: &Access, channel: &ChannelId, service: Service) -> Markup {
                     }
                     tbody {
                         @for reason in &e.reasons {
-                            (reason_row(reason, &product_title))
+                            (reason_row(reason, &product_title, can_retry))
                         }
                     }
                 }
@@ -143,6 +145,7 @@ fn answer(access: &Access, channel: &ChannelId, service: Service) -> Markup {
 fn reason_row(
     reason: &Reason,
     product_title: &dyn Fn(&licenses_domain::ProductId) -> String,
+    can_retry: bool,
 ) -> Markup {
     html! {
         tr data-testid="reason" data-code=(reason.code.as_str()) {
@@ -160,7 +163,7 @@ fn reason_row(
                     Some(job) => {
                         (job.state) ", " (job.attempts) " attempt(s)"
                         @if let Some(error) = &job.last_error { ": " (error) }
-                        @if job.state == licenses_domain::DrmJobState::Failed {
+                        @if job.state == licenses_domain::DrmJobState::Failed && can_retry {
                             " — " a href="/console/irdeto" { "retry it on the Irdeto page" }
                         }
                     },

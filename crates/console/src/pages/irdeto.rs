@@ -3,14 +3,13 @@
 
 use actix_web::{HttpResponse, web};
 use licenses_api_management::Scope;
-use licenses_app::AppError;
 use licenses_app::ports::JobKind;
 use licenses_http::Routes;
 use maud::html;
 
 use super::Shared;
-use crate::error::{ConsoleError, readable};
-use crate::guard::{CsrfOnly, Posted, Signed, back_with};
+use crate::error::ConsoleError;
+use crate::guard::{CsrfOnly, Posted, Signed, after_action};
 use crate::html::{self, csrf_field, page};
 
 pub(crate) fn routes(routes: Routes) -> Routes {
@@ -133,24 +132,16 @@ pub async fn retry(
     let Posted(signed, _) = posted;
     signed.require(Scope::Irdeto)?;
     let id = job_id(&path)?;
-    match console.app.retry_entitlement_job(signed.actor(), id).await {
-        Ok(()) => {
+    let result = console.app.retry_entitlement_job(signed.actor(), id).await;
+    after_action(
+        &console,
+        &signed,
+        "/console/irdeto",
+        result,
+        |()| {
             tracing::info!(key = %signed.key_name, job = id, "console: entitlement job retried");
-            Ok(back_with(
-                &console,
-                &signed,
-                "/console/irdeto",
-                false,
-                format!("Job {id} is due again."),
-            ))
-        }
-        Err(AppError::Unavailable) => Err(ConsoleError::Unavailable),
-        Err(e) => Ok(back_with(
-            &console,
-            &signed,
-            "/console/irdeto",
-            true,
-            format!("Job {id} was not retried: {}", readable(&e)),
-        )),
-    }
+            format!("Job {id} is due again.")
+        },
+        |why| format!("Job {id} was not retried: {why}"),
+    )
 }

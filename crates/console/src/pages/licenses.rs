@@ -6,18 +6,18 @@
 
 use actix_web::{HttpResponse, web};
 use licenses_api_management::Scope;
-use licenses_app::AppError;
 use licenses_app::ports::StoredResponse;
-use licenses_domain::{LicenseDraft, LicenseId, ProductId};
+use licenses_app::{AppError, IdempotencyKey};
+use licenses_domain::{License, LicenseDraft, LicenseId, ProductId, Timestamp};
 use licenses_http::Routes;
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::Shared;
 use super::users::{drm_state, user_id};
 use crate::dates;
-use crate::error::{ConsoleError, readable};
-use crate::guard::{CsrfForm, CsrfOnly, Posted, Signed, back_with};
+use crate::error::ConsoleError;
+use crate::guard::{CsrfForm, CsrfOnly, Posted, Signed, after_action, back_with};
 use crate::html::{self, csrf_field, page, path_segment, user_url};
 
 pub(crate) fn routes(routes: Routes) -> Routes {
@@ -30,6 +30,21 @@ pub(crate) fn routes(routes: Routes) -> Routes {
 
 pub(crate) fn license_id(raw: &str) -> Result<LicenseId, ConsoleError> {
     LicenseId::parse(raw).map_err(|_| ConsoleError::NotFound("no license has this id".into()))
+}
+
+/// What a confirmation page shows of the license an action is about.
+pub(crate) fn license_summary(license: &License, now: Timestamp) -> Markup {
+    let user = license.user().as_str();
+    html! {
+        dl {
+            dt { "License" } dd { code { (license.id()) } }
+            dt { "User" } dd { a href=(user_url(user)) { (user) } }
+            dt { "Product" } dd { (license.product()) }
+            dt { "Status" } dd { (license.status_at(now)) }
+            dt { "Stop" } dd { (license.stop_date().map_or_else(|| "no end".to_owned(), dates::show)) }
+            dt { "DRM" } dd { (drm_state(license)) }
+        }
+    }
 }
 
 /// `GET /console/licenses/{license_id}/revoke`: what would be revoked, and the button.
@@ -47,14 +62,7 @@ pub async fn confirm_revoke(
         .map_err(ConsoleError::from_app)?;
     let user = license.user().as_str();
     let body = html! {
-        dl {
-            dt { "License" } dd { code { (license.id()) } }
-            dt { "User" } dd { a href=(user_url(user)) { (user) } }
-            dt { "Product" } dd { (license.product()) }
-            dt { "Status" } dd { (license.status_at(now)) }
-            dt { "Stop" } dd { (license.stop_date().map_or_else(|| "no end".to_owned(), dates::show)) }
-            dt { "DRM" } dd { (drm_state(&license)) }
-        }
+        (license_summary(&license, now))
         p { "Revoking deletes the license: the user loses what it grants at once. The audit \
              trail records that key " strong { (signed.key_name) } " did it." }
         form method="post" action={ "/console/licenses/" (path_segment(id.as_str())) "/revoke" } id="revoke-form" {
@@ -96,26 +104,17 @@ pub async fn revoke(
             }
         })
         .await;
-    match done {
-        Ok(_) => {
+    after_action(
+        &console,
+        &signed,
+        &back,
+        done,
+        |_| {
             tracing::info!(key = %signed.key_name, license = %id, "console: license revoked");
-            Ok(back_with(
-                &console,
-                &signed,
-                &back,
-                false,
-                format!("License {id} revoked."),
-            ))
-        }
-        Err(AppError::Unavailable) => Err(ConsoleError::Unavailable),
-        Err(e) => Ok(back_with(
-            &console,
-            &signed,
-            &back,
-            true,
-            format!("License {id} was not revoked: {}", readable(&e)),
-        )),
-    }
+            format!("License {id} revoked.")
+        },
+        |why| format!("License {id} was not revoked: {why}"),
+    )
 }
 
 /// The grant form: a product and an optional stop date (`YYYY-MM-DD`, included).
@@ -127,6 +126,10 @@ pub struct GrantForm {
     product: String,
     #[serde(default)]
     stop_date: String,
+    /// The confirmation page's random token: a form sent twice (a double click, a reload)
+    /// grants once — it is the grant's idempotency key.
+    #[serde(default)]
+    attempt: String,
 }
 
 impl CsrfForm for GrantForm {
@@ -209,6 +212,7 @@ pub async fn confirm_grant(
             (csrf_field(&signed))
             input type="hidden" name="product" value=(product.id());
             input type="hidden" name="stop_date" value=(query.stop_date.trim());
+            input type="hidden" name="attempt" value=(hex::encode(rand::random::<[u8; 16]>()));
             button type="submit" id="confirm-grant" { "Grant " (product.title()) " to " (user) }
             " "
             a href=(back) id="cancel" { "Cancel" }
@@ -250,9 +254,19 @@ pub async fn grant(
         stop_date: grant.stop.map(|t| t.unix()),
         ..LicenseDraft::default()
     };
+    // The same confirmation posted again is answered as the first time, never granted twice.
+    let key = (!form.attempt.is_empty()).then(|| IdempotencyKey {
+        scope: signed.actor().to_string(),
+        key: format!("console-grant-{}", form.attempt.trim()),
+        fingerprint: format!(
+            "console grant {user} {} {}",
+            grant.product,
+            grant.stop.map_or(0, Timestamp::unix)
+        ),
+    });
     let done = console
         .app
-        .create_licenses(signed.actor(), vec![draft], false, None, |licenses, _| {
+        .create_licenses(signed.actor(), vec![draft], false, key, |licenses, _| {
             StoredResponse {
                 status: 201,
                 body: licenses
@@ -262,25 +276,16 @@ pub async fn grant(
             }
         })
         .await;
-    match done {
-        Ok(created) => {
+    after_action(
+        &console,
+        &signed,
+        &back,
+        done,
+        |created| {
             let id = String::from_utf8_lossy(&created.body).into_owned();
             tracing::info!(key = %signed.key_name, license = %id, "console: license granted");
-            Ok(back_with(
-                &console,
-                &signed,
-                &back,
-                false,
-                format!("License {id} granted."),
-            ))
-        }
-        Err(AppError::Unavailable) => Err(ConsoleError::Unavailable),
-        Err(e) => Ok(back_with(
-            &console,
-            &signed,
-            &back,
-            true,
-            format!("Nothing granted: {}", readable(&e)),
-        )),
-    }
+            format!("License {id} granted.")
+        },
+        |why| format!("Nothing granted: {why}"),
+    )
 }

@@ -11,7 +11,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::Shared;
-use crate::guard::{CsrfOnly, Posted, clear_cookie, set_cookie};
+use crate::guard::{CsrfOnly, Posted, clear_cookie, session_cookie, set_cookie};
 use crate::html::{self, page};
 use crate::session::Flash;
 
@@ -46,7 +46,16 @@ pub async fn form() -> HttpResponse {
 }
 
 /// `POST /console/sign-in`: a session for a valid key (303 to the console), else 401.
-pub async fn sign_in(console: Shared, form: web::Form<SignIn>) -> HttpResponse {
+pub async fn sign_in(
+    console: Shared,
+    req: actix_web::HttpRequest,
+    form: web::Form<SignIn>,
+) -> HttpResponse {
+    // Whatever session the browser held ends here: a sign-in always starts a new one, with a
+    // new id (never one the browser was given before).
+    if let Some(old) = session_cookie(req.headers()) {
+        console.sessions.remove(&old);
+    }
     let key = form.key.trim();
     let Some((name, _)) = console.keys.authorize(key) else {
         tracing::info!("console: sign-in with a key that is not valid");

@@ -7,15 +7,12 @@
 
 use actix_web::{HttpResponse, web};
 use licenses_api_management::Scope;
-use licenses_app::AppError;
 use maud::html;
 
 use super::Shared;
-use super::licenses::license_id;
-use super::users::drm_state;
-use crate::dates;
-use crate::error::{ConsoleError, readable};
-use crate::guard::{CsrfOnly, Posted, Signed, back_with};
+use super::licenses::{license_id, license_summary};
+use crate::error::ConsoleError;
+use crate::guard::{CsrfOnly, Posted, Signed, after_action};
 use crate::html::{self, csrf_field, page, path_segment, user_url};
 
 pub(crate) fn routes(routes: licenses_http::Routes) -> licenses_http::Routes {
@@ -98,14 +95,7 @@ async fn confirm(
         what.verb()
     );
     let body = html! {
-        dl {
-            dt { "License" } dd { code { (license.id()) } }
-            dt { "User" } dd { a href=(user_url(user)) { (user) } }
-            dt { "Product" } dd { (license.product()) }
-            dt { "Status" } dd { (license.status_at(now)) }
-            dt { "Stop" } dd { (license.stop_date().map_or_else(|| "no end".to_owned(), dates::show)) }
-            dt { "DRM" } dd { (drm_state(&license)) }
-        }
+        (license_summary(&license, now))
         p { (what.explanation()) " The audit trail records that key " strong { (signed.key_name) } " did it." }
         form method="post" action=(action) id={ (what.verb()) "-form" } {
             (csrf_field(&signed))
@@ -136,32 +126,23 @@ async fn replace(
         Replacement::Suspend => console.app.suspend_license(signed.actor(), &id).await,
         Replacement::Reinstate => console.app.reinstate_license(signed.actor(), &id).await,
     };
-    match done {
-        Ok(copy) => {
+    after_action(
+        &console,
+        &signed,
+        &back,
+        done,
+        |copy| {
             tracing::info!(key = %signed.key_name, license = %id, replacement = %copy.id(),
                 "console: license {}", what.done());
-            Ok(back_with(
-                &console,
-                &signed,
-                &back,
-                false,
-                format!(
-                    "License {id} {}: it is now {} ({}).",
-                    what.done(),
-                    copy.id(),
-                    copy.state().status()
-                ),
-            ))
-        }
-        Err(AppError::Unavailable) => Err(ConsoleError::Unavailable),
-        Err(e) => Ok(back_with(
-            &console,
-            &signed,
-            &back,
-            true,
-            format!("License {id} was not {}: {}", what.done(), readable(&e)),
-        )),
-    }
+            format!(
+                "License {id} {}: it is now {} ({}).",
+                what.done(),
+                copy.id(),
+                copy.state().status()
+            )
+        },
+        |why| format!("License {id} was not {}: {why}", what.done()),
+    )
 }
 
 /// `GET /console/licenses/{license_id}/suspend`.

@@ -178,7 +178,7 @@ fn licenses_section(signed: &Signed, user: &UserId, licenses: &UserLicenses) -> 
                                                 data-testid="reinstate-link" {
                                                 "Reinstate…" span class="visually-hidden" { " license " (license.id()) }
                                             },
-                                            LicenseStatus::Active | LicenseStatus::Suspended => a class="button"
+                                            LicenseStatus::Active => a class="button"
                                                 href={ "/console/licenses/" (path_segment(license.id().as_str())) "/suspend" }
                                                 data-testid="suspend-link" {
                                                 "Suspend…" span class="visually-hidden" { " license " (license.id()) }
