@@ -9,6 +9,7 @@
 
 pub mod cli;
 mod commands;
+pub mod event_workers;
 mod health;
 pub mod import;
 mod jwks;
@@ -34,7 +35,9 @@ use licenses_api_user::{
     TokenVerifier,
 };
 use licenses_app::ports::StoreHealth;
-use licenses_app::{App, Delivery, DeliveryPolicy, Entitlements, Ports, SystemClock, UuidV7Ids};
+use licenses_app::{
+    App, Delivery, DeliveryPolicy, Entitlements, Events, Ports, SystemClock, UuidV7Ids,
+};
 use licenses_http::{ApiError, AuthFailureLimiter, PublicOrigins, RateLimiter, RateLimits};
 use licenses_irdeto::{IrdetoConfig, IrdetoGateway, TlsFiles};
 use licenses_store::{OpenError, Store, StoreConfig};
@@ -97,6 +100,11 @@ pub struct Services {
     pub settings: Arc<Settings>,
     /// Notified when a use case wrote entitlement jobs: wakes this instance's worker.
     pub entitlement_jobs_written: Arc<Notify>,
+    /// Notified when this instance wrote events (every license and product write, every
+    /// settlement): wakes its sequencer.
+    pub events_written: Arc<Notify>,
+    /// Notified by the sequencer when events got their positions: wakes the publishers.
+    pub events_sequenced: Arc<Notify>,
     /// What `GET /metrics` exports.
     pub metrics: Arc<metrics::Metrics>,
     /// The rate limits of `limits.*`.
@@ -132,7 +140,13 @@ impl Services {
         };
         let (management_keys, tokens) = credentials(&settings)?;
         let entitlement_jobs_written = Arc::new(Notify::new());
-        let mut app = App::new(ports);
+        let events_written = Arc::new(Notify::new());
+        let events_sequenced = Arc::new(Notify::new());
+        let written = Arc::clone(&events_written);
+        let mut app = App::new(ports).with_events(Events {
+            store: Arc::new(store.clone()),
+            wake: Arc::new(move || written.notify_one()),
+        });
         if settings.irdeto.enabled {
             let notify = Arc::clone(&entitlement_jobs_written);
             app = app.with_entitlements(Entitlements {
@@ -164,6 +178,8 @@ impl Services {
             console,
             app,
             entitlement_jobs_written,
+            events_written,
+            events_sequenced,
             metrics: Arc::new(metrics),
             rate_limits,
             health: Arc::new(store.clone()),
@@ -289,6 +305,8 @@ pub struct Application {
     store: Store,
     /// The Irdeto delivery, when `irdeto.enabled`: started by [`Application::run_until`].
     delivery: Option<(Delivery, Arc<Notify>)>,
+    /// The events sequencer and scheduler's settings and wake-ups (`events.*`).
+    events: (event_workers::EventsConfig, Arc<Notify>, Arc<Notify>),
     /// `server.shutdown_grace_secs`.
     shutdown_grace_secs: u64,
     /// The use cases, whose catalogue in memory the refresher keeps fresh.
@@ -352,6 +370,16 @@ impl Application {
             .as_ref()
             .map(|_| std::time::Duration::from_secs(user_tokens.jwks_max_age_s));
         let delivery = gateway.map(|gateway| irdeto_delivery(&store, &services, gateway));
+        let events_settings = &services.settings.events;
+        let events = (
+            event_workers::EventsConfig {
+                retention: events_settings.retention(),
+                expiring_soon: events_settings.expiring_soon(),
+                scheduler_every: events_settings.scheduler_every(),
+            },
+            Arc::clone(&services.events_written),
+            Arc::clone(&services.events_sequenced),
+        );
         maintenance::spawn_key_pruning(services.app.clone());
         let server = &services.settings.server;
         warn_without_public_base_url(server);
@@ -392,6 +420,7 @@ impl Application {
             management_server,
             store,
             delivery,
+            events,
             shutdown_grace_secs,
             app,
             catalogue_refresh,
@@ -434,9 +463,17 @@ impl Application {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
-        let worker = self
-            .delivery
-            .map(|(delivery, wake)| workers::Worker::spawn(delivery, wake));
+        let (events_config, events_written, events_sequenced) = self.events;
+        let worker = self.delivery.map(|(delivery, wake)| {
+            workers::Worker::spawn(delivery, wake, Arc::clone(&events_written))
+        });
+        let event_workers = event_workers::EventWorkers::spawn(
+            Arc::new(self.store.clone()),
+            Arc::new(SystemClock),
+            events_config,
+            events_written,
+            events_sequenced,
+        );
         let refresher =
             workers::CatalogueRefresher::spawn(self.app.clone(), self.catalogue_refresh);
         let jwks_refresher = jwks::spawn_refresher(self.tokens.clone(), self.jwks_max_age);
@@ -473,6 +510,8 @@ impl Application {
             // The round in hand finishes: its jobs are delivered and settled.
             worker.stop().await;
         }
+        // After the delivery worker: the events of its last settlements are sequenced.
+        event_workers.stop().await;
         user_result
             .and(management_result)
             .map_err(StartError::Server)?;

@@ -5,7 +5,8 @@
 //! Request series are recorded by a middleware on every listener, labelled with the matched
 //! route pattern (never the raw path: ids would make one series each). The pool, the road to
 //! the blocking pool and the Irdeto outbox are read when scraped: the pool from the store's
-//! counters, the outbox with one store call (one statement, three counts) when Irdeto is enabled.
+//! counters, the outbox with one store call (one statement, three counts) when Irdeto is enabled,
+//! the events' backlog and head with one more.
 //!
 //! Each [`Application`](crate::Application) has a registry of its own (the `prometheus`
 //! crate, no global recorder), so that several in one process, as in the tests, do not mix.
@@ -19,6 +20,7 @@ use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 use licenses_app::SystemClock;
+use licenses_app::events::EventStore;
 use licenses_app::ports::{
     Clock, DeliveryError, EntitlementGateway, EntitlementJobs, NewEntitlementJob,
 };
@@ -48,6 +50,8 @@ pub struct Metrics {
     store_calls: IntGaugeVec,
     outbox_jobs: IntGaugeVec,
     irdeto_calls: IntCounterVec,
+    events_unsequenced: IntGauge,
+    events_head: IntGauge,
     store: Store,
     outbox: bool,
 }
@@ -120,7 +124,19 @@ impl Metrics {
             ),
             &["call", "outcome"],
         )?;
+        let events_unsequenced = IntGauge::new(
+            "licenses_events_unsequenced",
+            "License and product events committed and not yet given a feed position (the \
+             sequencer's backlog; stays near 0 while every instance's sequencer runs)",
+        )?;
+        let events_head = IntGauge::new(
+            "licenses_events_head_position",
+            "The position of the newest event of the feed (GET /events); a consumer's lag is \
+             this minus its cursor",
+        )?;
         registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(events_unsequenced.clone()))?;
+        registry.register(Box::new(events_head.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(pool_max.clone()))?;
@@ -140,6 +156,8 @@ impl Metrics {
             store_calls,
             outbox_jobs,
             irdeto_calls,
+            events_unsequenced,
+            events_head,
             store,
             outbox,
         })
@@ -178,6 +196,14 @@ impl Metrics {
         self.store_calls
             .with_label_values(&["queued"])
             .set(count(pool.calls_waiting));
+        match EventStore::event_backlog(&self.store).await {
+            Ok(backlog) => {
+                self.events_unsequenced
+                    .set(i64::try_from(backlog.unsequenced).unwrap_or(i64::MAX));
+                self.events_head.set(backlog.last_position);
+            }
+            Err(error) => tracing::warn!(%error, "metrics: cannot count the events"),
+        }
         if self.outbox {
             match EntitlementJobs::backlog(&self.store, SystemClock.now()).await {
                 Ok(backlog) => {

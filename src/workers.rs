@@ -28,8 +28,9 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts the worker on the current runtime.
-    pub fn spawn(delivery: Delivery, wake: Arc<Notify>) -> Worker {
+    /// Starts the worker on the current runtime. `events_written` is notified after a round
+    /// that settled licenses (their events wait for the sequencer).
+    pub fn spawn(delivery: Delivery, wake: Arc<Notify>, events_written: Arc<Notify>) -> Worker {
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
             loop {
@@ -40,6 +41,9 @@ impl Worker {
                     Ok(stats) => {
                         if stats.claimed > 0 {
                             tracing::debug!(?stats, "entitlement jobs delivered");
+                        }
+                        if stats.delivered + stats.refused > 0 {
+                            events_written.notify_one();
                         }
                         stats.claimed == ROUND
                     }

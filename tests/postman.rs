@@ -390,6 +390,11 @@ fn spec_request(api: Api, method: &Method, route: &'static str) -> Option<Reques
         (Api::Management, "GET", "/users/{user_id}/access") => r("ExplainUserAccess", "Why the user may or may not watch a service on a channel now: stable reason codes, the DRM job a license waits for, and the deciding licenses and products in `included`.")
             .query("channel", "42")
             .query("service", "live"),
+        (Api::Management, "GET", "/events") => r("GetEvents", "A page of license and product events in commit order; follow `links.next` (always present) to keep up, dedupe by event `id`; 410 `cursor_expired` when the cursor is older than the retention.")
+            .optional_query("page[after]", "0")
+            .optional_query("page[size]", "100")
+            .optional_query("filter[user]", "{{user_id}}")
+            .optional_query("filter[type]", "license.created,license.deleted"),
         (Api::Management, "GET", "/irdeto/backlog") => r("GetIrdetoBacklog", "The Irdeto entitlement jobs due, retrying and failed."),
         (Api::Management, "POST", "/irdeto/jobs/{job_id}/retry") => r("RetryIrdetoJob", "Makes a failed Irdeto job due again (202); 404 when no failed job has this id."),
         (Api::User, "GET", "/products") => r("GetAllProducts", "The user-visible catalogue; cacheable (`ETag`, `If-None-Match`)."),

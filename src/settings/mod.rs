@@ -23,6 +23,7 @@
 //! - `log`: `[log]`, the log format;
 //! - `limits`: `[limits]`, the rate limits;
 //! - `console`: `[console]`, the support console and its sessions;
+//! - `events`: `[events]`, the feed's retention and the expiry scheduler;
 //! - `production`: what production is ([`is_production`], [`Settings::exposure`]: the one
 //!   rule) and every check that depends on it: the credentials `serve` needs
 //!   ([`Settings::check_for_serving`]), the keys and secrets committed for the tests, and TLS
@@ -34,6 +35,7 @@ mod catalogue;
 mod comma_separated;
 mod console;
 mod database;
+mod events;
 mod irdeto;
 mod limits;
 mod log;
@@ -55,6 +57,7 @@ pub use auth::{
 pub use catalogue::CatalogueSettings;
 pub use console::ConsoleSettings;
 pub use database::{DatabaseSettings, redacted_url};
+pub use events::EventsSettings;
 pub use irdeto::IrdetoSettings;
 pub use limits::LimitsSettings;
 pub use log::{LogFormat, LogSettings};
@@ -93,6 +96,9 @@ pub struct Settings {
     /// `[console]`; all defaults when the section is left out.
     #[serde(default)]
     pub console: ConsoleSettings,
+    /// `[events]`; all defaults when the section is left out.
+    #[serde(default)]
+    pub events: EventsSettings,
 }
 
 fn default_app_env() -> String {
@@ -255,6 +261,7 @@ impl Settings {
         self.catalogue.validate(&mut problems);
         self.limits.validate(&mut problems);
         self.console.validate(&mut problems);
+        self.events.validate(&mut problems);
         into_result(problems)
     }
 

@@ -6,11 +6,11 @@
 //! document. Rules live in the domain and the use cases; errors become JSON:API documents in
 //! one place ([`licenses_http::ApiError`]). One module per resource: [`products`],
 //! [`licenses`], [`batches`], [`users`] (a user's licenses and entitlements, and why they
-//! may or may not watch) and [`irdeto`]
-//! (the outbox); here, the routes, the OpenAPI document and what every handler shares.
+//! may or may not watch), [`irdeto`] (the outbox) and [`events`] (the event feed); here, the routes, the OpenAPI document and what every handler shares.
 
 mod auth;
 mod batches;
+mod events;
 mod irdeto;
 mod licenses;
 mod products;
@@ -33,6 +33,7 @@ use licenses_http::{
 use utoipa::OpenApi;
 
 use batches::{batch_create, batch_delete};
+use events::list_events;
 use irdeto::{irdeto_backlog, irdeto_retry};
 use licenses::{create_license, delete_license, get_license, list_licenses};
 use products::{create_product, delete_product, get_product, list_products, update_product};
@@ -67,6 +68,7 @@ fn routes() -> Routes {
         .get("/users/{user_id}/access", user_access)
         .get("/irdeto/backlog", irdeto_backlog)
         .post("/irdeto/jobs/{job_id}/retry", irdeto_retry)
+        .get("/events", list_events)
 }
 
 /// Every route the management API answers, with its full path. All of them require a key.
@@ -111,7 +113,8 @@ type Answer = Result<actix_web::HttpResponse, ApiError>;
         products::update_product, products::delete_product, licenses::list_licenses,
         licenses::create_license, batches::batch_create, batches::batch_delete,
         licenses::get_license, licenses::delete_license, users::user_licenses,
-        users::user_entitlements, users::user_access, irdeto::irdeto_backlog, irdeto::irdeto_retry),
+        users::user_entitlements, users::user_access, irdeto::irdeto_backlog, irdeto::irdeto_retry,
+        events::list_events),
     components(
         schemas(ErrorDocument<'_>),
         responses(BadRequest, UnauthorizedApikey, ForbiddenClientId, NotFound, RelatedNotFound, Conflict,
@@ -123,6 +126,7 @@ type Answer = Result<actix_web::HttpResponse, ApiError>;
         (name = "Licenses", description = "Licenses: grant, list, revoke."),
         (name = "Entitlements", description = "What a user may watch."),
         (name = "Irdeto", description = "The outbox of entitlement jobs to Irdeto."),
+        (name = "Events", description = "License and product changes, in commit order."),
     ),
 )]
 struct ManagementApi;

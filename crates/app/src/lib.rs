@@ -8,6 +8,7 @@ mod access;
 mod catalogue;
 mod entitlements;
 mod error;
+pub mod events;
 mod idempotency;
 mod import;
 mod licenses;
@@ -25,6 +26,7 @@ pub use entitlements::{
     BacklogReport, Delivery, DeliveryPolicy, DeliveryStats, Entitlements, FAILED_SHOWN,
 };
 pub use error::{AppError, Problem};
+pub use events::{EventPageError, Events};
 pub use idempotency::{IdempotencyKey, KEY_RETENTION_SECONDS};
 pub use import::{ImportOutcome, RowOutcome};
 pub use licenses::{LicenseFilter, LicensePage, MAX_BATCH, MAX_PAGE_SIZE, PageRequest};
@@ -58,6 +60,9 @@ pub struct App {
     catalogue: Arc<ProductCatalogue>,
     /// The Irdeto outbox, when the integration is enabled ([`App::with_entitlements`]).
     entitlements: Option<Entitlements>,
+    /// The events outbox, when the feed and the sequencer's wake-ups are wired
+    /// ([`App::with_events`]).
+    events: Option<Events>,
 }
 
 impl App {
@@ -68,6 +73,7 @@ impl App {
             catalogue: Arc::new(ProductCatalogue::new(Arc::clone(&ports.products))),
             ports,
             entitlements: None,
+            events: None,
         }
     }
 }

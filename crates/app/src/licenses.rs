@@ -236,6 +236,7 @@ impl App {
         let jobs = self.grant_jobs(licenses).await?;
         self.ports.licenses.create(licenses, &jobs, change).await?;
         self.jobs_written(jobs.len());
+        self.events_written();
         Ok(())
     }
 
@@ -286,6 +287,7 @@ impl App {
         match self.ports.licenses.delete(&ids, &jobs, &change).await {
             Ok(()) => {
                 self.jobs_written(jobs.len());
+                self.events_written();
                 Ok(response)
             }
             Err(e) => {

@@ -55,6 +55,7 @@ impl App {
         };
         match self.ports.products.create(&product, &change).await {
             Ok(()) => {
+                self.events_written();
                 self.catalogue_changed().await;
                 Ok(response)
             }
@@ -89,6 +90,7 @@ impl App {
         };
         match self.ports.products.update(&updated, &change).await {
             Ok(()) => {
+                self.events_written();
                 self.catalogue_changed().await;
                 Ok(updated)
             }
@@ -106,6 +108,7 @@ impl App {
         };
         match self.ports.products.delete(id, &change).await {
             Ok(()) => {
+                self.events_written();
                 self.catalogue_changed().await;
                 Ok(())
             }

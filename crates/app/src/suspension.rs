@@ -129,6 +129,7 @@ impl App {
             .await
             .map_err(replacement_refused)?;
         self.jobs_written(jobs.len());
+        self.events_written();
         Ok(new)
     }
 }

@@ -25,6 +25,12 @@ impl Timestamp {
         Self(self.0.saturating_add(s).min(Self::MAX.0))
     }
 
+    /// `self - seconds`, saturating at the epoch.
+    pub fn minus_seconds(self, seconds: u64) -> Self {
+        let s = i64::try_from(seconds).unwrap_or(i64::MAX);
+        Self(self.0.saturating_sub(s).max(0))
+    }
+
     /// A timestamp an API client may send: between 1970 and 9999.
     pub(crate) fn parse_input(seconds: i64) -> Result<Self, &'static str> {
         if (0..=Self::MAX.0).contains(&seconds) {

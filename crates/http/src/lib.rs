@@ -31,13 +31,14 @@ pub use jsonapi::request::{
     read_product_create, read_product_patch, read_purchase,
 };
 pub use jsonapi::response::{
-    Audience, Document, DocumentLinks, License, LicenseBody, Links, ManagementProduct,
-    MetaDocument, NotIncluded, Rendered, UserProduct, entitlements_document, license_resource,
-    management_product, respond, stored, to_stored, user_product,
+    Audience, Document, DocumentLinks, EventFeedDocument, License, LicenseBody, Links,
+    ManagementProduct, MetaDocument, NotIncluded, Rendered, UserProduct, entitlements_document,
+    event_message, event_object, license_resource, management_product, respond, stored, to_stored,
+    user_product,
 };
 pub use jsonapi::{ApiError, ErrorObject, JSONAPI};
 pub use origin::PublicOrigins;
-pub use query::{Query, license_filter, page_request};
+pub use query::{Query, event_query, license_filter, page_request};
 pub use rate::{
     AuthFailureLimiter, RateLimiter, RateLimits, client_addr, limit_auth_failures,
     too_many_requests,

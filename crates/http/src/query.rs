@@ -5,6 +5,7 @@
 //! route's OpenAPI description, and their [`QueryParams::NAMES`] are what [`Query::parse`]
 //! accepts (a test holds the two to the same names).
 
+use licenses_app::events::{EventQuery, EventType, MAX_EVENT_PAGE};
 use licenses_app::{LicenseFilter, MAX_PAGE_SIZE, PageRequest};
 use licenses_domain::{ChannelId, LicenseId, LicenseStatus, ProductId, Service, Timestamp, UserId};
 
@@ -244,6 +245,98 @@ impl QueryParams for IncludeParam {
     const NAMES: &'static [&'static str] = &["include"];
 }
 
+/// The event feed's filters and page (docs/events.md).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventFeedParams {
+    /// Only the events of this user's licenses.
+    #[param(
+        rename = "filter[user]",
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$",
+        example = "41"
+    )]
+    pub user: Option<String>,
+    /// Only events of these types: a comma-separated list, without spaces.
+    #[param(
+        rename = "filter[type]",
+        pattern = r"^(license\.(created|deleted|activated|order_error|updated|expired|expiring_soon)|product\.(created|updated|deleted))(,(license\.(created|deleted|activated|order_error|updated|expired|expiring_soon)|product\.(created|updated|deleted)))*$",
+        example = "license.created,license.deleted"
+    )]
+    pub types: Option<String>,
+    /// Events per page, 1 to 1000 (default 100).
+    #[param(rename = "page[size]", minimum = 1, maximum = 1000, example = 100)]
+    pub size: Option<u32>,
+    /// The cursor of `links.next`: the events after this position. Without it, the feed
+    /// starts at the oldest event kept.
+    #[param(rename = "page[after]", pattern = "^[0-9]{1,18}$", example = "1234")]
+    pub after: Option<String>,
+}
+
+impl QueryParams for EventFeedParams {
+    const NAMES: &'static [&'static str] =
+        &["filter[user]", "filter[type]", "page[size]", "page[after]"];
+}
+
+/// The feed's query: `filter[user]`, `filter[type]`, `page[size]` (default 100, 1 ..= 1000)
+/// and `page[after]` (a position).
+pub fn event_query(q: &Query) -> Result<EventQuery, ApiError> {
+    let types = match q.get("filter[type]") {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|name| {
+                EventType::parse(name).ok_or_else(|| {
+                    ApiError::parameter(
+                        "filter[type]",
+                        "invalid_parameter",
+                        format!(
+                            "unknown event type {name:?}; types: {}",
+                            EventType::ALL.map(EventType::as_str).join(", ")
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let limit = match q.get("page[size]") {
+        None => DEFAULT_PAGE_SIZE,
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|s| (1..=MAX_EVENT_PAGE).contains(s))
+            .ok_or_else(|| {
+                ApiError::parameter(
+                    "page[size]",
+                    "invalid_parameter",
+                    format!("page[size] is 1 to {MAX_EVENT_PAGE}"),
+                )
+            })?,
+    };
+    let after = q
+        .get("page[after]")
+        .map(|v| {
+            v.parse::<i64>()
+                .ok()
+                .filter(|p| *p >= 0 && v.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| {
+                    ApiError::parameter(
+                        "page[after]",
+                        "invalid_parameter",
+                        "page[after] is the position of links.next: digits only",
+                    )
+                })
+        })
+        .transpose()?;
+    Ok(EventQuery {
+        after,
+        user: id(q, "filter[user]", UserId::parse)?,
+        types,
+        limit,
+    })
+}
+
 /// No query parameter.
 #[derive(Debug, IntoParams)]
 pub struct NoParams {}
@@ -390,6 +483,7 @@ mod tests {
         assert_eq!(documented::<AccessParams>(), AccessParams::NAMES);
         assert_eq!(documented::<IncludeParam>(), IncludeParam::NAMES);
         assert_eq!(documented::<NoParams>(), NoParams::NAMES);
+        assert_eq!(documented::<EventFeedParams>(), EventFeedParams::NAMES);
     }
 
     #[test]

@@ -13,7 +13,8 @@ use licenses_domain::{
 use crate::error::{Error, corrupt};
 use crate::schema::{audit_log, entitlement_jobs, idempotency_keys, licenses, products};
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+/// Also an event's snapshot of a product (serde: the store's own JSON of it).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = products, treat_none_as_default_value = false)]
 pub(crate) struct ProductRow {
     pub id: String,
@@ -159,7 +160,8 @@ impl ProductChanges {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+/// Also an event's snapshot of a license (serde: the store's own JSON of it).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = licenses, treat_none_as_default_value = false)]
 pub(crate) struct LicenseRow {
     pub id: String,

@@ -96,6 +96,35 @@ diesel::table! {
     }
 }
 
+// License and product events, in commit order once sequenced (`position`).
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        event_id -> Text,
+        event_type -> Text,
+        user_id -> Nullable<Text>,
+        subject_id -> Text,
+        occurred_at -> BigInt,
+        snapshot -> Text,
+        position -> Nullable<BigInt>,
+        user_seq -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    event_user_sequences (user_id) {
+        user_id -> Text,
+        last_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    event_marks (name) {
+        name -> Text,
+        value -> BigInt,
+    }
+}
+
 diesel::joinable!(licenses -> products (product_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -105,4 +134,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     entitlement_jobs,
     catalogue_version,
+    events,
+    event_user_sequences,
+    event_marks,
 );

@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use diesel::RunQueryDsl;
+use licenses_app::events::{
+    EventBacklog, EventPage, EventQuery, EventStore, EventType, FeedError, Sequenced,
+};
 use licenses_app::ports::{
     AuditEntry, Backlog, Change, EntitlementJob, EntitlementJobs, FailedJob, IdempotencyRecord,
     IdempotencyStore, JobKind, LicenseQuery, LicenseStore, NewEntitlementJob, OpenJob,
@@ -23,7 +26,8 @@ use crate::gather::Gather;
 use crate::migrate;
 use crate::models::{Action, Resource};
 use crate::repo::{
-    audit, audit_replacement, idempotency, jobs, license_trail, licenses, products, queue_jobs,
+    audit, audit_replacement, events, idempotency, jobs, license_trail, licenses, products,
+    queue_jobs,
 };
 
 /// How long an SQLite writer waits for the lock, at least.
@@ -334,6 +338,7 @@ impl ProductStore for Store {
         self.write(move |c| {
             keep_idempotency(c, &change)?;
             products::insert(c, &product, change.at)?;
+            events::record_product(c, EventType::ProductCreated, &product, change.at)?;
             audit(
                 c,
                 Action::Create,
@@ -350,6 +355,7 @@ impl ProductStore for Store {
         self.write(move |c| {
             keep_idempotency(c, &change)?;
             products::update(c, &product, change.at)?;
+            events::record_product(c, EventType::ProductUpdated, &product, change.at)?;
             audit(
                 c,
                 Action::Update,
@@ -365,7 +371,9 @@ impl ProductStore for Store {
         let (id, change) = (id.clone(), change.clone());
         self.write(move |c| {
             keep_idempotency(c, &change)?;
+            let gone = products::get(c, &id)?.ok_or(StoreError::NotFound)?;
             products::delete(c, &id)?;
+            events::record_product(c, EventType::ProductDeleted, &gone, change.at)?;
             audit(c, Action::Delete, Resource::Product, [id.as_str()], &change)
         })
         .await
@@ -412,6 +420,7 @@ impl LicenseStore for Store {
         self.write(move |c| {
             keep_idempotency(c, &change)?;
             licenses::insert(c, &batch, change.at)?;
+            events::record_licenses(c, EventType::LicenseCreated, &batch, change.at)?;
             queue_jobs(c, &jobs, &change)?;
             audit(
                 c,
@@ -446,12 +455,13 @@ impl LicenseStore for Store {
         self.write(move |c| {
             keep_idempotency(c, &change)?;
             let deleted = licenses::delete(c, &ids)?;
+            events::record_license_rows(c, EventType::LicenseDeleted, &deleted, change.at)?;
             queue_revokes(c, &jobs, &change)?;
             audit(
                 c,
                 Action::Delete,
                 Resource::License,
-                deleted.iter().map(String::as_str),
+                deleted.iter().map(|row| row.id.as_str()),
                 &change,
             )
         })
@@ -474,11 +484,18 @@ impl LicenseStore for Store {
         self.write(move |c| {
             keep_idempotency(c, &change)?;
             // The old row goes first: the copy keeps its (user, order id).
-            licenses::delete(c, std::slice::from_ref(&old)).map_err(|e| match e {
+            let gone = licenses::delete(c, std::slice::from_ref(&old)).map_err(|e| match e {
                 Error::Store(StoreError::MissingItems(_)) => Error::Store(StoreError::NotFound),
                 e => e,
             })?;
             licenses::insert(c, std::slice::from_ref(&new), change.at)?;
+            events::record_license_rows(c, EventType::LicenseDeleted, &gone, change.at)?;
+            events::record_licenses(
+                c,
+                EventType::LicenseCreated,
+                std::slice::from_ref(&new),
+                change.at,
+            )?;
             queue_revokes(c, &jobs, &change)?;
             audit_replacement(c, action, old.as_str(), new.id().as_str(), &change)
         })
@@ -590,6 +607,47 @@ impl EntitlementJobs for Store {
         }
         let licenses = licenses.to_vec();
         self.run(move |c| jobs::open_jobs_of(c, &licenses)).await
+    }
+}
+
+#[async_trait]
+impl EventStore for Store {
+    async fn sequence(&self, limit: u32) -> Result<Sequenced, StoreError> {
+        self.write(move |c| events::sequence(c, limit)).await
+    }
+
+    async fn page(&self, query: &EventQuery) -> Result<EventPage, FeedError> {
+        let query = query.clone();
+        self.run(move |c| events::page(c, &query)).await?
+    }
+
+    async fn prune_events(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.write(move |c| events::prune(c, before)).await
+    }
+
+    async fn schedule_expiry(
+        &self,
+        now: Timestamp,
+        lead: Duration,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.write(move |c| events::schedule_expiry(c, now, lead, limit))
+            .await
+    }
+
+    async fn mark(&self, name: &str) -> Result<i64, StoreError> {
+        let name = name.to_owned();
+        self.run(move |c| events::mark(c, &name)).await
+    }
+
+    async fn advance(&self, name: &str, position: i64) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.write(move |c| events::advance(c, &name, position))
+            .await
+    }
+
+    async fn event_backlog(&self) -> Result<EventBacklog, StoreError> {
+        self.run(events::backlog).await
     }
 }
 

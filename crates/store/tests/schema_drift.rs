@@ -245,6 +245,9 @@ fn the_parser_reads_every_table_and_notices_a_change() {
             "audit_log",
             "catalogue_version",
             "entitlement_jobs",
+            "event_marks",
+            "event_user_sequences",
+            "events",
             "idempotency_keys",
             "licenses",
             "products"

@@ -127,7 +127,17 @@ impl ApiError {
 
     /// A bad query parameter (400, `source.parameter`).
     pub fn parameter(parameter: &str, code: &'static str, detail: impl Into<String>) -> Self {
-        let status = StatusCode::BAD_REQUEST;
+        Self::parameter_status(StatusCode::BAD_REQUEST, parameter, code, detail)
+    }
+
+    /// A query parameter answered with another status than 400 (the feed's expired cursor:
+    /// 410), with `source.parameter`.
+    pub fn parameter_status(
+        status: StatusCode,
+        parameter: &str,
+        code: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             errors: vec![object(

@@ -37,6 +37,8 @@ resource_types! {
     ChannelEntitlementType => ChannelEntitlement;
     /// The resource type `Access`: whether a user may watch a service on a channel.
     AccessType => Access;
+    /// The resource type `Event`: a license or product change, in the feed.
+    EventType => Event;
 }
 
 #[cfg(test)]

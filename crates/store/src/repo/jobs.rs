@@ -10,6 +10,8 @@ use std::collections::HashSet;
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
+use licenses_app::SystemClock;
+use licenses_app::ports::Clock;
 use licenses_app::ports::{
     Backlog, EntitlementJob, FailedJob, JobKind, NewEntitlementJob, OpenJob, OpenJobState,
     StoreError,
@@ -19,7 +21,7 @@ use licenses_domain::{License, LicenseId, Timestamp, UserId};
 use crate::connection::AnyConnection;
 use crate::error::{Error, corrupt};
 use crate::models::{JOB_PENDING, LicenseRow};
-use crate::repo::IN_LIST_CHUNK;
+use crate::repo::{IN_LIST_CHUNK, events};
 use crate::schema::{entitlement_jobs as jobs, licenses};
 
 const DONE: &str = "DONE";
@@ -154,10 +156,11 @@ fn finish(
 }
 
 /// Stores the settled status of a license that is still PROCESSING (one deleted meanwhile,
-/// or settled by another delivery, is left alone).
+/// or settled by another delivery, is left alone), with its event, which occurs now (the
+/// workers' settlement has no other time).
 fn settle(conn: &mut AnyConnection, license: &License) -> Result<(), Error> {
     let row = LicenseRow::from_domain(license, Timestamp::from_unix(0));
-    diesel::update(
+    let settled = diesel::update(
         licenses::table
             .find(row.id)
             .filter(licenses::status.eq("PROCESSING")),
@@ -168,6 +171,9 @@ fn settle(conn: &mut AnyConnection, license: &License) -> Result<(), Error> {
         licenses::status_reason.eq(row.status_reason),
     ))
     .execute(conn)?;
+    if settled > 0 {
+        events::record_settled(conn, license, SystemClock.now())?;
+    }
     Ok(())
 }
 

@@ -321,21 +321,27 @@ pub(crate) fn insert(
 }
 
 /// Deletes every license: [`StoreError::MissingItems`] with the positions of the ids that do
-/// not exist (the caller rolls the transaction back). `DELETE … RETURNING id` in chunks: what
-/// was deleted is exactly what existed, even against a concurrent delete.
-pub(crate) fn delete(conn: &mut AnyConnection, ids: &[LicenseId]) -> Result<Vec<String>, Error> {
+/// not exist (the caller rolls the transaction back). `DELETE … RETURNING` in chunks: what
+/// was deleted is exactly what existed, even against a concurrent delete; the rows, in id
+/// order, are what the events of the deletion show.
+pub(crate) fn delete(
+    conn: &mut AnyConnection,
+    ids: &[LicenseId],
+) -> Result<Vec<LicenseRow>, Error> {
     let mut unique: Vec<&str> = ids.iter().map(LicenseId::as_str).collect();
     unique.sort_unstable();
     unique.dedup();
-    let mut deleted: Vec<String> = Vec::with_capacity(unique.len());
+    let mut deleted: Vec<LicenseRow> = Vec::with_capacity(unique.len());
     for chunk in unique.chunks(IN_LIST_CHUNK) {
-        let gone: Vec<String> = diesel::delete(licenses::table.filter(licenses::id.eq_any(chunk)))
-            .returning(licenses::id)
-            .get_results(conn)?;
+        let gone: Vec<LicenseRow> = on_backend!(&mut *conn, |c| diesel::delete(
+            licenses::table.filter(licenses::id.eq_any(chunk))
+        )
+        .returning(LicenseRow::as_returning())
+        .get_results(c))?;
         deleted.extend(gone);
     }
     if deleted.len() < unique.len() {
-        let found: HashSet<&str> = deleted.iter().map(String::as_str).collect();
+        let found: HashSet<&str> = deleted.iter().map(|row| row.id.as_str()).collect();
         let missing: Vec<usize> = ids
             .iter()
             .enumerate()
@@ -344,6 +350,6 @@ pub(crate) fn delete(conn: &mut AnyConnection, ids: &[LicenseId]) -> Result<Vec<
             .collect();
         return Err(StoreError::MissingItems(missing).into());
     }
-    deleted.sort_unstable();
+    deleted.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     Ok(deleted)
 }

@@ -1,6 +1,7 @@
 //! Repository functions. Each takes `&mut AnyConnection`, so that several compose into one
 //! transaction ([`crate::connection::write_transaction`]); none opens a transaction itself.
 
+pub(crate) mod events;
 pub(crate) mod idempotency;
 pub(crate) mod jobs;
 pub(crate) mod licenses;

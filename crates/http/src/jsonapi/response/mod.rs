@@ -9,11 +9,13 @@
 //!   (the one hot path that does not go through serde);
 //! - [`entitlements`]: what a user may watch;
 //! - [`access`]: why a user may or may not watch a service on a channel;
+//! - [`event`]: events, in the feed and as the publishers' messages;
 //! - here: links, the generic [`Document`] and [`MetaDocument`], a resource kept as
 //!   [`Rendered`] JSON, and the answer made of a document.
 
 mod access;
 mod entitlements;
+mod event;
 mod license;
 mod product;
 
@@ -39,6 +41,10 @@ pub use access::{
 pub use entitlements::{
     ChannelEntitlement, EntitlementAttributes, EntitlementsDocument, EntitlementsMeta, Grant,
     entitlements_document,
+};
+pub use event::{
+    EventAttributes, EventFeedDocument, EventMessage, EventObject, EventResource, event_message,
+    event_object,
 };
 pub use license::{
     Json, License, LicenseAttributes, LicenseBody, LicenseMeta, LicenseRelationships, Licenses,
@@ -75,6 +81,13 @@ impl Links {
         Self {
             root: format!("{origin}{prefix}"),
         }
+    }
+
+    /// Links under `root`, the API's public origin and prefix
+    /// (`https://licenses.example/api/license/management/v4`): for messages made outside a
+    /// request (the events publishers).
+    pub fn with_root(root: impl Into<String>) -> Self {
+        Self { root: root.into() }
     }
 
     pub fn url(&self, path: &str) -> String {
