@@ -1,15 +1,12 @@
-//! The publisher against a real `nats-server -js` (tests/support): what is stored, the dedup
+//! The publisher against a real `nats-server -js` (licenses-testkit): what is stored, the dedup
 //! by `Nats-Msg-Id`, and NATS going down and coming back.
-
-mod support;
-
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use licenses_nats::{NatsConfig, NatsPublisher, Outgoing, PublishError, Published};
-use support::NatsServer;
+use licenses_testkit::{NatsServer, free_port};
 
 /// Slack over a configured timeout for a loaded machine (CI shares its cores).
 const SLACK: Duration = Duration::from_secs(2);
@@ -284,7 +281,7 @@ async fn while_nats_is_down_publish_fails_fast_and_after_restart_nothing_is_lost
 #[tokio::test]
 async fn connecting_to_a_down_server_errors_within_connect_timeout() {
     // Nothing listens on the port: refused at once.
-    let url = format!("nats://127.0.0.1:{}", support::free_port());
+    let url = format!("nats://127.0.0.1:{}", free_port());
     let config = config(url);
     let connect_timeout = config.connect_timeout;
     let started = Instant::now();

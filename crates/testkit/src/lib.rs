@@ -8,6 +8,8 @@
 //! - `queries`: [`wait_for_row`] and [`query_strings`], the database behind the service's back;
 //! - `service`: [`ServiceProcess`], the `licenses` binary serving on free ports, ready, killed
 //!   when dropped; [`isolated_command`] for its one-shot commands;
+//! - `nats`: [`NatsServer`], a real `nats-server -js` on a free port with its own store,
+//!   which a test may kill and restart;
 //! - `tls`: [`TestCa`], a certificate authority of the test's own and the server and client
 //!   certificates it issues (rcgen), for TLS tests.
 //!
@@ -32,6 +34,7 @@
 
 mod cluster;
 mod database;
+mod nats;
 mod ports;
 mod queries;
 mod service;
@@ -39,6 +42,7 @@ mod tls;
 
 pub use cluster::PrivateCluster;
 pub use database::{DEFAULT_DATABASE_URL, NO_POSTGRES, TestDatabase};
+pub use nats::NatsServer;
 pub use ports::free_port;
 pub use queries::{query_strings, wait_for_row};
 pub use service::{ServiceBuilder, ServiceProcess, isolated_command};

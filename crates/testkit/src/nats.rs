@@ -2,14 +2,17 @@
 //! on drop. CI installs the Debian package `nats-server` (.ci/run).
 
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::free_port;
+
 /// How long a server may take to start answering.
 const START_DEADLINE: Duration = Duration::from_secs(20);
 
+/// A `nats-server -js` of the test's own; see the module.
 #[derive(Debug)]
 pub struct NatsServer {
     port: u16,
@@ -149,12 +152,4 @@ fn nats_server() -> PathBuf {
         .map(|dir| dir.join("nats-server"))
         .find(|candidate| candidate.is_file());
     on_path.unwrap_or_else(|| PathBuf::from("/usr/sbin/nats-server"))
-}
-
-/// A loopback port nothing listens on now (the OS's pick).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free loopback port")
-        .port()
 }
