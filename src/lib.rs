@@ -18,6 +18,7 @@ pub mod log_buffer;
 mod log_json;
 pub mod maintenance;
 pub mod metrics;
+pub mod nats_publisher;
 pub mod settings;
 pub mod telemetry;
 pub mod workers;
@@ -154,8 +155,12 @@ impl Services {
                 wake: Arc::new(move || notify.notify_one()),
             });
         }
-        let metrics = metrics::Metrics::new(store.clone(), settings.irdeto.enabled)
-            .map_err(|e| StartError::Server(std::io::Error::other(e)))?;
+        let metrics = metrics::Metrics::new(
+            store.clone(),
+            settings.irdeto.enabled,
+            settings.events.nats.url.is_some(),
+        )
+        .map_err(|e| StartError::Server(std::io::Error::other(e)))?;
         let limits = &settings.limits;
         let rate_limits = RateLimits {
             user: RateLimiter::new(limits.user_requests_per_second, limits.user_burst)
@@ -307,6 +312,9 @@ pub struct Application {
     delivery: Option<(Delivery, Arc<Notify>)>,
     /// The events sequencer and scheduler's settings and wake-ups (`events.*`).
     events: (event_workers::EventsConfig, Arc<Notify>, Arc<Notify>),
+    /// The NATS publisher's settings and the root of its events' links, when
+    /// `events.nats.url` is set.
+    nats: Option<(licenses_nats::NatsConfig, licenses_http::Links)>,
     /// `server.shutdown_grace_secs`.
     shutdown_grace_secs: u64,
     /// The use cases, whose catalogue in memory the refresher keeps fresh.
@@ -402,6 +410,7 @@ impl Application {
                 http_server(management_listener, Serves::Management, &services, &ready)?;
             (user, Some(management), management_port)
         };
+        let nats = nats_config(&services.settings, management_port);
         let shutdown_grace_secs = server.shutdown_grace_secs;
         let app = services.app.clone();
         let catalogue_refresh = services.settings.catalogue.refresh_every();
@@ -421,6 +430,7 @@ impl Application {
             store,
             delivery,
             events,
+            nats,
             shutdown_grace_secs,
             app,
             catalogue_refresh,
@@ -464,6 +474,14 @@ impl Application {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let (events_config, events_written, events_sequenced) = self.events;
+        let nats = self.nats.map(|(config, links)| {
+            nats_publisher::NatsWorker::spawn(
+                Arc::new(self.store.clone()),
+                config,
+                links,
+                Arc::clone(&events_sequenced),
+            )
+        });
         let worker = self.delivery.map(|(delivery, wake)| {
             workers::Worker::spawn(delivery, wake, Arc::clone(&events_written))
         });
@@ -512,6 +530,10 @@ impl Application {
         }
         // After the delivery worker: the events of its last settlements are sequenced.
         event_workers.stop().await;
+        // Last: what was sequenced is published (or left for the next start).
+        if let Some(nats) = nats {
+            nats.stop().await;
+        }
         user_result
             .and(management_result)
             .map_err(StartError::Server)?;
@@ -620,6 +642,39 @@ fn local_port(key: &'static str, addr: &str, listener: &TcpListener) -> Result<u
             addr: addr.to_owned(),
             source,
         })
+}
+
+/// The NATS publisher's settings (`events.nats.*`), when a URL is set, and the root of the
+/// links in its events: the management API's public base URL, else its listener.
+fn nats_config(
+    settings: &Settings,
+    management_port: u16,
+) -> Option<(licenses_nats::NatsConfig, licenses_http::Links)> {
+    let nats = &settings.events.nats;
+    let url = nats.url.as_ref()?;
+    let server = &settings.server;
+    let origin = server.management_public_base_url().map_or_else(
+        || {
+            format!(
+                "http://{}:{management_port}",
+                host_of(&server.management_addr)
+            )
+        },
+        |base| base.trim_end_matches('/').to_owned(),
+    );
+    let config = licenses_nats::NatsConfig {
+        url: url.expose_secret().to_owned(),
+        stream: nats.stream.clone(),
+        subject_prefix: nats.subject_prefix.clone(),
+        duplicate_window: nats.duplicate_window(),
+        max_age: settings.events.retention(),
+        connect_timeout: nats.timeout(),
+        ack_timeout: nats.timeout(),
+    };
+    Some((
+        config,
+        licenses_http::Links::with_root(format!("{origin}{}", licenses_api_management::PREFIX)),
+    ))
 }
 
 /// The host part of `HOST:PORT`, for the log line.

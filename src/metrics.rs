@@ -52,8 +52,10 @@ pub struct Metrics {
     irdeto_calls: IntCounterVec,
     events_unsequenced: IntGauge,
     events_head: IntGauge,
+    events_nats: IntGauge,
     store: Store,
     outbox: bool,
+    nats: bool,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -66,8 +68,8 @@ impl std::fmt::Debug for Metrics {
 
 impl Metrics {
     /// The metrics of a service over `store`; `outbox` when Irdeto is enabled (else the
-    /// outbox series are not exported).
-    pub fn new(store: Store, outbox: bool) -> Result<Self, prometheus::Error> {
+    /// outbox series are not exported), `nats` when events are published to NATS.
+    pub fn new(store: Store, outbox: bool, nats: bool) -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
             Opts::new(
@@ -134,8 +136,16 @@ impl Metrics {
             "The position of the newest event of the feed (GET /events); a consumer's lag is \
              this minus its cursor",
         )?;
+        let events_nats = IntGauge::new(
+            "licenses_events_nats_position",
+            "The position up to which every event was acknowledged by NATS JetStream; the \
+             publisher's backlog is licenses_events_head_position minus this",
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(events_unsequenced.clone()))?;
+        if nats {
+            registry.register(Box::new(events_nats.clone()))?;
+        }
         registry.register(Box::new(events_head.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
@@ -158,8 +168,10 @@ impl Metrics {
             irdeto_calls,
             events_unsequenced,
             events_head,
+            events_nats,
             store,
             outbox,
+            nats,
         })
     }
 
@@ -203,6 +215,12 @@ impl Metrics {
                 self.events_head.set(backlog.last_position);
             }
             Err(error) => tracing::warn!(%error, "metrics: cannot count the events"),
+        }
+        if self.nats {
+            match EventStore::mark(&self.store, crate::nats_publisher::MARK).await {
+                Ok(position) => self.events_nats.set(position),
+                Err(error) => tracing::warn!(%error, "metrics: cannot read the NATS mark"),
+            }
         }
         if self.outbox {
             match EntitlementJobs::backlog(&self.store, SystemClock.now()).await {
