@@ -116,7 +116,7 @@ type Answer = Result<actix_web::HttpResponse, ApiError>;
         users::user_entitlements, users::user_access, irdeto::irdeto_backlog, irdeto::irdeto_retry,
         events::list_events),
     components(
-        schemas(ErrorDocument<'_>),
+        schemas(ErrorDocument<'_>, licenses_http::EventMessage<'_>),
         responses(BadRequest, UnauthorizedApikey, ForbiddenClientId, NotFound, RelatedNotFound, Conflict,
             PayloadTooLarge, UnsupportedMediaType, UnprocessableEntity, ServiceUnavailable),
     ),

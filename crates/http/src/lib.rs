@@ -31,10 +31,10 @@ pub use jsonapi::request::{
     read_product_create, read_product_patch, read_purchase,
 };
 pub use jsonapi::response::{
-    Audience, Document, DocumentLinks, EventFeedDocument, License, LicenseBody, Links,
-    ManagementProduct, MetaDocument, NotIncluded, Rendered, UserProduct, entitlements_document,
-    event_message, event_object, license_resource, management_product, respond, stored, to_stored,
-    user_product,
+    Audience, Document, DocumentLinks, EventFeedDocument, EventMessage, License, LicenseBody,
+    Links, ManagementProduct, MetaDocument, NotIncluded, Rendered, UserProduct,
+    entitlements_document, event_message, event_object, license_resource, management_product,
+    respond, stored, to_stored, user_product,
 };
 pub use jsonapi::{ApiError, ErrorObject, JSONAPI};
 pub use origin::PublicOrigins;

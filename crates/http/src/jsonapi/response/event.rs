@@ -88,11 +88,11 @@ pub fn event_object<'a>(event: &'a Event, links: &Links) -> EventObject<'a> {
     }
 }
 
-/// The message the NATS and webhook publishers send: the Standard Webhooks payload shape
-/// (`type`, `timestamp`, `data`) with the event's id and order.
+/// The body of each event published to NATS JetStream (docs/events.md), shaped as a Standard
+/// Webhooks payload (`type`, `timestamp`, `data`), with the event's id and order.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventMessage<'a> {
-    /// The event's stable id: also the `Nats-Msg-Id` and the `webhook-id`.
+    /// The event's stable id: also the message's `Nats-Msg-Id`.
     pub id: &'a str,
     #[serde(rename = "type")]
     #[schema(example = "license.created")]
