@@ -4,6 +4,7 @@
 //! (Over 600 lines: one command's whole run, step after step, read top to bottom; the
 //! seeding, the load and the report are modules of their own.)
 
+mod events;
 mod load;
 mod report;
 mod seed;
@@ -173,6 +174,7 @@ async fn run(args: &Args) -> Result<Results> {
         database_url: &database,
         pool_size: args.pool_size,
         log: work.join("service.log"),
+        nats_url: None,
     };
     let service = Service::start(&launch)?;
     let bss = Bss::new(&service.management_url)?;
@@ -279,6 +281,7 @@ async fn run(args: &Args) -> Result<Results> {
 
     let batch = batch_against_copy(args, &bss, &service, &catalogue, &database, work).await?;
     let freshness_ms = freshness(&launch, &service, &bss, &catalogue, &users_file).await?;
+    let events = events::events(&launch, &database, &catalogue.buyable[0]).await?;
 
     let scale = if args.scale {
         Some(scale_run(args, &loads, &bss, &catalogue, &database, &mut rng, work).await?)
@@ -346,6 +349,7 @@ async fn run(args: &Args) -> Result<Results> {
         batch,
         scale,
         freshness_ms,
+        events,
         seeding_peak_rss_mib,
     })
 }

@@ -23,6 +23,9 @@ pub struct Results {
     pub scale: Option<Scale>,
     /// How long a product change took to show in another instance's catalogue, in ms.
     pub freshness_ms: Vec<f64>,
+    /// License events to NATS JetStream (absent from the results of older runs).
+    #[serde(default)]
+    pub events: crate::events::EventFigures,
     /// The service's peak RSS while seeding (10,000-license batches), in MiB.
     pub seeding_peak_rss_mib: f64,
 }
@@ -226,6 +229,36 @@ impl Results {
                 median(&self.freshness_ms)
             );
         }
+        if !self.events.delays_ms.is_empty() {
+            let e = &self.events;
+            let mut delays = e.delays_ms.clone();
+            delays.sort_by(f64::total_cmp);
+            let median = median(&delays);
+            let p90 = delays[delays.len() * 9 / 10];
+            let worst = delays[delays.len() - 1];
+            let rate = |n: u64, ms: f64| n as f64 / ms * 1000.0;
+            let _ = writeln!(
+                md,
+                "\n## License events to NATS JetStream\n\nA second instance with \
+                 `events.nats.url` set, publishing to a `nats-server -js` (file storage) on \
+                 loopback ([events.md](events.md#nats-jetstream)).\n\n| | events | time | \
+                 events/s |\n|---|---:|---:|---:|\n| the run's backlog, from the \
+                 publisher's start until JetStream held it | {} | {:.1} s | {:.0} |\n| one \
+                 batch_create, from its answer (the commit) until JetStream acknowledged its \
+                 last event | {} | {:.0} ms | {:.0} |\n\nFrom sending `POST /licenses` to a \
+                 JetStream consumer's receipt of its `license.created` (an ordered pull \
+                 consumer; one license at a time): {} licenses, median {median:.1} ms, p90 \
+                 {p90:.1} ms, worst {worst:.1} ms; the goal is a median of 50 ms or less: {}.",
+                thousands(e.backlog),
+                e.backlog_ms / 1000.0,
+                rate(e.backlog, e.backlog_ms),
+                thousands(e.batch),
+                e.batch_ms,
+                rate(e.batch, e.batch_ms),
+                delays.len(),
+                if median <= 50.0 { "met" } else { "**not met**" },
+            );
+        }
         if let Some(scale) = &self.scale {
             let _ = writeln!(
                 md,
@@ -404,7 +437,7 @@ bench/run --scale        # and the GET scenarios again at 10,000,000 licenses (9
 bench/run --help         # durations, connection counts, sizes
 ```
 
-`bench/run` installs wrk and PostgreSQL's client tools where missing (Debian), builds the
+`bench/run` installs wrk, PostgreSQL's client tools and nats-server where missing (Debian), builds the
 release binary, creates a PostgreSQL cluster of its own (initdb in a temporary directory,
 durable settings, removed at the end), seeds it through the management API, starts
 `licenses serve` on it, and loads it with wrk at each connection count after a warm-up.
@@ -415,7 +448,9 @@ statements on a `pgbench -i` database, and the service's own `/health/live` thro
 wrk script as the scenarios. The script builds each user's request once, before the load
 (wrk's own advice: a request built in Lua each time costs wrk about as much CPU as the service
 spends answering it, on the same cores); each request goes to a random user with that user's
-own token, and each purchase is built with a fresh `Idempotency-Key`. It writes this page and the plot, and the raw figures to
+own token, and each purchase is built with a fresh `Idempotency-Key`. After the loads, a
+second instance publishing to a `nats-server -js` of its own measures the license events to
+NATS. It writes this page and the plot, and the raw figures to
 `target/bench/results.json` (`bench/run --report-only` redraws the page from them).
 ";
 
@@ -464,6 +499,7 @@ mod tests {
             },
             scale: None,
             freshness_ms: vec![],
+            events: crate::events::EventFigures::default(),
             seeding_peak_rss_mib: 160.0,
         }
     }
@@ -496,6 +532,32 @@ mod tests {
         assert!(md.contains("**no**"));
         assert!(md.contains("![Throughput against connections](performance.svg)"));
         assert!(md.contains("| batch_create | 300, 500, 400 | 400 |"));
+    }
+
+    #[test]
+    fn the_events_section_shows_rates_and_judges_the_median_delay() {
+        let mut run = results();
+        assert!(
+            !run.markdown("p.svg").contains("## License events"),
+            "no figures, no section"
+        );
+        run.events = crate::events::EventFigures {
+            backlog: 1_000_000,
+            backlog_ms: 20_000.0,
+            batch: 10_000,
+            batch_ms: 250.0,
+            delays_ms: vec![60.0, 4.0, 5.0, 6.0, 3.0],
+        };
+        let md = run.markdown("p.svg");
+        assert!(md.contains("| 1,000,000 | 20.0 s | 50000 |"), "{md}");
+        assert!(md.contains("| 10,000 | 250 ms | 40000 |"), "{md}");
+        assert!(
+            md.contains("median 5.0 ms, p90 60.0 ms, worst 60.0 ms"),
+            "{md}"
+        );
+        assert!(md.contains(": met."), "{md}");
+        run.events.delays_ms = vec![80.0, 51.0, 20.0];
+        assert!(run.markdown("p.svg").contains("**not met**"));
     }
 
     #[test]

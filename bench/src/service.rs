@@ -29,6 +29,8 @@ pub struct Launch<'a> {
     pub database_url: &'a str,
     pub pool_size: Option<u32>,
     pub log: PathBuf,
+    /// `events.nats.url`: publish the license events to this NATS server.
+    pub nats_url: Option<String>,
 }
 
 impl Service {
@@ -56,6 +58,9 @@ impl Service {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
+        if let Some(url) = &launch.nats_url {
+            cmd.env("LICENSES__EVENTS__NATS__URL", url);
+        }
         if let Some(size) = launch.pool_size {
             cmd.env("LICENSES__DATABASE__POOL_SIZE", size.to_string());
         }
