@@ -6,6 +6,10 @@
 //! feed and, for every user, its answers must agree with `GET /users/{id}/entitlements`
 //! resolved by the service at the same instant (`meta.at`).
 //!
+//! A second test prunes events behind the service's back (PostgreSQL), as the retention
+//! would, past the cache's cursor: the feed answers `410 cursor_expired`, the cache resyncs
+//! from the current state, and must agree again.
+//!
 //! The seed is printed; `ENTITLEMENT_CACHE_SEED=N` replays a run. The binary is the one cargo
 //! built next to this test (`cargo build -p licenses --bin licenses` first when only this
 //! package is tested), or `LICENSES_BIN`.
@@ -16,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use licenses_domain::{ChannelId, Service, Timestamp, UserId};
 use licenses_entitlement_cache::{EntitlementCache, Feed};
-use licenses_testkit::{ServiceProcess, TestDatabase};
+use licenses_testkit::{ServiceProcess, TestDatabase, query_strings};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -435,29 +439,36 @@ async fn agree(
     }
 }
 
-async fn cache_agrees_with_the_service(database: TestDatabase, default_seed: u64, changes: usize) {
+fn seed(default: u64) -> u64 {
     let seed = std::env::var("ENTITLEMENT_CACHE_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(default_seed);
+        .unwrap_or(default);
     eprintln!("ENTITLEMENT_CACHE_SEED={seed}");
-    let mut rng = StdRng::seed_from_u64(seed);
-    let service = serve(&database);
+    seed
+}
+
+/// The test's client of the management API, and the cache's feed, of `service`.
+fn clients(service: &ServiceProcess) -> (Api, Feed) {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("a client");
     let api = Api {
-        client: reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("a client"),
+        client: client.clone(),
         base: service.management_url.clone(),
     };
+    let feed = Feed::new(&service.management_url, KEY).with_client(client);
+    (api, feed)
+}
+
+async fn cache_agrees_with_the_service(database: TestDatabase, default_seed: u64, changes: usize) {
+    let seed = seed(default_seed);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let service = serve(&database);
+    let (api, mut feed) = clients(&service);
     let mut cache = EntitlementCache::new();
-    let mut feed = Feed::new(&service.management_url, KEY).with_client(
-        reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .expect("a client"),
-    );
     let mut model = Model::default();
     let mut granted = 0;
     let mut checkpoints = 0;
@@ -506,4 +517,74 @@ async fn the_cache_agrees_with_the_service_sqlite() {
 #[tokio::test]
 async fn the_cache_agrees_with_the_service_postgres() {
     cache_agrees_with_the_service(TestDatabase::postgres(), 1919, 150).await;
+}
+
+#[tokio::test]
+async fn after_events_were_pruned_past_its_cursor_the_cache_resyncs() {
+    let database = TestDatabase::postgres();
+    let seed = seed(4242);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let service = serve(&database);
+    let (api, mut feed) = clients(&service);
+    let mut cache = EntitlementCache::new();
+    let mut model = Model::default();
+    for _ in 0..40 {
+        change(&api, &mut rng, &mut model).await;
+    }
+    // Two licenses that grant at once, which the cache sees…
+    let product = model.products.keys().next().expect("a product").clone();
+    let mut granting = Vec::new();
+    for user in ["u0", "u1"] {
+        let doc = json!({"data": {"type": "License",
+            "attributes": {"stop_date": now() + 1_000_000},
+            "relationships": {"user": {"data": {"type": "User", "id": user}},
+                "product": {"data": {"type": "Product", "id": product}}}}});
+        let created = api
+            .expect(Method::POST, "/licenses", doc, StatusCode::CREATED)
+            .await;
+        granting.push(created["data"]["id"].as_str().expect("an id").to_owned());
+    }
+    agree(&api, &mut feed, &mut cache, seed, 40).await;
+    let cursor = cache.position().expect("events applied");
+
+    // …then their revocation and more changes, whose events are pruned behind the service's
+    // back as the retention would: the cursor is now older than the oldest event kept, and
+    // the cache never sees these revocations.
+    for id in granting {
+        let (status, body) = api
+            .send(Method::DELETE, &format!("/licenses/{id}"), None)
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+    for _ in 0..30 {
+        change(&api, &mut rng, &mut model).await;
+    }
+    let head: i64 = query_strings(
+        database.url(),
+        "SELECT max(position)::text AS value FROM events",
+    )[0]
+    .parse()
+    .expect("a position");
+    let through = head - 2;
+    assert!(
+        through > cursor,
+        "events after the cursor ({cursor}) are pruned"
+    );
+    query_strings(
+        database.url(),
+        &format!(
+            "WITH gone AS (DELETE FROM events WHERE position <= {through} RETURNING 1), \
+             mark AS (INSERT INTO event_marks (name, value) VALUES ('pruned', {through}) \
+               ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value RETURNING 1) \
+             SELECT 'pruned' AS value FROM mark"
+        ),
+    );
+
+    let polled = feed.poll(&mut cache).await.expect("the feed is read");
+    assert!(
+        polled.resynced,
+        "410 cursor_expired was answered and resynced"
+    );
+    agree(&api, &mut feed, &mut cache, seed, 70).await;
+    assert!(cache.position().is_some_and(|p| p >= head));
 }
