@@ -44,11 +44,8 @@ const EVENT_COLUMNS: usize = 6;
 /// licenses builds and binds its snapshots 1,000 at a time rather than in one statement.
 /// Two concurrent batch_creates of 10,000, 15 times: peak RSS 121 MiB in one statement,
 /// 101-103 MiB by 1,000.
-const EVENTS_PER_INSERT: usize = if rows_per_insert(EVENT_COLUMNS) < 1_000 {
-    rows_per_insert(EVENT_COLUMNS)
-} else {
-    1_000
-};
+const EVENTS_PER_INSERT: usize = 1_000;
+const _: () = assert!(EVENTS_PER_INSERT <= rows_per_insert(EVENT_COLUMNS));
 
 impl NewEventRow {
     fn license(kind: EventType, row: &LicenseRow, at: Timestamp) -> Result<Self, Error> {
