@@ -21,6 +21,8 @@ pub enum EndpointError {
     Credentials,
     #[error("the endpoint URL has no host")]
     NoHost,
+    #[error("the endpoint is a private address: webhooks go to the public internet")]
+    PrivateAddress,
 }
 
 impl EndpointError {
@@ -32,6 +34,7 @@ impl EndpointError {
             EndpointError::NotHttps => "endpoint_not_https",
             EndpointError::Credentials => "endpoint_credentials",
             EndpointError::NoHost => "endpoint_no_host",
+            EndpointError::PrivateAddress => "endpoint_private_address",
         }
     }
 }
@@ -41,7 +44,8 @@ impl EndpointError {
 /// no credentials (they would be stored and shown with the URL, and receivers authenticate
 /// us by the signature); a host; at most [`MAX_ENDPOINT_LEN`] characters.
 ///
-/// The host is not resolved here: what it points to can change after registration.
+/// The host is not resolved here: what it points to can change after registration (see
+/// [`check_public_host`](crate::check_public_host) for what is checked of it).
 pub fn validate_endpoint(url: &str, allow_http: bool) -> Result<Url, EndpointError> {
     if url.len() > MAX_ENDPOINT_LEN {
         return Err(EndpointError::TooLong);

@@ -7,21 +7,29 @@
 //!   seconds, of this attempt: receivers refuse old ones against replays) and
 //!   `webhook-signature`: `v1,` then the base64 of HMAC-SHA256(secret, `{id}.{timestamp}.{body}`);
 //! - a secret is `whsec_` then the base64 of 24 to 64 random bytes ([`WebhookSecret`]);
-//! - an endpoint is an `https` URL without credentials ([`validate_endpoint`]);
+//! - an endpoint is an `https` URL without credentials ([`validate_endpoint`]), on the
+//!   public internet unless the service allows private networks ([`check_public_host`], and
+//!   at each connection the sender's resolver);
 //! - an answer is classified into [`Outcome`]: 2xx delivered, 410 stop, anything else retried
 //!   on the schedule of [`retry_delay`], about three days in all.
 //!
 //! The crate is standalone: it signs and sends opaque bytes. Which events exist, how they are
-//! rendered and where attempts are recorded belong to the service.
+//! rendered and where attempts are recorded belong to the service. Without its default
+//! feature `send` it has no HTTP client (no reqwest, no tokio): what the use cases need to
+//! register an endpoint (its checks and secret) and nothing that does I/O.
 
 mod endpoint;
+mod network;
 mod retry;
 mod secret;
+#[cfg(feature = "send")]
 mod send;
 
 pub use endpoint::{EndpointError, MAX_ENDPOINT_LEN, validate_endpoint};
+pub use network::{check_public_host, is_public};
 pub use retry::{MAX_ATTEMPTS, retry_delay};
 pub use secret::{SecretError, WebhookSecret};
+#[cfg(feature = "send")]
 pub use send::{Attempt, MAX_ANSWER_LEN, Outcome, USER_AGENT, WebhookSender};
 
 use base64::Engine;

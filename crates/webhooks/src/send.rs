@@ -46,6 +46,7 @@ pub struct Attempt {
 #[derive(Debug, Clone)]
 pub struct WebhookSender {
     client: reqwest::Client,
+    allow_private_networks: bool,
 }
 
 impl WebhookSender {
@@ -56,11 +57,21 @@ impl WebhookSender {
     /// and a redirect would carry the signed event to a host nobody checked (a 3xx is retried,
     /// and shows in the attempt log for the receiver to fix).
     ///
+    /// Unless `allow_private_networks`, it sends to public addresses only: a literal private
+    /// address is refused before connecting, and host names resolve to their public
+    /// addresses only (see [`check_public_host`](crate::check_public_host)).
+    ///
     /// # Panics
     ///
     /// When the TLS backend cannot start (rustls with bundled roots: no system state to miss).
-    pub fn new(timeout: Duration) -> Self {
-        let client = reqwest::Client::builder()
+    pub fn new(timeout: Duration, allow_private_networks: bool) -> Self {
+        let builder = reqwest::Client::builder();
+        let builder = if allow_private_networks {
+            builder
+        } else {
+            builder.dns_resolver(std::sync::Arc::new(crate::network::PublicResolver))
+        };
+        let client = builder
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -68,7 +79,10 @@ impl WebhookSender {
             .user_agent(USER_AGENT)
             .build()
             .expect("the webhook HTTP client (rustls) builds");
-        Self { client }
+        Self {
+            client,
+            allow_private_networks,
+        }
     }
 
     /// Sends `body` (JSON) to `url`, signed with `secret` for `msg_id` at `timestamp` (unix
@@ -84,6 +98,15 @@ impl WebhookSender {
         timestamp: i64,
         body: &[u8],
     ) -> Attempt {
+        if !self.allow_private_networks
+            && let Err(refused) = crate::check_public_host(url)
+        {
+            return Attempt {
+                status: None,
+                answer: refused.to_string(),
+                outcome: Outcome::Retry,
+            };
+        }
         let request = self
             .client
             .post(url.clone())

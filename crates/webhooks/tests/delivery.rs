@@ -152,7 +152,7 @@ fn now() -> i64 {
 }
 
 fn sender() -> WebhookSender {
-    WebhookSender::new(Duration::from_secs(2))
+    WebhookSender::new(Duration::from_secs(2), true)
 }
 
 async fn send_to(receiver: &Receiver, secret: &WebhookSecret, path: &str) -> Attempt {
@@ -329,7 +329,7 @@ async fn connection_refused_is_retried_with_the_error() {
 async fn a_slow_receiver_times_out_and_is_retried() {
     let secret = WebhookSecret::generate();
     let receiver = Receiver::start(&secret);
-    let sender = WebhookSender::new(Duration::from_millis(300));
+    let sender = WebhookSender::new(Duration::from_millis(300), true);
     let started = std::time::Instant::now();
     let attempt = sender
         .send(&receiver.url("/slow"), &secret, "msg_s", now(), BODY)
@@ -363,5 +363,35 @@ async fn redirects_are_not_followed() {
     assert_eq!(attempt.outcome, Outcome::Retry);
     let paths: Vec<String> = receiver.received().into_iter().map(|r| r.path).collect();
     assert_eq!(paths, ["/redirect"]);
+    receiver.stop().await;
+}
+
+/// Without `allow_private_networks`, nothing reaches a receiver on loopback: not by its
+/// address, not by a name that resolves to it. The same receiver gets the delivery once
+/// private networks are allowed, so the refusal is the policy's, not the receiver's.
+#[tokio::test]
+async fn private_networks_are_refused_unless_allowed() {
+    let secret = WebhookSecret::generate();
+    let receiver = Receiver::start(&secret);
+    let public_only = WebhookSender::new(Duration::from_secs(2), false);
+    let by_address = receiver.url("/ok");
+    let by_name = validate_endpoint(&by_address.as_str().replace("127.0.0.1", "localhost"), true)
+        .expect("endpoint");
+    for url in [&by_address, &by_name] {
+        let attempt = public_only.send(url, &secret, "msg_p", now(), BODY).await;
+        assert_eq!(attempt.status, None, "{url}");
+        assert_eq!(attempt.outcome, Outcome::Retry, "{url}");
+        assert!(
+            attempt.answer.contains("private") || attempt.answer.contains("public"),
+            "{url}: {}",
+            attempt.answer
+        );
+    }
+    assert!(receiver.received().is_empty());
+    let attempt = sender()
+        .send(&by_address, &secret, "msg_p", now(), BODY)
+        .await;
+    assert_eq!(attempt.outcome, Outcome::Delivered);
+    assert_eq!(receiver.received().len(), 1);
     receiver.stop().await;
 }
