@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod nats_publisher;
 pub mod settings;
 pub mod telemetry;
+pub mod webhook_worker;
 pub mod workers;
 
 use std::future::Future;
@@ -36,6 +37,7 @@ use licenses_api_user::{
     TokenVerifier,
 };
 use licenses_app::ports::StoreHealth;
+use licenses_app::webhooks::{WebhookPolicy, Webhooks};
 use licenses_app::{
     App, Delivery, DeliveryPolicy, Entitlements, Events, Ports, SystemClock, UuidV7Ids,
 };
@@ -147,6 +149,14 @@ impl Services {
         let mut app = App::new(ports).with_events(Events {
             store: Arc::new(store.clone()),
             wake: Arc::new(move || written.notify_one()),
+        });
+        let webhooks = &settings.events.webhooks;
+        app = app.with_webhooks(Webhooks {
+            store: Arc::new(store.clone()),
+            policy: WebhookPolicy {
+                allow_http: webhooks.allow_http,
+                allow_private_networks: webhooks.allow_private_networks,
+            },
         });
         if settings.irdeto.enabled {
             let notify = Arc::clone(&entitlement_jobs_written);
@@ -315,6 +325,8 @@ pub struct Application {
     /// The NATS publisher's settings and the root of its events' links, when
     /// `events.nats.url` is set.
     nats: Option<(licenses_nats::NatsConfig, licenses_http::Links)>,
+    /// The webhook worker's settings and the root of its events' links.
+    webhooks: (webhook_worker::WebhookConfig, licenses_http::Links),
     /// `server.shutdown_grace_secs`.
     shutdown_grace_secs: u64,
     /// The use cases, whose catalogue in memory the refresher keeps fresh.
@@ -411,6 +423,7 @@ impl Application {
             (user, Some(management), management_port)
         };
         let nats = nats_config(&services.settings, management_port);
+        let webhooks = webhook_config(&services.settings, management_port);
         let shutdown_grace_secs = server.shutdown_grace_secs;
         let app = services.app.clone();
         let catalogue_refresh = services.settings.catalogue.refresh_every();
@@ -431,6 +444,7 @@ impl Application {
             delivery,
             events,
             nats,
+            webhooks,
             shutdown_grace_secs,
             app,
             catalogue_refresh,
@@ -482,6 +496,13 @@ impl Application {
                 Arc::clone(&events_sequenced),
             )
         });
+        let (webhook_config, webhook_links) = self.webhooks;
+        let webhooks = webhook_worker::WebhookWorker::spawn(
+            Arc::new(self.store.clone()),
+            webhook_config,
+            webhook_links,
+            Arc::clone(&events_sequenced),
+        );
         let worker = self.delivery.map(|(delivery, wake)| {
             workers::Worker::spawn(delivery, wake, Arc::clone(&events_written))
         });
@@ -534,6 +555,7 @@ impl Application {
         if let Some(nats) = nats {
             nats.stop().await;
         }
+        webhooks.stop().await;
         user_result
             .and(management_result)
             .map_err(StartError::Server)?;
@@ -652,6 +674,21 @@ fn nats_config(
 ) -> Option<(licenses_nats::NatsConfig, licenses_http::Links)> {
     let nats = &settings.events.nats;
     let url = nats.url.as_ref()?;
+    let config = licenses_nats::NatsConfig {
+        url: url.expose_secret().to_owned(),
+        stream: nats.stream.clone(),
+        subject_prefix: nats.subject_prefix.clone(),
+        duplicate_window: nats.duplicate_window(),
+        max_age: settings.events.retention(),
+        connect_timeout: nats.timeout(),
+        ack_timeout: nats.timeout(),
+    };
+    Some((config, event_links(settings, management_port)))
+}
+
+/// The root of the links in events sent out (NATS, webhooks): the management API's public
+/// base URL, else its listener.
+fn event_links(settings: &Settings, management_port: u16) -> licenses_http::Links {
     let server = &settings.server;
     let origin = server.management_public_base_url().map_or_else(
         || {
@@ -662,19 +699,24 @@ fn nats_config(
         },
         |base| base.trim_end_matches('/').to_owned(),
     );
-    let config = licenses_nats::NatsConfig {
-        url: url.expose_secret().to_owned(),
-        stream: nats.stream.clone(),
-        subject_prefix: nats.subject_prefix.clone(),
-        duplicate_window: nats.duplicate_window(),
-        max_age: settings.events.retention(),
-        connect_timeout: nats.timeout(),
-        ack_timeout: nats.timeout(),
+    licenses_http::Links::with_root(format!("{origin}{}", licenses_api_management::PREFIX))
+}
+
+/// The webhook worker's settings (`events.webhooks.*`) and the root of its events' links.
+fn webhook_config(
+    settings: &Settings,
+    management_port: u16,
+) -> (webhook_worker::WebhookConfig, licenses_http::Links) {
+    let webhooks = &settings.events.webhooks;
+    let config = webhook_worker::WebhookConfig {
+        timeout: webhooks.timeout(),
+        concurrency: webhooks.concurrency,
+        disable_after: webhooks.disable_after(),
+        retry_scale: webhooks.retry_scale,
+        allow_private_networks: webhooks.allow_private_networks,
+        retention: settings.events.retention(),
     };
-    Some((
-        config,
-        licenses_http::Links::with_root(format!("{origin}{}", licenses_api_management::PREFIX)),
-    ))
+    (config, event_links(settings, management_port))
 }
 
 /// The host part of `HOST:PORT`, for the log line.

@@ -24,6 +24,7 @@ use licenses_app::events::EventStore;
 use licenses_app::ports::{
     Clock, DeliveryError, EntitlementGateway, EntitlementJobs, NewEntitlementJob,
 };
+use licenses_app::webhooks::WebhookStore;
 use licenses_domain::LicenseId;
 use licenses_store::Store;
 use prometheus::{
@@ -53,6 +54,7 @@ pub struct Metrics {
     events_unsequenced: IntGauge,
     events_head: IntGauge,
     events_nats: IntGauge,
+    webhook_deliveries: IntGaugeVec,
     store: Store,
     outbox: bool,
     nats: bool,
@@ -141,6 +143,15 @@ impl Metrics {
             "The position up to which every event was acknowledged by NATS JetStream; the \
              publisher's backlog is licenses_events_head_position minus this",
         )?;
+        let webhook_deliveries = IntGaugeVec::new(
+            Opts::new(
+                "licenses_webhook_deliveries",
+                "Webhook deliveries by state: pending (queued or retrying) and failed (given \
+                 up, replayable)",
+            ),
+            &["state"],
+        )?;
+        registry.register(Box::new(webhook_deliveries.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(events_unsequenced.clone()))?;
         if nats {
@@ -169,6 +180,7 @@ impl Metrics {
             events_unsequenced,
             events_head,
             events_nats,
+            webhook_deliveries,
             store,
             outbox,
             nats,
@@ -215,6 +227,16 @@ impl Metrics {
                 self.events_head.set(backlog.last_position);
             }
             Err(error) => tracing::warn!(%error, "metrics: cannot count the events"),
+        }
+        match WebhookStore::webhook_backlog(&self.store).await {
+            Ok(backlog) => {
+                for (state, n) in [("pending", backlog.pending), ("failed", backlog.failed)] {
+                    self.webhook_deliveries
+                        .with_label_values(&[state])
+                        .set(i64::try_from(n).unwrap_or(i64::MAX));
+                }
+            }
+            Err(error) => tracing::warn!(%error, "metrics: cannot count the webhook deliveries"),
         }
         if self.nats {
             match EventStore::mark(&self.store, crate::nats_publisher::MARK).await {

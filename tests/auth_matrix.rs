@@ -105,6 +105,8 @@ struct Fixtures {
     license: String,
     spare_license: String,
     batch_license: String,
+    webhook: String,
+    spare_webhook: String,
 }
 
 impl Fixtures {
@@ -117,12 +119,17 @@ impl Fixtures {
         }
         let [license, spare_license, batch_license] =
             <[String; 3]>::try_from(licenses).expect("three licenses");
+        let webhook = create(app, "/webhooks", webhook_doc("https://hooks.example.com/a")).await;
+        let spare_webhook =
+            create(app, "/webhooks", webhook_doc("https://hooks.example.com/b")).await;
         Self {
             product,
             spare_product,
             license,
             spare_license,
             batch_license,
+            webhook,
+            spare_webhook,
         }
     }
 
@@ -147,7 +154,16 @@ impl Fixtures {
                     &self.license
                 },
             )
+            .replace(
+                "{webhook_id}",
+                if destructive {
+                    &self.spare_webhook
+                } else {
+                    &self.webhook
+                },
+            )
             .replace("{job_id}", "1")
+            .replace("{delivery_id}", "1")
             // The explain call needs its question (without it: 400, which proves nothing).
             .replace("/access", "/access?channel=42&service=live")
     }
@@ -163,6 +179,13 @@ impl Fixtures {
             (Listener::User, "POST") => json!({"data": {"type": "License",
                 "attributes": {"payment_method": "billing"},
                 "relationships": {"product": {"data": {"type": "Product", "id": self.product}}}}}),
+            (Listener::Management, "PATCH") if template_free.contains("/webhooks/") => {
+                json!({"data": {"type": "Webhook", "id": self.webhook,
+                    "attributes": {"description": "Changed"}}})
+            }
+            (Listener::Management, _) if template_free.ends_with("/webhooks") => {
+                webhook_doc("https://hooks.example.com/intruder")
+            }
             (Listener::Management, "PATCH") => json!({"data": {"type": "Product",
                 "id": self.product, "attributes": {"title": "Changed"}}}),
             (Listener::Management, _) if template_free.ends_with("/products") => {
@@ -188,6 +211,10 @@ fn product_doc(title: &str) -> Value {
         "type": "CHANNEL", "is_premium": true, "price_record": {"amount": 499, "currency": "EUR"},
         "license_defaults": {"duration": 86_400, "auto_renew": false}},
         "relationships": {"live": {"data": [{"type": "Channel", "id": "7"}]}}}})
+}
+
+fn webhook_doc(url: &str) -> Value {
+    json!({"data": {"type": "Webhook", "attributes": {"url": url}}})
 }
 
 fn license_resource(user: &str, product: &str) -> Value {
@@ -280,7 +307,7 @@ async fn create(app: &TestApp, path: &str, doc: Value) -> String {
 /// every license (all pages), and the entitlement-job backlog.
 async fn state(app: &TestApp) -> Vec<Value> {
     let mut state = Vec::new();
-    for path in ["/products", "/licenses"] {
+    for path in ["/products", "/licenses", "/webhooks"] {
         let mut url = Some(app.management(&format!("{MANAGEMENT}{path}")));
         while let Some(u) = url.take() {
             let r = app

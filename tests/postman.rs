@@ -395,6 +395,24 @@ fn spec_request(api: Api, method: &Method, route: &'static str) -> Option<Reques
             .optional_query("page[size]", "100")
             .optional_query("filter[user]", "{{user_id}}")
             .optional_query("filter[type]", "license.created,license.deleted"),
+        (Api::Management, "GET", "/webhooks") => r("GetAllWebhooks", "Every webhook endpoint, without its secret."),
+        (Api::Management, "POST", "/webhooks") => r("CreateWebhook", "Registers an endpoint (201) for the events of `event_types` (empty: all); the answer's `secret` (`whsec_…`, shown only here) signs every delivery. Its id is kept in `webhook_id`. `cargo run` allows http:// and local receivers (config/local.toml).")
+            .body(json!({"data": {"type": "Webhook", "attributes": {
+                "url": "http://127.0.0.1:9000/hooks/licenses",
+                "event_types": ["license.created", "license.deleted"],
+                "description": "the BSS"}}}))
+            .test(&created("webhook_id")),
+        (Api::Management, "GET", "/webhooks/{webhook_id}") => r("GetWebhookById", "One endpoint: enabled or why not, failing since when."),
+        (Api::Management, "PATCH", "/webhooks/{webhook_id}") => r("UpdateWebhook", "Changes an endpoint; `enabled: false` holds its deliveries, `enabled: true` resumes them.")
+            .body(json!({"data": {"type": "Webhook", "id": "{{webhook_id}}",
+                "attributes": {"enabled": true, "event_types": []}}})),
+        (Api::Management, "DELETE", "/webhooks/{webhook_id}") => r("DeleteWebhookById", "Deletes an endpoint and its deliveries (204)."),
+        (Api::Management, "GET", "/webhooks/{webhook_id}/deliveries") => r("GetWebhookDeliveries", "The endpoint's deliveries, oldest first, each with its last status and answer; `filter[status]=failed` for those to replay.")
+            .optional_query("filter[status]", "failed")
+            .optional_query("page[size]", "100")
+            .optional_query("page[after]", "0"),
+        (Api::Management, "POST", "/webhooks/{webhook_id}/replay") => r("ReplayFailedWebhookDeliveries", "Sends every failed delivery of the endpoint again (202, `meta.replayed`)."),
+        (Api::Management, "POST", "/webhooks/{webhook_id}/deliveries/{delivery_id}/replay") => r("ReplayWebhookDelivery", "Sends one failed delivery again (202); 409 `not_failed` for one that is not failed."),
         (Api::Management, "GET", "/irdeto/backlog") => r("GetIrdetoBacklog", "The Irdeto entitlement jobs due, retrying and failed."),
         (Api::Management, "POST", "/irdeto/jobs/{job_id}/retry") => r("RetryIrdetoJob", "Makes a failed Irdeto job due again (202); 404 when no failed job has this id."),
         (Api::User, "GET", "/products") => r("GetAllProducts", "The user-visible catalogue; cacheable (`ETag`, `If-None-Match`)."),
@@ -458,8 +476,9 @@ fn api_spec() -> Value {
         "API spec",
         "A plain listing of every call of both APIs, one request per route, generated from the \
          route tables. Their scripts only check that nothing fails on the server side: the \
-         ids they use (`product_id`, `license_id`, `job_id`) are collection variables, set \
-         by CreateProduct, CreateLicense and PurchaseUserLicense.",
+         ids they use (`product_id`, `license_id`, `job_id`, `webhook_id`, `delivery_id`) are \
+         collection variables, set by CreateProduct, CreateLicense, PurchaseUserLicense and \
+         CreateWebhook.",
         folders,
     )
 }
@@ -973,6 +992,8 @@ fn collection() -> Value {
             variable("product_id", "41"),
             variable("license_id", "42"),
             variable("job_id", "1"),
+            variable("webhook_id", "0193a8c4-5e2f-7b10-9c4d-2f6e8a1b3c5d"),
+            variable("delivery_id", "1"),
         ],
     })
 }

@@ -1,6 +1,7 @@
 //! `[events]`: the license and product events (docs/events.md): how long the feed keeps them,
-//! the lead time of `license.expiring_soon`, how often expiry is scheduled; and
-//! `[events.nats]`, the NATS JetStream publisher (off unless `url` is set).
+//! the lead time of `license.expiring_soon`, how often expiry is scheduled;
+//! `[events.nats]`, the NATS JetStream publisher (off unless `url` is set); and
+//! `[events.webhooks]`, where and how webhooks are delivered.
 
 use std::time::Duration;
 
@@ -24,6 +25,79 @@ pub struct EventsSettings {
     pub scheduler_interval_ms: u64,
     /// `[events.nats]`: publishing to NATS JetStream.
     pub nats: NatsSettings,
+    /// `[events.webhooks]`: delivering to the endpoints of `/webhooks`.
+    pub webhooks: WebhookSettings,
+}
+
+/// `[events.webhooks]`: every instance delivers the events to the endpoints registered
+/// through `/webhooks`; these say where endpoints may point and how deliveries go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// Whether `http://` endpoints are taken (false: `https://` only).
+    pub allow_http: bool,
+    /// Whether endpoints may be private addresses (loopback, RFC 1918, link-local, …):
+    /// false refuses them at registration and at each connection (SSRF).
+    pub allow_private_networks: bool,
+    /// The bound of one attempt, connection to answer, in milliseconds (100..=60000; 10000).
+    pub timeout_ms: u64,
+    /// Deliveries one instance sends at once (1..=256; 16).
+    pub concurrency: u32,
+    /// An endpoint whose every attempt failed for this many days is disabled (1..=30; 5).
+    pub disable_after_days: u32,
+    /// Multiplies every wait of the retry schedule (0.0001..=1; 1): for drills and tests
+    /// that cannot wait hours. Production keeps 1.
+    pub retry_scale: f64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            allow_http: false,
+            allow_private_networks: false,
+            timeout_ms: 10_000,
+            concurrency: 16,
+            disable_after_days: 5,
+            retry_scale: 1.0,
+        }
+    }
+}
+
+impl WebhookSettings {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    pub fn disable_after(&self) -> Duration {
+        Duration::from_secs(u64::from(self.disable_after_days) * 86_400)
+    }
+
+    fn validate(&self, problems: &mut Vec<Problem>) {
+        if !(100..=60_000).contains(&self.timeout_ms) {
+            problems.push(Problem::new(
+                "events.webhooks.timeout_ms",
+                "must be between 100 and 60000 milliseconds",
+            ));
+        }
+        if !(1..=256).contains(&self.concurrency) {
+            problems.push(Problem::new(
+                "events.webhooks.concurrency",
+                "must be between 1 and 256",
+            ));
+        }
+        if !(1..=30).contains(&self.disable_after_days) {
+            problems.push(Problem::new(
+                "events.webhooks.disable_after_days",
+                "must be between 1 and 30 days",
+            ));
+        }
+        if !(0.0001..=1.0).contains(&self.retry_scale) {
+            problems.push(Problem::new(
+                "events.webhooks.retry_scale",
+                "must be between 0.0001 and 1",
+            ));
+        }
+    }
 }
 
 /// `[events.nats]`: the workers publish each event to `{subject_prefix}.{type}` of a JetStream
@@ -109,6 +183,7 @@ impl Default for EventsSettings {
             expiring_soon_hours: 72,
             scheduler_interval_ms: 60_000,
             nats: NatsSettings::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -147,5 +222,6 @@ impl EventsSettings {
             ));
         }
         self.nats.validate(problems);
+        self.webhooks.validate(problems);
     }
 }

@@ -57,7 +57,7 @@ pub use auth::{
 pub use catalogue::CatalogueSettings;
 pub use console::ConsoleSettings;
 pub use database::{DatabaseSettings, redacted_url};
-pub use events::{EventsSettings, NatsSettings};
+pub use events::{EventsSettings, NatsSettings, WebhookSettings};
 pub use irdeto::IrdetoSettings;
 pub use limits::LimitsSettings;
 pub use log::{LogFormat, LogSettings};

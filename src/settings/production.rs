@@ -137,7 +137,7 @@ pub const TEST_PUBLIC_KEYS: [(&str, &str); 2] = [
 /// The secrets committed in the tests (HS256 user token secrets, Irdeto API keys): public
 /// knowledge, refused as `auth.user_tokens.secret` or `irdeto.api_key` wherever development
 /// credentials are. The same test keeps the list complete.
-pub const TEST_SECRETS: [&str; 15] = [
+pub const TEST_SECRETS: [&str; 16] = [
     "a-real-secret-from-the-vault-0123456789",
     DEV_TOKEN_SECRET,
     "0123456789abcdef0123456789abcdef",
@@ -154,6 +154,9 @@ pub const TEST_SECRETS: [&str; 15] = [
     "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
     "C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
     "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7o",
+    // the secret of the webhook endpoints of crates/store/tests/webhooks.rs and of the OpenAPI
+    // document's example
+    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 ];
 
 /// The fingerprint of a PEM public key as [`TEST_PUBLIC_KEYS`] lists it: the hex SHA-256 of

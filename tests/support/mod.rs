@@ -20,6 +20,8 @@
 #![allow(dead_code)]
 
 pub mod jsonapi;
+pub mod management;
+pub mod receiver;
 
 /// Runs each named `async fn(Backend)` as two tests, `postgres::NAME` and `sqlite::NAME`, so
 /// that every rule is checked on both backends.

@@ -6,7 +6,9 @@
 //! document. Rules live in the domain and the use cases; errors become JSON:API documents in
 //! one place ([`licenses_http::ApiError`]). One module per resource: [`products`],
 //! [`licenses`], [`batches`], [`users`] (a user's licenses and entitlements, and why they
-//! may or may not watch), [`irdeto`] (the outbox) and [`events`] (the event feed); here, the routes, the OpenAPI document and what every handler shares.
+//! may or may not watch), [`irdeto`] (the outbox), [`events`] (the event feed) and
+//! [`webhooks`] (endpoints, deliveries, replays); here, the routes, the OpenAPI document and
+//! what every handler shares.
 
 mod auth;
 mod batches;
@@ -15,6 +17,7 @@ mod irdeto;
 mod licenses;
 mod products;
 mod users;
+mod webhooks;
 
 use actix_web::middleware::from_fn;
 use actix_web::{HttpMessage, HttpRequest, web};
@@ -38,6 +41,10 @@ use irdeto::{irdeto_backlog, irdeto_retry};
 use licenses::{create_license, delete_license, get_license, list_licenses};
 use products::{create_product, delete_product, get_product, list_products, update_product};
 use users::{user_access, user_entitlements, user_licenses};
+use webhooks::{
+    create_webhook, delete_webhook, get_webhook, list_deliveries, list_webhooks, replay_delivery,
+    replay_failed, update_webhook,
+};
 
 pub use auth::{BadKeyHash, KeyName, ManagementKeys, Scope, Scopes, new_key};
 
@@ -69,6 +76,17 @@ fn routes() -> Routes {
         .get("/irdeto/backlog", irdeto_backlog)
         .post("/irdeto/jobs/{job_id}/retry", irdeto_retry)
         .get("/events", list_events)
+        .get("/webhooks", list_webhooks)
+        .post("/webhooks", create_webhook)
+        .get("/webhooks/{webhook_id}", get_webhook)
+        .patch("/webhooks/{webhook_id}", update_webhook)
+        .delete("/webhooks/{webhook_id}", delete_webhook)
+        .get("/webhooks/{webhook_id}/deliveries", list_deliveries)
+        .post("/webhooks/{webhook_id}/replay", replay_failed)
+        .post(
+            "/webhooks/{webhook_id}/deliveries/{delivery_id}/replay",
+            replay_delivery,
+        )
 }
 
 /// Every route the management API answers, with its full path. All of them require a key.
@@ -114,7 +132,9 @@ type Answer = Result<actix_web::HttpResponse, ApiError>;
         licenses::create_license, batches::batch_create, batches::batch_delete,
         licenses::get_license, licenses::delete_license, users::user_licenses,
         users::user_entitlements, users::user_access, irdeto::irdeto_backlog, irdeto::irdeto_retry,
-        events::list_events),
+        events::list_events, webhooks::list_webhooks, webhooks::create_webhook,
+        webhooks::get_webhook, webhooks::update_webhook, webhooks::delete_webhook,
+        webhooks::list_deliveries, webhooks::replay_failed, webhooks::replay_delivery),
     components(
         schemas(ErrorDocument<'_>, licenses_http::EventMessage<'_>),
         responses(BadRequest, UnauthorizedApikey, ForbiddenClientId, NotFound, RelatedNotFound, Conflict,
@@ -127,6 +147,8 @@ type Answer = Result<actix_web::HttpResponse, ApiError>;
         (name = "Entitlements", description = "What a user may watch."),
         (name = "Irdeto", description = "The outbox of entitlement jobs to Irdeto."),
         (name = "Events", description = "License and product changes, in commit order."),
+        (name = "Webhooks", description = "Endpoints that receive the events, signed \
+            (Standard Webhooks); their deliveries and replays."),
     ),
 )]
 struct ManagementApi;

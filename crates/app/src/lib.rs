@@ -17,6 +17,7 @@ mod products;
 mod suspension;
 mod system;
 mod user;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -63,6 +64,8 @@ pub struct App {
     /// The events outbox, when the feed and the sequencer's wake-ups are wired
     /// ([`App::with_events`]).
     events: Option<Events>,
+    /// Webhook endpoints and deliveries ([`App::with_webhooks`]).
+    webhooks: Option<webhooks::Webhooks>,
 }
 
 impl App {
@@ -74,6 +77,7 @@ impl App {
             ports,
             entitlements: None,
             events: None,
+            webhooks: None,
         }
     }
 }

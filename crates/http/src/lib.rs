@@ -28,17 +28,18 @@ pub use body::{BodyDeadlineExceeded, idempotency_key, read_body, require_jsonapi
 pub use headers::security_headers;
 pub use jsonapi::request::{
     DocumentProblems, PurchaseDocument, read_batch_delete, read_license_batch, read_license_create,
-    read_product_create, read_product_patch, read_purchase,
+    read_product_create, read_product_patch, read_purchase, read_webhook_create,
+    read_webhook_patch,
 };
 pub use jsonapi::response::{
     Audience, Document, DocumentLinks, EventFeedDocument, EventMessage, License, LicenseBody,
     Links, ManagementProduct, MetaDocument, NotIncluded, Rendered, UserProduct,
     entitlements_document, event_message, event_object, license_resource, management_product,
-    respond, stored, to_stored, user_product,
+    respond, stored, to_stored, user_product, webhook_delivery_object, webhook_resource,
 };
 pub use jsonapi::{ApiError, ErrorObject, JSONAPI};
 pub use origin::PublicOrigins;
-pub use query::{Query, event_query, license_filter, page_request};
+pub use query::{Query, delivery_query, event_query, license_filter, page_request};
 pub use rate::{
     AuthFailureLimiter, RateLimiter, RateLimits, client_addr, limit_auth_failures,
     too_many_requests,

@@ -6,6 +6,7 @@
 //! accepts (a test holds the two to the same names).
 
 use licenses_app::events::{EventQuery, EventType, MAX_EVENT_PAGE};
+use licenses_app::webhooks::{DeliveryQuery, DeliveryState, MAX_DELIVERY_PAGE};
 use licenses_app::{LicenseFilter, MAX_PAGE_SIZE, PageRequest};
 use licenses_domain::{ChannelId, LicenseId, LicenseStatus, ProductId, Service, Timestamp, UserId};
 
@@ -300,40 +301,88 @@ pub fn event_query(q: &Query) -> Result<EventQuery, ApiError> {
             })
             .collect::<Result<_, _>>()?,
     };
-    let limit = match q.get("page[size]") {
-        None => DEFAULT_PAGE_SIZE,
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|s| (1..=MAX_EVENT_PAGE).contains(s))
-            .ok_or_else(|| {
-                ApiError::parameter(
-                    "page[size]",
-                    "invalid_parameter",
-                    format!("page[size] is 1 to {MAX_EVENT_PAGE}"),
-                )
-            })?,
-    };
-    let after = q
-        .get("page[after]")
-        .map(|v| {
-            v.parse::<i64>()
-                .ok()
-                .filter(|p| *p >= 0 && v.bytes().all(|b| b.is_ascii_digit()))
-                .ok_or_else(|| {
-                    ApiError::parameter(
-                        "page[after]",
-                        "invalid_parameter",
-                        "page[after] is the position of links.next: digits only",
-                    )
-                })
-        })
-        .transpose()?;
+    let limit = page_size(q, MAX_EVENT_PAGE)?;
+    let after = page_after(q, "page[after] is the position of links.next: digits only")?;
     Ok(EventQuery {
         after,
         user: id(q, "filter[user]", UserId::parse)?,
         types,
         limit,
+    })
+}
+
+/// `page[size]`: 1 to `max`, [`DEFAULT_PAGE_SIZE`] when absent.
+fn page_size(q: &Query, max: u32) -> Result<u32, ApiError> {
+    match q.get("page[size]") {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|s| (1..=max).contains(s))
+            .ok_or_else(|| {
+                ApiError::parameter(
+                    "page[size]",
+                    "invalid_parameter",
+                    format!("page[size] is 1 to {max}"),
+                )
+            }),
+    }
+}
+
+/// `page[after]`: a cursor of digits.
+fn page_after(q: &Query, detail: &'static str) -> Result<Option<i64>, ApiError> {
+    q.get("page[after]")
+        .map(|v| {
+            v.parse::<i64>()
+                .ok()
+                .filter(|p| *p >= 0 && v.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| ApiError::parameter("page[after]", "invalid_parameter", detail))
+        })
+        .transpose()
+}
+
+/// The query of an endpoint's deliveries.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryParams {
+    /// Only the deliveries in this state: `pending`, `delivered` or `failed`.
+    #[param(
+        rename = "filter[status]",
+        pattern = "^(pending|delivered|failed)$",
+        example = "failed"
+    )]
+    pub status: Option<String>,
+    /// Deliveries per page, 1 to 1000 (default 100).
+    #[param(rename = "page[size]", minimum = 1, maximum = 1000, example = 100)]
+    pub size: Option<u32>,
+    /// The cursor of `links.next`: the deliveries after this id, oldest first.
+    #[param(rename = "page[after]", pattern = "^[0-9]{1,18}$", example = "42")]
+    pub after: Option<String>,
+}
+
+impl QueryParams for DeliveryParams {
+    const NAMES: &'static [&'static str] = &["filter[status]", "page[size]", "page[after]"];
+}
+
+/// An endpoint's deliveries to list: `filter[status]`, `page[size]`, `page[after]`.
+pub fn delivery_query(q: &Query, endpoint_id: &str) -> Result<DeliveryQuery, ApiError> {
+    let state = q
+        .get("filter[status]")
+        .map(|v| {
+            DeliveryState::parse(v).ok_or_else(|| {
+                ApiError::parameter(
+                    "filter[status]",
+                    "invalid_parameter",
+                    "filter[status] is pending, delivered or failed",
+                )
+            })
+        })
+        .transpose()?;
+    Ok(DeliveryQuery {
+        endpoint_id: endpoint_id.to_owned(),
+        state,
+        after: page_after(q, "page[after] is the id of links.next: digits only")?,
+        limit: page_size(q, MAX_DELIVERY_PAGE)?,
     })
 }
 

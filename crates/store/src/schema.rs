@@ -125,7 +125,43 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Text,
+        url -> Text,
+        secret -> Text,
+        event_types -> Text,
+        description -> Text,
+        after_position -> BigInt,
+        disabled_at_ms -> Nullable<BigInt>,
+        disabled_reason -> Nullable<Text>,
+        failing_since_ms -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> BigInt,
+        endpoint_id -> Text,
+        position -> BigInt,
+        event_id -> Text,
+        event_type -> Text,
+        user_id -> Nullable<Text>,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_ms -> BigInt,
+        lease_until_ms -> Nullable<BigInt>,
+        lease_token -> Nullable<Text>,
+        last_attempt_ms -> Nullable<BigInt>,
+        last_status -> Nullable<Integer>,
+        last_answer -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(licenses -> products (product_id));
+diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     products,
@@ -137,4 +173,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     event_user_sequences,
     event_marks,
+    webhook_endpoints,
+    webhook_deliveries,
 );

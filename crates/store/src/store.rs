@@ -14,6 +14,10 @@ use licenses_app::ports::{
     IdempotencyStore, JobKind, LicenseQuery, LicenseStore, NewEntitlementJob, OpenJob,
     ProductStore, StoreError, StoreHealth,
 };
+use licenses_app::webhooks::{
+    AttemptRecord, DeliveryQuery, DueDelivery, FanOut, NewWebhook, WebhookBacklog, WebhookChange,
+    WebhookDelivery, WebhookEndpoint, WebhookStore,
+};
 use licenses_domain::{
     License, LicenseId, LicenseStatus, OrderId, Product, ProductId, Timestamp, UserId,
 };
@@ -27,7 +31,7 @@ use crate::migrate;
 use crate::models::{Action, Resource};
 use crate::repo::{
     audit, audit_replacement, events, idempotency, jobs, license_trail, licenses, products,
-    queue_jobs,
+    queue_jobs, webhooks,
 };
 
 /// How long an SQLite writer waits for the lock, at least.
@@ -648,6 +652,81 @@ impl EventStore for Store {
 
     async fn event_backlog(&self) -> Result<EventBacklog, StoreError> {
         self.run(events::backlog).await
+    }
+}
+
+#[async_trait]
+impl WebhookStore for Store {
+    async fn create_endpoint(&self, new: &NewWebhook) -> Result<WebhookEndpoint, StoreError> {
+        let new = new.clone();
+        self.write(move |c| webhooks::create(c, &new)).await
+    }
+
+    async fn endpoint(&self, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
+        let id = id.to_owned();
+        self.run(move |c| webhooks::endpoint(c, &id)).await
+    }
+
+    async fn endpoints(&self) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        self.run(webhooks::endpoints).await
+    }
+
+    async fn update_endpoint(
+        &self,
+        id: &str,
+        change: &WebhookChange,
+    ) -> Result<Option<WebhookEndpoint>, StoreError> {
+        let (id, change) = (id.to_owned(), change.clone());
+        self.write(move |c| webhooks::update(c, &id, &change)).await
+    }
+
+    async fn delete_endpoint(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.write(move |c| webhooks::delete(c, &id)).await
+    }
+
+    async fn deliveries(&self, query: &DeliveryQuery) -> Result<Vec<WebhookDelivery>, StoreError> {
+        let query = query.clone();
+        self.run(move |c| webhooks::list(c, &query)).await
+    }
+
+    async fn replay(
+        &self,
+        endpoint_id: &str,
+        delivery_id: Option<i64>,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let endpoint_id = endpoint_id.to_owned();
+        self.write(move |c| webhooks::replay(c, &endpoint_id, delivery_id, now_ms))
+            .await
+    }
+
+    async fn fan_out(&self, limit: u32, now_ms: i64) -> Result<FanOut, StoreError> {
+        self.write(move |c| webhooks::fan_out(c, limit, now_ms))
+            .await
+    }
+
+    async fn claim(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        self.write(move |c| webhooks::claim(c, now_ms, lease_ms, limit))
+            .await
+    }
+
+    async fn record(&self, attempt: &AttemptRecord) -> Result<bool, StoreError> {
+        let attempt = attempt.clone();
+        self.write(move |c| webhooks::record(c, &attempt)).await
+    }
+
+    async fn prune_deliveries(&self, before_ms: i64) -> Result<u64, StoreError> {
+        self.write(move |c| webhooks::prune(c, before_ms)).await
+    }
+
+    async fn webhook_backlog(&self) -> Result<WebhookBacklog, StoreError> {
+        self.run(webhooks::backlog).await
     }
 }
 

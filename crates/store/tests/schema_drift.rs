@@ -250,7 +250,9 @@ fn the_parser_reads_every_table_and_notices_a_change() {
             "events",
             "idempotency_keys",
             "licenses",
-            "products"
+            "products",
+            "webhook_deliveries",
+            "webhook_endpoints"
         ]
     );
     assert_eq!(schema["idempotency_keys"].primary_key, ["scope", "key"]);

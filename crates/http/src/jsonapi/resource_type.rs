@@ -39,6 +39,10 @@ resource_types! {
     AccessType => Access;
     /// The resource type `Event`: a license or product change, in the feed.
     EventType => Event;
+    /// The resource type `Webhook`: an endpoint that receives events.
+    WebhookType => Webhook;
+    /// The resource type `WebhookDelivery`: one event's delivery to one endpoint.
+    WebhookDeliveryType => WebhookDelivery;
 }
 
 #[cfg(test)]

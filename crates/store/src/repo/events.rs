@@ -149,7 +149,7 @@ fn mark_value(conn: &mut AnyConnection, name: &str) -> Result<Option<i64>, Error
         .optional()?)
 }
 
-fn set_mark(conn: &mut AnyConnection, name: &str, value: i64) -> Result<(), Error> {
+pub(crate) fn set_mark(conn: &mut AnyConnection, name: &str, value: i64) -> Result<(), Error> {
     let row = (event_marks::name.eq(name), event_marks::value.eq(value));
     on_backend!(conn, |c| diesel::insert_into(event_marks::table)
         .values(row)
@@ -158,6 +158,31 @@ fn set_mark(conn: &mut AnyConnection, name: &str, value: i64) -> Result<(), Erro
         .set(event_marks::value.eq(value))
         .execute(c))?;
     Ok(())
+}
+
+/// The last position given (0 before the first event).
+pub(crate) fn head(conn: &mut AnyConnection) -> Result<i64, Error> {
+    Ok(mark_value(conn, LAST_POSITION)?.unwrap_or(0))
+}
+
+/// The sequenced events at `positions` (those still kept), in position order.
+pub(crate) fn at_positions(
+    conn: &mut AnyConnection,
+    positions: &[i64],
+) -> Result<Vec<Event>, Error> {
+    let mut found = Vec::with_capacity(positions.len());
+    for chunk in positions.chunks(crate::repo::IN_LIST_CHUNK) {
+        let rows: Vec<EventRow> = events::table
+            .filter(events::position.eq_any(chunk))
+            .order(events::position.asc())
+            .select(EventRow::as_select())
+            .load(conn)?;
+        for row in rows {
+            found.push(row.into_event()?);
+        }
+    }
+    found.sort_by_key(|e| e.position);
+    Ok(found)
 }
 
 /// A publisher's mark; 0 when it never ran.

@@ -11,12 +11,14 @@
 //! - [`product`]: CreateProduct's and UpdateProduct's documents;
 //! - [`license`]: CreateLicense's, BatchCreateLicenses' and BatchDeleteLicenses';
 //! - [`purchase`]: PurchaseUserLicense's document;
+//! - [`webhook`]: CreateWebhook's and UpdateWebhook's;
 //! - here: the resource identifiers and relationships they share.
 
 mod license;
 mod product;
 mod purchase;
 mod walk;
+mod webhook;
 
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
@@ -33,6 +35,10 @@ pub use product::{
 };
 pub use purchase::{PurchaseDocument, PurchaseOrder, read_purchase};
 pub use walk::DocumentProblems;
+pub use webhook::{
+    WebhookAttributesInput, WebhookCreateDocument, WebhookPatchDocument, WebhookPatchResource,
+    WebhookResourceInput, read_webhook_create, read_webhook_patch,
+};
 
 /// For `#[serde(default, deserialize_with = "present")]`: a member that may be absent but,
 /// when present, is not `null` (a resource's `attributes` or `relationships`, a

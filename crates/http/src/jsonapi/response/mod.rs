@@ -18,6 +18,7 @@ mod entitlements;
 mod event;
 mod license;
 mod product;
+mod webhook;
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
@@ -53,6 +54,10 @@ pub use license::{
 pub use product::{
     ManagementProduct, ManagementProductAttributes, PriceRecord, ProductRelationships, UserProduct,
     UserProductAttributes, management_product, user_product,
+};
+pub use webhook::{
+    Webhook, WebhookAttributes, WebhookDeliveryAttributes, WebhookDeliveryObject,
+    webhook_delivery_object, webhook_resource,
 };
 
 /// Which API a document is for.
