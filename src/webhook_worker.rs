@@ -157,15 +157,22 @@ impl Worker {
             )
             .await?;
         let full = claimed.len() >= usize::try_from(self.config.concurrency).unwrap_or(0);
-        let recorded = join_all(claimed.into_iter().map(|due| self.deliver(due))).await;
-        for result in recorded {
-            result?;
+        // Sent at once; their attempts recorded together, in one transaction.
+        let attempts = join_all(claimed.into_iter().map(|due| self.deliver(due))).await;
+        if !attempts.is_empty() {
+            let recorded = self.store.record(&attempts).await?;
+            if recorded < attempts.len() as u64 {
+                tracing::debug!(
+                    expired = attempts.len() as u64 - recorded,
+                    "claims expired while their deliveries were sent; other attempts recorded them"
+                );
+            }
         }
         Ok(full || fanned.events >= FAN_OUT_BATCH)
     }
 
-    /// Sends one delivery and records the attempt.
-    async fn deliver(&self, due: DueDelivery) -> Result<(), licenses_app::ports::StoreError> {
+    /// Sends one delivery: the attempt to record.
+    async fn deliver(&self, due: DueDelivery) -> AttemptRecord {
         let delivery = &due.delivery;
         let (status, answer, outcome) = match self.send(&due).await {
             Ok(attempt) => (attempt.status, attempt.answer, Some(attempt.outcome)),
@@ -194,7 +201,7 @@ impl Worker {
                 "a webhook delivery failed for good (replay it once the receiver is fixed)"
             );
         }
-        let record = AttemptRecord {
+        AttemptRecord {
             delivery_id: delivery.id,
             lease_token: due.lease_token.clone(),
             at_ms,
@@ -203,14 +210,7 @@ impl Worker {
             result,
             disable_failing_since_before_ms: at_ms
                 .saturating_sub(millis(self.config.disable_after)),
-        };
-        if !self.store.record(&record).await? {
-            tracing::debug!(
-                delivery = delivery.id,
-                "the claim of a delivery expired while it was sent; another attempt recorded it"
-            );
         }
-        Ok(())
     }
 
     /// One attempt; `Err` when there is nothing that can be sent (the event was pruned, the

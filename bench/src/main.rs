@@ -9,6 +9,7 @@ mod load;
 mod report;
 mod seed;
 mod service;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -282,6 +283,7 @@ async fn run(args: &Args) -> Result<Results> {
     let batch = batch_against_copy(args, &bss, &service, &catalogue, &database, work).await?;
     let freshness_ms = freshness(&launch, &service, &bss, &catalogue, &users_file).await?;
     let events = events::events(&launch, &database, &catalogue.buyable[0]).await?;
+    let webhooks = webhooks::webhooks(&bss, &catalogue.buyable[0]).await?;
 
     let scale = if args.scale {
         Some(scale_run(args, &loads, &bss, &catalogue, &database, &mut rng, work).await?)
@@ -350,6 +352,7 @@ async fn run(args: &Args) -> Result<Results> {
         scale,
         freshness_ms,
         events,
+        webhooks,
         seeding_peak_rss_mib,
     })
 }

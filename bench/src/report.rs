@@ -26,6 +26,9 @@ pub struct Results {
     /// License events to NATS JetStream (absent from the results of older runs).
     #[serde(default)]
     pub events: crate::events::EventFigures,
+    /// License events to a webhook receiver (absent from the results of older runs).
+    #[serde(default)]
+    pub webhooks: crate::webhooks::WebhookFigures,
     /// The service's peak RSS while seeding (10,000-license batches), in MiB.
     pub seeding_peak_rss_mib: f64,
 }
@@ -259,6 +262,32 @@ impl Results {
                 if median <= 50.0 { "met" } else { "**not met**" },
             );
         }
+        if !self.webhooks.delays_ms.is_empty() {
+            let w = &self.webhooks;
+            let mut delays = w.delays_ms.clone();
+            delays.sort_by(f64::total_cmp);
+            let median = median(&delays);
+            let p90 = delays[delays.len() * 9 / 10];
+            let worst = delays[delays.len() - 1];
+            let _ = writeln!(
+                md,
+                "\n## License events to a webhook receiver\n\nAn endpoint registered on the \
+                 service for `license.created`, pointing at a receiver on loopback that \
+                 verifies every request with the Standard Webhooks reference library \
+                 ([events.md](events.md#webhooks)); {} requests failed verification.\n\n| | \
+                 events | time | events/s |\n|---|---:|---:|---:|\n| one batch_create, from \
+                 its answer (the commit) until the receiver had its last event | {} | {:.0} ms \
+                 | {:.0} |\n\nFrom sending `POST /licenses` to the receiver's receipt of its \
+                 `license.created`: {} licenses, median {median:.1} ms, p90 {p90:.1} ms, worst \
+                 {worst:.1} ms; the goal is a median of 50 ms or less: {}.",
+                w.unverified,
+                thousands(w.batch),
+                w.batch_ms,
+                w.batch as f64 / w.batch_ms * 1000.0,
+                delays.len(),
+                if median <= 50.0 { "met" } else { "**not met**" },
+            );
+        }
         if let Some(scale) = &self.scale {
             let _ = writeln!(
                 md,
@@ -450,7 +479,9 @@ wrk script as the scenarios. The script builds each user's request once, before 
 spends answering it, on the same cores); each request goes to a random user with that user's
 own token, and each purchase is built with a fresh `Idempotency-Key`. After the loads, a
 second instance publishing to a `nats-server -js` of its own measures the license events to
-NATS. It writes this page and the plot, and the raw figures to
+NATS, then a webhook endpoint registered on the service, pointing at a receiver on loopback
+that verifies every request with the Standard Webhooks reference library, measures them to a
+webhook receiver. It writes this page and the plot, and the raw figures to
 `target/bench/results.json` (`bench/run --report-only` redraws the page from them).
 ";
 
@@ -500,6 +531,7 @@ mod tests {
             scale: None,
             freshness_ms: vec![],
             events: crate::events::EventFigures::default(),
+            webhooks: crate::webhooks::WebhookFigures::default(),
             seeding_peak_rss_mib: 160.0,
         }
     }
@@ -557,6 +589,32 @@ mod tests {
         );
         assert!(md.contains(": met."), "{md}");
         run.events.delays_ms = vec![80.0, 51.0, 20.0];
+        assert!(run.markdown("p.svg").contains("**not met**"));
+    }
+
+    #[test]
+    fn the_webhooks_section_shows_the_rate_and_judges_the_median_delay() {
+        let mut run = results();
+        assert!(
+            !run.markdown("p.svg")
+                .contains("## License events to a webhook"),
+            "no figures, no section"
+        );
+        run.webhooks = crate::webhooks::WebhookFigures {
+            batch: 10_000,
+            batch_ms: 2_000.0,
+            delays_ms: vec![9.0, 7.0, 8.0, 30.0, 6.0],
+            unverified: 0,
+        };
+        let md = run.markdown("p.svg");
+        assert!(md.contains("| 10,000 | 2000 ms | 5000 |"), "{md}");
+        assert!(
+            md.contains("median 8.0 ms, p90 30.0 ms, worst 30.0 ms"),
+            "{md}"
+        );
+        assert!(md.contains("0 requests failed verification"), "{md}");
+        assert!(md.contains(": met."), "{md}");
+        run.webhooks.delays_ms = vec![80.0, 51.0, 20.0];
         assert!(run.markdown("p.svg").contains("**not met**"));
     }
 

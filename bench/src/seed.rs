@@ -51,6 +51,18 @@ impl Bss {
         Ok(response.status().as_u16())
     }
 
+    /// DELETEs `path`; the status.
+    pub async fn delete(&self, path: &str) -> Result<u16> {
+        let response = self
+            .client
+            .delete(format!("{}{path}", self.base))
+            .header("Authorization", format!("Apikey {MANAGEMENT_KEY}"))
+            .send()
+            .await
+            .with_context(|| format!("DELETE {path}"))?;
+        Ok(response.status().as_u16())
+    }
+
     async fn send(
         &self,
         method: reqwest::Method,

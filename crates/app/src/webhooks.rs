@@ -257,8 +257,9 @@ pub trait WebhookStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<DueDelivery>, StoreError>;
 
-    /// Records an attempt, if the claim is still the caller's; whether it was.
-    async fn record(&self, attempt: &AttemptRecord) -> Result<bool, StoreError>;
+    /// Records attempts in one transaction, each if its claim is still the caller's; how
+    /// many were.
+    async fn record(&self, attempts: &[AttemptRecord]) -> Result<u64, StoreError>;
 
     /// Deletes delivered and failed deliveries whose last attempt was before `before_ms`.
     async fn prune_deliveries(&self, before_ms: i64) -> Result<u64, StoreError>;

@@ -716,9 +716,16 @@ impl WebhookStore for Store {
             .await
     }
 
-    async fn record(&self, attempt: &AttemptRecord) -> Result<bool, StoreError> {
-        let attempt = attempt.clone();
-        self.write(move |c| webhooks::record(c, &attempt)).await
+    async fn record(&self, attempts: &[AttemptRecord]) -> Result<u64, StoreError> {
+        let attempts = attempts.to_vec();
+        self.write(move |c| {
+            let mut recorded = 0;
+            for attempt in &attempts {
+                recorded += u64::from(webhooks::record(c, attempt)?);
+            }
+            Ok(recorded)
+        })
+        .await
     }
 
     async fn prune_deliveries(&self, before_ms: i64) -> Result<u64, StoreError> {

@@ -115,20 +115,17 @@ async fn fan_out_claims_in_user_order_under_leases(ctx: Ctx) {
                 && d.event.as_ref().unwrap().user().map(|u| u.as_str()) == Some("u1")
         })
         .unwrap();
-    assert!(
-        s.record(&AttemptRecord {
-            status: Some(204),
-            answer: String::new(),
-            ..attempt(
-                l1_all.delivery.id,
-                &l1_all.lease_token,
-                T + 100,
-                AttemptResult::Delivered
-            )
-        })
-        .await
-        .unwrap()
-    );
+    let delivered = AttemptRecord {
+        status: Some(204),
+        answer: String::new(),
+        ..attempt(
+            l1_all.delivery.id,
+            &l1_all.lease_token,
+            T + 100,
+            AttemptResult::Delivered,
+        )
+    };
+    assert_eq!(s.record(&[delivered]).await.unwrap(), 1);
     let next = s.claim(T + 200, 10_000, 100).await.unwrap();
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].delivery.endpoint_id, "all");
@@ -142,16 +139,26 @@ async fn fan_out_claims_in_user_order_under_leases(ctx: Ctx) {
         .iter()
         .find(|d| d.delivery.endpoint_id == "created")
         .unwrap();
-    assert!(
-        !s.record(&attempt(
+    let fresh = again
+        .iter()
+        .find(|d| d.delivery.id == stale.delivery.id)
+        .unwrap();
+    // in one transaction: the stale claim's attempt is refused, the fresh one's recorded
+    let both = [
+        attempt(
             stale.delivery.id,
             &stale.lease_token,
             T + 21_000,
-            AttemptResult::Delivered
-        ))
-        .await
-        .unwrap()
-    );
+            AttemptResult::Delivered,
+        ),
+        attempt(
+            fresh.delivery.id,
+            &fresh.lease_token,
+            T + 21_000,
+            AttemptResult::Delivered,
+        ),
+    ];
+    assert_eq!(s.record(&both).await.unwrap(), 1);
 }
 
 async fn failures_disable_after_the_configured_time_and_failed_ones_replay(ctx: Ctx) {
@@ -166,12 +173,12 @@ async fn failures_disable_after_the_configured_time_and_failed_ones_replay(ctx: 
     // four days of failures: still enabled, failing since the first
     for _ in 0..4 {
         let d = s.claim(now, 1_000, 10).await.unwrap().pop().unwrap();
-        s.record(&attempt(
+        s.record(&[attempt(
             d.delivery.id,
             &d.lease_token,
             now,
             AttemptResult::RetryAt(now + DAY),
-        ))
+        )])
         .await
         .unwrap();
         now += DAY;
@@ -182,12 +189,12 @@ async fn failures_disable_after_the_configured_time_and_failed_ones_replay(ctx: 
     // past five days: disabled, and nothing is claimed for it
     now += DAY + 1;
     let d = s.claim(now, 1_000, 10).await.unwrap().pop().unwrap();
-    s.record(&attempt(
+    s.record(&[attempt(
         d.delivery.id,
         &d.lease_token,
         now,
         AttemptResult::GiveUp,
-    ))
+    )])
     .await
     .unwrap();
     let e = s.endpoint("e").await.unwrap().unwrap();
