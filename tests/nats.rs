@@ -4,18 +4,17 @@
 //! mid-publish, and two instances publishing at once: the stream holds every event of the
 //! feed once (by event id), in position order, each user's events in `user_seq` order.
 
+mod support;
+
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer};
 use futures_util::StreamExt;
 use licenses_testkit::{NatsServer, ServiceProcess, TestDatabase};
-use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
+use support::management::{feed, grant, product, revoke};
 
-const API: &str = "/api/license/management/v4";
-const MANAGEMENT_KEY: &str = licenses::settings::DEV_MANAGEMENT_KEY;
-const JSONAPI: &str = "application/vnd.api+json";
 const STREAM: &str = "LICENSES_EVENTS";
 
 /// `licenses serve` on `database`, publishing to `nats`; ready when this returns.
@@ -30,117 +29,13 @@ fn serve(database: &str, nats: &NatsServer) -> ServiceProcess {
         .spawn()
 }
 
+/// A client patient enough for batches of 2,000 on a debug build.
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(30))
         .build()
         .expect("a client")
-}
-
-async fn send(
-    client: &reqwest::Client,
-    at: &ServiceProcess,
-    method: reqwest::Method,
-    path_and_query: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = client
-        .request(
-            method,
-            format!("{}{API}{path_and_query}", at.management_url),
-        )
-        .header("Authorization", format!("Apikey {MANAGEMENT_KEY}"));
-    if let Some(body) = body {
-        req = req.header("Content-Type", JSONAPI).body(body.to_string());
-    }
-    let response = req.send().await.expect("the management API answers");
-    let status = response.status();
-    let text = response.text().await.expect("a body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-async fn product(client: &reqwest::Client, at: &ServiceProcess) -> String {
-    let doc = json!({"data": {"type": "Product", "attributes": {"title": "Sport",
-        "type": "CHANNEL", "license_defaults": {"duration": 86_400}},
-        "relationships": {"live": {"data": [{"type": "Channel", "id": "42"}]}}}});
-    let (status, body) = send(client, at, reqwest::Method::POST, "/products", Some(doc)).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["data"]["id"].as_str().expect("id").to_owned()
-}
-
-/// `n` licenses in one batch, for users `u0`…`u4` in turn: their ids.
-async fn grant(
-    client: &reqwest::Client,
-    at: &ServiceProcess,
-    product: &str,
-    n: usize,
-) -> Vec<String> {
-    let items: Vec<Value> = (0..n)
-        .map(|i| {
-            json!({"type": "License", "attributes": {}, "relationships": {
-                "user": {"data": {"type": "User", "id": format!("u{}", i % 5)}},
-                "product": {"data": {"type": "Product", "id": product}}}})
-        })
-        .collect();
-    let (status, body) = send(
-        client,
-        at,
-        reqwest::Method::POST,
-        "/licenses/batch_create",
-        Some(json!({"data": items})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .map(|l| l["id"].as_str().expect("id").to_owned())
-        .collect()
-}
-
-async fn revoke(client: &reqwest::Client, at: &ServiceProcess, ids: &[String]) {
-    for id in ids {
-        let (status, body) = send(
-            client,
-            at,
-            reqwest::Method::DELETE,
-            &format!("/licenses/{id}"),
-            None,
-        )
-        .await;
-        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    }
-}
-
-/// Every event of the feed, in position order, once all `expected` are sequenced.
-async fn feed(client: &reqwest::Client, at: &ServiceProcess, expected: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let mut events = Vec::new();
-        let mut query = "/events?page%5Bsize%5D=1000".to_owned();
-        loop {
-            let (status, body) = send(client, at, reqwest::Method::GET, &query, None).await;
-            assert_eq!(status, StatusCode::OK, "{body}");
-            let page = body["data"].as_array().expect("data").clone();
-            if page.is_empty() {
-                break;
-            }
-            let next = body["links"]["next"].as_str().expect("next");
-            query = next[next.find("/events").expect("the feed")..].to_owned();
-            events.extend(page);
-        }
-        if events.len() >= expected {
-            return events;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {expected} events in the feed",
-            events.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A message of the stream: its subject, its `Nats-Msg-Id`, its body.
@@ -238,23 +133,23 @@ async fn nats_down_then_up_loses_and_doubles_nothing() {
         let mut nats = NatsServer::start();
         let mut service = serve(database.url(), &nats);
         let client = client();
-        let sport = product(&client, &service).await;
-        let first = grant(&client, &service, &sport, 20).await;
+        let sport = product(&client, &service.management_url).await;
+        let first = grant(&client, &service.management_url, &sport, 20).await;
         // NATS dies while the service goes on writing: the API does not wait for it
         nats.stop();
-        let second = grant(&client, &service, &sport, 20).await;
-        revoke(&client, &service, &first[..5]).await;
-        revoke(&client, &service, &second[..5]).await;
+        let second = grant(&client, &service.management_url, &sport, 20).await;
+        revoke(&client, &service.management_url, &first[..5]).await;
+        revoke(&client, &service.management_url, &second[..5]).await;
         // the publisher tries and fails (timeout_ms 500) before the service dies: what the
         // client library buffered dies with it, so only the stored mark says what is left
         tokio::time::sleep(Duration::from_millis(1_500)).await;
         service.kill();
         nats.restart();
         let service = serve(database.url(), &nats);
-        grant(&client, &service, &sport, 10).await;
+        grant(&client, &service.management_url, &sport, 10).await;
 
         let expected = 1 + 20 + 20 + 10 + 10;
-        let feed = feed(&client, &service, expected).await;
+        let feed = feed(&client, &service.management_url, "", expected).await;
         assert_eq!(feed.len(), expected);
         let messages = stream(&nats, expected as u64).await;
         assert_stream_is_the_feed(&messages, &feed);
@@ -288,21 +183,21 @@ async fn a_service_killed_mid_publish_and_two_instances_publish_each_event_once(
     let nats = NatsServer::start();
     let mut one = serve(database.url(), &nats);
     let client = client();
-    let sport = product(&client, &one).await;
+    let sport = product(&client, &one.management_url).await;
     let mut expected = 1;
     // big batches, killed at once: the kill lands before, during or after a publish round
     for _ in 0..3 {
-        grant(&client, &one, &sport, 2_000).await;
+        grant(&client, &one.management_url, &sport, 2_000).await;
         expected += 2_000;
     }
     one.kill();
     let one = serve(database.url(), &nats);
     let two = serve(database.url(), &nats);
     for at in [&one, &two, &one, &two] {
-        grant(&client, at, &sport, 500).await;
+        grant(&client, &at.management_url, &sport, 500).await;
         expected += 500;
     }
-    let feed = feed(&client, &two, expected).await;
+    let feed = feed(&client, &two.management_url, "", expected).await;
     assert_eq!(feed.len(), expected);
     let messages = stream(&nats, expected as u64).await;
     assert_stream_is_the_feed(&messages, &feed);
