@@ -45,8 +45,9 @@ CREATE TABLE webhook_deliveries (
     UNIQUE (endpoint_id, position)
 );
 
--- The workers' claims: due pending deliveries.
-CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (next_attempt_ms)
+-- The workers' claims: pending deliveries, oldest first (a claim walks them in id order and
+-- stops at its LIMIT, rather than sorting every pending delivery by due time).
+CREATE INDEX webhook_deliveries_pending_idx ON webhook_deliveries (id)
     WHERE state = 'pending';
 -- A user's earlier pending delivery to the same endpoint holds back the later ones.
 CREATE INDEX webhook_deliveries_user_idx ON webhook_deliveries (endpoint_id, user_id, position)

@@ -384,7 +384,7 @@ pub(crate) fn claim(
              AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p \
                WHERE p.endpoint_id = d.endpoint_id AND p.user_id = d.user_id \
                  AND p.state = 'pending' AND p.position < d.position) \
-           ORDER BY d.next_attempt_ms, d.id LIMIT {limit} {lock}) \
+           ORDER BY d.id LIMIT {limit} {lock}) \
          RETURNING id"
     );
     let claimed: Vec<ClaimedId> = on_backend!(conn, |c| diesel::sql_query(&sql).load(c))?;
@@ -434,24 +434,15 @@ pub(crate) fn claim(
 /// caller's, and what it means for the endpoint: failures since when, disabled when failing
 /// too long or gone.
 pub(crate) fn record(conn: &mut AnyConnection, a: &AttemptRecord) -> Result<bool, Error> {
-    let mine = || {
-        deliveries::table
-            .filter(deliveries::id.eq(a.delivery_id))
-            .filter(deliveries::lease_token.eq(a.lease_token.clone()))
-    };
-    let Some(endpoint_id) = mine()
-        .select(deliveries::endpoint_id)
-        .first::<String>(conn)
-        .optional()?
-    else {
-        return Ok(false);
-    };
     let (state, next) = match a.result {
         AttemptResult::Delivered => (DeliveryState::Delivered, a.at_ms),
         AttemptResult::RetryAt(at) => (DeliveryState::Pending, at),
         AttemptResult::GiveUp | AttemptResult::Gone => (DeliveryState::Failed, a.at_ms),
     };
-    diesel::update(mine())
+    let mine = deliveries::table
+        .filter(deliveries::id.eq(a.delivery_id))
+        .filter(deliveries::lease_token.eq(a.lease_token.clone()));
+    let recorded: Option<String> = on_backend!(conn, |c| diesel::update(mine.clone())
         .set((
             deliveries::state.eq(state.as_str()),
             deliveries::attempts.eq(deliveries::attempts + 1),
@@ -462,11 +453,17 @@ pub(crate) fn record(conn: &mut AnyConnection, a: &AttemptRecord) -> Result<bool
             deliveries::last_status.eq(a.status.map(i32::from)),
             deliveries::last_answer.eq(Some(a.answer.clone())),
         ))
-        .execute(conn)?;
+        .returning(deliveries::endpoint_id)
+        .get_result(c)
+        .optional())?;
+    let Some(endpoint_id) = recorded else {
+        return Ok(false);
+    };
     let endpoint = webhook_endpoints::table.find(&endpoint_id);
     match a.result {
         AttemptResult::Delivered => {
-            diesel::update(endpoint)
+            // Written only when it was failing: the common case writes nothing.
+            diesel::update(endpoint.filter(webhook_endpoints::failing_since_ms.is_not_null()))
                 .set(webhook_endpoints::failing_since_ms.eq(None::<i64>))
                 .execute(conn)?;
         }
