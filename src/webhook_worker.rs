@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::join_all;
-use licenses_app::webhooks::{AttemptRecord, AttemptResult, DueDelivery, WebhookStore};
+use licenses_app::webhooks::{AttemptRecord, AttemptResult, DueDelivery, FanOut, WebhookStore};
 use licenses_http::{Links, event_message};
 use licenses_webhooks::{Outcome, WebhookSecret, WebhookSender, retry_delay};
 use tokio::sync::{Notify, watch};
@@ -147,7 +147,23 @@ impl Worker {
     /// Queues what was sequenced, then sends one claim's worth of due deliveries. Whether
     /// there is more to do at once.
     async fn round(&self) -> Result<bool, licenses_app::ports::StoreError> {
-        let fanned = self.store.fan_out(FAN_OUT_BATCH, now_ms()).await?;
+        // A fan-out that fails (the database, a row this version cannot read) does not hold
+        // back the deliveries already queued: it is tried again next round.
+        let fanned = match self.store.fan_out(FAN_OUT_BATCH, now_ms()).await {
+            Ok(fanned) => fanned,
+            Err(error) => {
+                tracing::warn!(%error, "cannot queue webhook deliveries; retrying");
+                FanOut::default()
+            }
+        };
+        if let Some((after, pruned_through)) = fanned.skipped {
+            tracing::error!(
+                after,
+                pruned_through,
+                "events were pruned before they were queued for webhooks (the workers were \
+                 down longer than events.retention_days): they are not delivered"
+            );
+        }
         let claimed = self
             .store
             .claim(

@@ -102,13 +102,14 @@ pub async fn events(launch: &Launch<'_>, database: &str, product: &str) -> Resul
     })
 }
 
-fn license(user: &str, product: &str) -> Value {
+/// A license resource of a batch_create or a POST /licenses.
+pub(crate) fn license(user: &str, product: &str) -> Value {
     json!({"type": "License", "attributes": {},
         "relationships": {"user": {"data": {"type": "User", "id": user}},
             "product": {"data": {"type": "Product", "id": product}}}})
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::events::{license, ms};
 use crate::seed::{BATCH, Bss};
 
 /// Licenses created one at a time for the delay.
@@ -180,14 +181,4 @@ pub async fn webhooks(bss: &Bss, product: &str) -> Result<WebhookFigures> {
         delays_ms,
         unverified,
     })
-}
-
-fn license(user: &str, product: &str) -> Value {
-    json!({"type": "License", "attributes": {},
-        "relationships": {"user": {"data": {"type": "User", "id": user}},
-            "product": {"data": {"type": "Product", "id": product}}}})
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }

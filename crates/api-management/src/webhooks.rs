@@ -335,7 +335,8 @@ pub(crate) async fn replay_delivery(
     operation_id = "ReplayFailedWebhookDeliveries",
     summary = "Send every failed delivery of an endpoint again",
     description = "After a receiver's outage: its failed deliveries are pending again, due \
-        now, each with a fresh retry schedule (a user's still in order).",
+        now, each with a fresh retry schedule (in order among themselves, per user; after \
+        the later events that were delivered meanwhile).",
     tag = "Webhooks",
     params(("webhook_id" = String, Path, description = "The endpoint.", example = "0193a8c4-5e2f-7b10-9c4d-2f6e8a1b3c5d")),
     responses(

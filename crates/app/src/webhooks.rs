@@ -75,8 +75,8 @@ impl WebhookEndpoint {
     }
 }
 
-/// An endpoint to store: checked, with its new secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An endpoint to store: checked, with its new secret (which `Debug` leaves out).
+#[derive(Clone, PartialEq, Eq)]
 pub struct NewWebhook {
     pub id: String,
     pub url: String,
@@ -84,6 +84,16 @@ pub struct NewWebhook {
     pub event_types: Vec<EventType>,
     pub description: String,
     pub at: Timestamp,
+}
+
+impl std::fmt::Debug for NewWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewWebhook")
+            .field("id", &self.id)
+            .field("url", &self.url)
+            .field("event_types", &self.event_types)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A webhook as the management API reads it from a request: what is there, unchecked.
@@ -159,8 +169,9 @@ pub struct DeliveryQuery {
     pub limit: u32,
 }
 
-/// A delivery a worker claimed, with what it needs to send it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A delivery a worker claimed, with what it needs to send it (`Debug` leaves out the
+/// secret).
+#[derive(Clone, PartialEq, Eq)]
 pub struct DueDelivery {
     pub delivery: WebhookDelivery,
     /// Proves the claim when the attempt is recorded.
@@ -169,6 +180,15 @@ pub struct DueDelivery {
     pub secret: String,
     /// `None` when the event was pruned before it could be delivered.
     pub event: Option<Event>,
+}
+
+impl std::fmt::Debug for DueDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DueDelivery")
+            .field("delivery", &self.delivery)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What an attempt decided.
@@ -205,6 +225,9 @@ pub struct FanOut {
     pub deliveries: u64,
     /// Another instance was fanning out (nothing was done here).
     pub busy: bool,
+    /// `(mark, pruned)`: the events after the mark up to `pruned` were pruned before they
+    /// were fanned out (the fan-out was behind longer than the retention): never delivered.
+    pub skipped: Option<(i64, i64)>,
 }
 
 /// Endpoints and deliveries.

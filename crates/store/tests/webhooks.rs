@@ -53,6 +53,10 @@ async fn fan_out_claims_in_user_order_under_leases(ctx: Ctx) {
         .await
         .unwrap();
     sequenced(&ctx).await;
+    // no endpoint: nothing is read, the mark follows the head
+    let idle = s.fan_out(1_000, T).await.unwrap();
+    assert_eq!((idle.events, idle.deliveries), (0, 0));
+    assert_eq!(s.mark("webhooks").await.unwrap(), 1);
     s.create_endpoint(&endpoint("all", &[])).await.unwrap();
     s.create_endpoint(&endpoint("created", &[EventType::LicenseCreated]))
         .await
@@ -70,8 +74,8 @@ async fn fan_out_claims_in_user_order_under_leases(ctx: Ctx) {
         .unwrap();
     sequenced(&ctx).await;
     let fanned = s.fan_out(1_000, T).await.unwrap();
-    // p0 is read past the mark, and queued for no endpoint
-    assert_eq!(fanned.events, 5);
+    // p0 came before every endpoint: not even read
+    assert_eq!(fanned.events, 4);
     // "all": p1 and three licenses; "created": three licenses
     assert_eq!(fanned.deliveries, 7);
     // again: nothing more (the mark moved with the deliveries)

@@ -36,8 +36,10 @@ const NOT_PUBLIC: &[&str] = &[
     "203.0.113.0/24",
     "224.0.0.0/4",
     "240.0.0.0/4",
-    "::/128",
-    "::1/128",
+    // IPv4-compatible (deprecated; :: and ::1 among them)
+    "::/96",
+    // NAT64: on an IPv6-only network these reach IPv4 addresses, private ones included
+    "64:ff9b::/96",
     "64:ff9b:1::/48",
     "100::/64",
     "2001::/23",
@@ -45,6 +47,7 @@ const NOT_PUBLIC: &[&str] = &[
     "2002::/16",
     "fc00::/7",
     "fe80::/10",
+    "fec0::/10",
     "ff00::/8",
 ];
 
@@ -133,6 +136,9 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "2001:db8::1",
+            "64:ff9b::a00:5",
+            "::a00:5",
+            "fec0::1",
         ] {
             assert!(!is_public(ip.parse().expect(ip)), "{ip}");
         }

@@ -69,7 +69,11 @@ impl WebhookSender {
         let builder = if allow_private_networks {
             builder
         } else {
-            builder.dns_resolver(std::sync::Arc::new(crate::network::PublicResolver))
+            // Direct connections only: through an HTTP(S)_PROXY the proxy would resolve the
+            // name, past the resolver's check.
+            builder
+                .no_proxy()
+                .dns_resolver(std::sync::Arc::new(crate::network::PublicResolver))
         };
         let client = builder
             .redirect(reqwest::redirect::Policy::none())

@@ -25,7 +25,7 @@ const SEQUENCER_LOCK: i64 = 0x6c69_6365_7673_6571; // "licevseq"
 /// The mark holding the last position given.
 const LAST_POSITION: &str = "position";
 /// The mark holding the last position pruned.
-const PRUNED: &str = "pruned";
+pub(crate) const PRUNED: &str = "pruned";
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = events, treat_none_as_default_value = false)]

@@ -22,7 +22,8 @@ pub(crate) const MARK: &str = "webhooks";
 /// The advisory lock of the fan-out on PostgreSQL (one at a time across instances).
 const FAN_OUT_LOCK: i64 = 0x6c69_6365_7768_6b73; // "licewhks"
 
-#[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
+// No Debug: it holds the secret.
+#[derive(Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = webhook_endpoints, treat_none_as_null = true)]
 struct EndpointRow {
     id: String,
@@ -136,7 +137,18 @@ fn load_endpoint(conn: &mut AnyConnection, id: &str) -> Result<Option<EndpointRo
         .optional()?)
 }
 
+/// On PostgreSQL, waits for the fan-out's lock (held to the end of the caller's transaction):
+/// an endpoint that reads the head as its start is committed before the next fan-out reads
+/// the endpoints, so no event after its start is fanned out without it.
+fn hold_fan_out(conn: &mut AnyConnection) -> Result<(), Error> {
+    if let AnyConnection::Postgresql(pg) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({FAN_OUT_LOCK})")).execute(pg)?;
+    }
+    Ok(())
+}
+
 pub(crate) fn create(conn: &mut AnyConnection, new: &NewWebhook) -> Result<WebhookEndpoint, Error> {
+    hold_fan_out(conn)?;
     let row = EndpointRow {
         id: new.id.clone(),
         url: new.url.clone(),
@@ -180,6 +192,16 @@ pub(crate) fn update(
     id: &str,
     change: &WebhookChange,
 ) -> Result<Option<WebhookEndpoint>, Error> {
+    if change.enabled == Some(true) {
+        hold_fan_out(conn)?;
+    }
+    if let AnyConnection::Postgresql(pg) = conn {
+        // The row is written back whole: a worker's record (a 410, a failure) must not
+        // commit between its read and its write and be undone.
+        diesel::sql_query("SELECT id FROM webhook_endpoints WHERE id = $1 FOR UPDATE")
+            .bind::<diesel::sql_types::Text, _>(id)
+            .execute(pg)?;
+    }
     let Some(mut row) = load_endpoint(conn, id)? else {
         return Ok(None);
     };
@@ -253,7 +275,11 @@ pub(crate) fn replay(
     let ids: Vec<i64> = target.select(deliveries::id).load(conn)?;
     let mut n = 0;
     for chunk in ids.chunks(IN_LIST_CHUNK) {
-        n += diesel::update(deliveries::table.filter(deliveries::id.eq_any(chunk)))
+        // Still failed: a concurrent replay may have sent it again meanwhile.
+        let failed = deliveries::table
+            .filter(deliveries::id.eq_any(chunk))
+            .filter(deliveries::state.eq(DeliveryState::Failed.as_str()));
+        n += diesel::update(failed)
             .set((
                 deliveries::state.eq(DeliveryState::Pending.as_str()),
                 deliveries::attempts.eq(0),
@@ -287,10 +313,36 @@ pub(crate) fn fan_out(conn: &mut AnyConnection, limit: u32, now_ms: i64) -> Resu
             });
         }
     }
-    let mark = events::mark(conn, MARK)?;
+    let stored = events::mark(conn, MARK)?;
     let head = events::head(conn)?;
+    let endpoints: Vec<EndpointRow> = webhook_endpoints::table
+        .filter(webhook_endpoints::disabled_at_ms.is_null())
+        .select(EndpointRow::as_select())
+        .load(conn)?;
+    // Events no endpoint starts before are nobody's: without endpoints the mark follows the
+    // head at once, and a new endpoint's start is where reading resumes (not the backlog of
+    // every event since the last fan-out).
+    let floor = endpoints
+        .iter()
+        .map(|e| e.after_position)
+        .min()
+        .unwrap_or(head);
+    let mut mark = stored.max(floor.min(head));
+    let pruned = events::mark(conn, events::PRUNED)?;
+    let mut skipped = None;
+    if mark < pruned {
+        // Behind for longer than the retention: events an endpoint should have had are gone.
+        skipped = Some((mark, pruned));
+        mark = pruned;
+    }
+    if mark > stored {
+        events::set_mark(conn, MARK, mark)?;
+    }
     if head <= mark {
-        return Ok(FanOut::default());
+        return Ok(FanOut {
+            skipped,
+            ..FanOut::default()
+        });
     }
     let found: Vec<(i64, String, String, Option<String>)> = events_table::table
         .filter(events_table::position.gt(mark))
@@ -307,12 +359,11 @@ pub(crate) fn fan_out(conn: &mut AnyConnection, limit: u32, now_ms: i64) -> Resu
     let Some(last) = found.last().map(|e| e.0) else {
         // Pruned under the mark: nothing left to queue up to the head.
         events::set_mark(conn, MARK, head)?;
-        return Ok(FanOut::default());
+        return Ok(FanOut {
+            skipped,
+            ..FanOut::default()
+        });
     };
-    let endpoints: Vec<EndpointRow> = webhook_endpoints::table
-        .filter(webhook_endpoints::disabled_at_ms.is_null())
-        .select(EndpointRow::as_select())
-        .load(conn)?;
     let endpoints = endpoints
         .into_iter()
         .map(|row| Ok((row.after_position, row.into_endpoint()?)))
@@ -348,6 +399,7 @@ pub(crate) fn fan_out(conn: &mut AnyConnection, limit: u32, now_ms: i64) -> Resu
         events: u32::try_from(found.len()).unwrap_or(u32::MAX),
         deliveries: u64::try_from(queued).unwrap_or(u64::MAX),
         busy: false,
+        skipped,
     })
 }
 
