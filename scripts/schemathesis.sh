@@ -102,6 +102,9 @@ EOF
     done
 } >"$work/management.toml"
 
+# CreateWebhook is left out: whether a URL is taken depends on the service's network policy
+# (events.webhooks.*), which no schema can say, so a schema-valid URL is refused (422) and
+# positive_data_acceptance cannot hold (tests/webhooks.rs covers what it refuses and takes).
 # The reports stay after the run, for a look at the cases and failures.
 reports=target/schemathesis
 mkdir -p "$reports"
@@ -120,6 +123,7 @@ run() {
         --workers 2 \
         --phases examples,coverage,fuzzing \
         --generation-database none \
+        --exclude-operation-id CreateWebhook \
         --report ndjson --report-ndjson-path "$report" \
         --no-color
     local status=$?

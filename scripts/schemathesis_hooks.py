@@ -6,6 +6,9 @@ case generated valid stays valid and one generated invalid stays invalid:
   made (ST_SEED_PRODUCT): a random id is a legitimate 404;
 - an `Idempotency-Key` is made unique per request: a key generated twice for two different
   requests is a legitimate 422 (`idempotency_key_reused`);
+- a webhook's `url` the schema admits (a string of at most 2,048 characters) is swapped for
+  a receiver's URL: whether a URL is taken depends on the service's network policy
+  (`events.webhooks.*`), which no JSON Schema can say;
 - in a valid license document, a `stop_date` not after the `start_date` (which defaults to
   now) is moved after it: `stop_before_start` compares two members, and one of them with the
   clock, which no JSON Schema can say (the schema's description does).
@@ -50,8 +53,19 @@ def _items(body):
     return [i for i in (data if isinstance(data, list) else [data]) if isinstance(i, dict)]
 
 
+def _receiver(item):
+    attributes = item.get("attributes")
+    if item.get("type") != "Webhook" or not isinstance(attributes, dict):
+        return
+    url = attributes.get("url")
+    if isinstance(url, str) and len(url) <= 2048:
+        attributes["url"] = "https://hooks.example.com/licenses"
+
+
 @schemathesis.hook
 def map_body(context, body):
+    for item in _items(body):
+        _receiver(item)
     if PRODUCT is None:
         return body
     for item in _items(body):

@@ -413,13 +413,6 @@ impl App {
             &mut problems,
         );
         let description = description(draft.description.as_deref().unwrap_or(""), &mut problems);
-        if draft.enabled == Some(false) {
-            problems.push(Problem::new(
-                Some(format!("{ATTRIBUTES}/enabled")),
-                "invalid_value",
-                "an endpoint is created enabled; disable it with a PATCH",
-            ));
-        }
         if !problems.is_empty() {
             return Err(AppError::Invalid(problems));
         }
@@ -439,7 +432,25 @@ impl App {
             description,
             at: self.ports.clock.now(),
         };
-        let endpoint = webhooks.store.create_endpoint(&new).await?;
+        let mut endpoint = webhooks.store.create_endpoint(&new).await?;
+        if draft.enabled == Some(false) {
+            // Registered disabled: its deliveries wait for a PATCH `enabled: true`.
+            let change = WebhookChange {
+                url: None,
+                event_types: None,
+                description: None,
+                enabled: Some(false),
+                at: new.at,
+                at_ms: self.now_ms(),
+            };
+            if let Some(disabled) = webhooks
+                .store
+                .update_endpoint(&endpoint.id, &change)
+                .await?
+            {
+                endpoint = disabled;
+            }
+        }
         Ok((endpoint, new.secret))
     }
 

@@ -4,63 +4,123 @@
 
 use actix_web::http::StatusCode;
 use licenses_app::webhooks::WebhookDraft;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::walk::{
-    DocumentProblems, boolean, only_known, parse, primary_data, resource, string, typed,
+    DocumentProblems, Member, boolean, member, only_known, parse, primary_data, resource, string,
+    typed,
 };
 use crate::jsonapi::ApiError;
 use crate::jsonapi::resource_type::WebhookType;
 
-/// An endpoint's attributes, as given.
+/// An event type, as a filter names it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub enum EventTypeName {
+    #[serde(rename = "license.created")]
+    LicenseCreated,
+    #[serde(rename = "license.deleted")]
+    LicenseDeleted,
+    #[serde(rename = "license.activated")]
+    LicenseActivated,
+    #[serde(rename = "license.order_error")]
+    LicenseOrderError,
+    #[serde(rename = "license.updated")]
+    LicenseUpdated,
+    #[serde(rename = "license.expired")]
+    LicenseExpired,
+    #[serde(rename = "license.expiring_soon")]
+    LicenseExpiringSoon,
+    #[serde(rename = "product.created")]
+    ProductCreated,
+    #[serde(rename = "product.updated")]
+    ProductUpdated,
+    #[serde(rename = "product.deleted")]
+    ProductDeleted,
+}
+
+/// An endpoint's attributes, as given (none of them `null`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookAttributesInput {
     /// Where events are `POST`ed: `https://`, on the public internet (unless
     /// `events.webhooks.allow_http` / `allow_private_networks`), without credentials.
     /// Required when creating.
-    #[schema(example = "https://bss.example.com/hooks/licenses", max_length = 2048)]
+    #[schema(
+        nullable = false,
+        example = "https://bss.example.com/hooks/licenses",
+        max_length = 2048
+    )]
     pub url: Option<String>,
-    /// The event types to deliver (`license.created`, …); empty or absent: every type.
-    #[schema(example = json!(["license.created", "license.deleted"]))]
+    /// The event types to deliver; empty or absent: every type.
+    #[schema(
+        nullable = false,
+        value_type = Option<Vec<EventTypeName>>,
+        example = json!(["license.created", "license.deleted"])
+    )]
     pub event_types: Option<Vec<String>>,
     /// Free text for whoever operates it, up to 1024 characters.
-    #[schema(max_length = 1024)]
+    #[schema(nullable = false, max_length = 1024)]
     pub description: Option<String>,
-    /// `false` stops deliveries (they wait); `true` resumes them, for the events from then
-    /// on and the deliveries that waited. Endpoints are created enabled.
+    /// `false` holds its deliveries (an endpoint may be created so); `true` resumes them,
+    /// for the events from then on and the deliveries that waited.
+    #[schema(nullable = false)]
     pub enabled: Option<bool>,
 }
 
 /// A new endpoint.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct WebhookResourceInput {
     #[serde(rename = "type")]
     pub kind: WebhookType,
     pub attributes: WebhookAttributesInput,
+    /// Free-form; ignored.
+    pub meta: Option<Value>,
+    /// Free-form; ignored.
+    pub links: Option<Value>,
 }
 
 /// CreateWebhook's document.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct WebhookCreateDocument {
     pub data: WebhookResourceInput,
+    /// Free-form; ignored.
+    pub meta: Option<Value>,
+    /// Free-form; ignored.
+    pub jsonapi: Option<Value>,
+    /// Free-form; ignored.
+    pub links: Option<Value>,
 }
 
 /// A change of an endpoint: its `id` and the members to change.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct WebhookPatchResource {
     #[serde(rename = "type")]
     pub kind: WebhookType,
     pub id: String,
-    pub attributes: WebhookAttributesInput,
+    #[schema(nullable = false)]
+    pub attributes: Option<WebhookAttributesInput>,
+    /// Free-form; ignored.
+    pub meta: Option<Value>,
+    /// Free-form; ignored.
+    pub links: Option<Value>,
 }
 
 /// UpdateWebhook's document.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct WebhookPatchDocument {
     pub data: WebhookPatchResource,
+    /// Free-form; ignored.
+    pub meta: Option<Value>,
+    /// Free-form; ignored.
+    pub jsonapi: Option<Value>,
+    /// Free-form; ignored.
+    pub links: Option<Value>,
 }
 
 const ATTRIBUTES: &[&str] = &["url", "event_types", "description", "enabled"];
@@ -121,6 +181,15 @@ fn members(body: &[u8], id: Option<&str>) -> Result<WebhookDraft, ApiError> {
         let at = "/data/attributes";
         let attrs = r.attributes;
         only_known(attrs, ATTRIBUTES, at, "unknown_attribute", &mut p);
+        for name in ATTRIBUTES {
+            if let Member::Null = member(attrs, name) {
+                p.invalid(
+                    &format!("{at}/{name}"),
+                    "invalid_type",
+                    format!("{name} is not null: leave it out to keep it"),
+                );
+            }
+        }
         draft = WebhookDraft {
             url: string(attrs, "url", at, &mut p).flatten(),
             event_types: strings(attrs, at, &mut p),
@@ -158,6 +227,35 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// The schema's names are the service's.
+    #[test]
+    fn the_schema_names_every_event_type() {
+        use licenses_app::events::EventType;
+        let names: Vec<String> = [
+            EventTypeName::LicenseCreated,
+            EventTypeName::LicenseDeleted,
+            EventTypeName::LicenseActivated,
+            EventTypeName::LicenseOrderError,
+            EventTypeName::LicenseUpdated,
+            EventTypeName::LicenseExpired,
+            EventTypeName::LicenseExpiringSoon,
+            EventTypeName::ProductCreated,
+            EventTypeName::ProductUpdated,
+            EventTypeName::ProductDeleted,
+        ]
+        .iter()
+        .map(|n| {
+            serde_json::to_value(n)
+                .expect("a name")
+                .as_str()
+                .expect("a string")
+                .to_owned()
+        })
+        .collect();
+        let ours: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+        assert_eq!(names, ours);
     }
 
     #[test]
