@@ -135,6 +135,34 @@ async fn endpoints_are_created_read_changed_and_deleted(backend: Backend) {
     let (status, created) = management(&app, Method::POST, "/webhooks", Some(doc)).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["data"]["id"].as_str().expect("id").to_owned();
+    // the 201's Location is the new endpoint's own link
+    let response = app
+        .client
+        .post(app.management("/api/license/management/v4/webhooks"))
+        .header("Authorization", format!("Apikey {}", support::MANAGEMENT_KEY))
+        .header("Content-Type", support::jsonapi::JSONAPI)
+        .body(json!({"data": {"type": "Webhook", "attributes": {"url": "https://hooks.example.com/x"}}}).to_string())
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let location = response.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let other: Value = response.json().await.expect("a document");
+    assert_eq!(
+        other["data"]["links"]["self"].as_str(),
+        Some(location.as_str())
+    );
+    let (status, _) = management(
+        &app,
+        Method::DELETE,
+        &location[location.find("/webhooks/").expect("path")..],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
     let attributes = &created["data"]["attributes"];
     assert!(
         attributes["secret"]

@@ -13,8 +13,8 @@ use licenses_http::openapi::{
 use licenses_http::query::{DeliveryParams, QueryParams};
 use licenses_http::{
     ApiError, Document, DocumentLinks, Links, MetaDocument, NotIncluded, Query, delivery_query,
-    read_body, read_webhook_create, read_webhook_patch, require_jsonapi, respond,
-    webhook_delivery_object, webhook_resource,
+    read_body, read_webhook_create, read_webhook_patch, require_jsonapi, respond, stored,
+    to_stored, webhook_delivery_object, webhook_resource,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -103,17 +103,12 @@ pub(crate) async fn create_webhook(
     let (endpoint, secret) = state.create_webhook(draft).await?;
     let self_ = self_url(&links(&req), &endpoint.id);
     let doc = Document::<_, NotIncluded> {
-        data: webhook_resource(&endpoint, Some(&secret), self_.clone()),
+        data: webhook_resource(&endpoint, Some(&secret), self_),
         included: None,
         links: None,
     };
-    let mut answer = respond(StatusCode::CREATED, &doc);
-    if let Ok(location) = actix_web::http::header::HeaderValue::from_str(&self_) {
-        answer
-            .headers_mut()
-            .insert(actix_web::http::header::LOCATION, location);
-    }
-    Ok(answer)
+    // `stored` sets Location from the primary data's self link, as for every 201.
+    Ok(stored(to_stored(StatusCode::CREATED, &doc)))
 }
 
 #[utoipa::path(
