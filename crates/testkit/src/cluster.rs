@@ -190,6 +190,18 @@ impl fmt::Debug for PrivateCluster {
     }
 }
 
+/// The directory of `initdb`, `pg_ctl`, `postgres` and `pg_basebackup`.
+fn pg_ctl_binaries() -> Result<PathBuf, String> {
+    find_postgres_binaries()
+        .filter(|d| d.join("pg_ctl").is_file())
+        .ok_or_else(|| {
+            "PostgreSQL's binaries (initdb, pg_ctl, postgres) are needed for the outage \
+             tests, which start a cluster of their own: install PostgreSQL (apt-get install \
+             postgresql)"
+                .to_owned()
+        })
+}
+
 impl PrivateCluster {
     /// Creates the cluster (initdb) and starts it; returns once it accepts connections.
     ///
@@ -236,15 +248,80 @@ impl PrivateCluster {
         files: &[(&str, &str)],
         hba_first: &str,
     ) -> Result<PrivateCluster, String> {
-        let bin = find_postgres_binaries()
-            .filter(|d| d.join("pg_ctl").is_file())
-            .ok_or_else(|| {
-                "PostgreSQL's binaries (initdb, pg_ctl, postgres) are needed for the outage \
-                 tests, which start a cluster of their own: install PostgreSQL (apt-get install \
-                 postgresql)"
-                    .to_owned()
-            })?;
+        let bin = pg_ctl_binaries()?;
         let (base, base_str) = init_cluster(&bin)?;
+        Self::configure_and_start(bin, base, base_str, settings, files, hba_first)
+    }
+
+    /// A streaming replica of `primary`: its data directory copied by `pg_basebackup -R`
+    /// (which writes `primary_conninfo` and `standby.signal`), on a port of its own, with
+    /// `settings` after the test settings (e.g. `recovery_min_apply_delay = '3s'` for a
+    /// replica that lags on purpose). It answers read-only queries (`hot_standby`) and can
+    /// be stopped and started like any private cluster.
+    ///
+    /// # Panics
+    /// With one line when `pg_basebackup` fails or the replica cannot start.
+    pub fn replica_of(primary: &PrivateCluster, settings: &str) -> PrivateCluster {
+        Self::try_replica_of(primary, settings).unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    fn try_replica_of(primary: &PrivateCluster, settings: &str) -> Result<PrivateCluster, String> {
+        let bin = pg_ctl_binaries()?;
+        let base = tempfile::Builder::new()
+            .prefix("licenses-pg-replica-")
+            .tempdir()
+            .map_err(|e| format!("no temporary directory: {e}"))?
+            .keep();
+        let base_str = base
+            .to_str()
+            .ok_or("the temporary directory has a non UTF-8 path")?
+            .to_owned();
+        let fail = |why: String| {
+            let _ = std::fs::remove_dir_all(&base);
+            format!("cannot make a streaming replica: {why}")
+        };
+        if is_root() {
+            let chown = Command::new("chown")
+                .args(["-R", "postgres:", &base_str])
+                .status()
+                .map_err(|e| fail(format!("chown: {e}")))?;
+            if !chown.success() {
+                return Err(fail(format!("chown postgres {base_str} failed")));
+            }
+        }
+        let port = primary
+            .url
+            .rsplit_once(':')
+            .and_then(|(_, rest)| rest.split('/').next())
+            .ok_or_else(|| fail("the primary's URL has no port".into()))?
+            .to_owned();
+        let bin_str = bin.to_str().ok_or("non UTF-8 PostgreSQL path")?.to_owned();
+        let backup = shell(
+            r#""$1/pg_basebackup" -h 127.0.0.1 -p "$3" -U postgres -D "$2/data" -R -X stream \
+                -c fast --no-sync >"$2/basebackup.log" 2>&1"#,
+            &[&bin_str, &base_str, &port],
+        )
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| fail(format!("cannot run pg_basebackup: {e}")))?;
+        if !backup.success() {
+            let log = std::fs::read_to_string(base.join("basebackup.log")).unwrap_or_default();
+            return Err(fail(format!("pg_basebackup failed: {}", last_line(&log))));
+        }
+        let settings = format!("hot_standby = on\nhot_standby_feedback = on\n{settings}");
+        Self::configure_and_start(bin, base, base_str, &settings, &[], "")
+    }
+
+    /// Gives the cluster in `BASE/data` a free port and the test settings, then starts it
+    /// under a watchdog.
+    fn configure_and_start(
+        bin: PathBuf,
+        base: PathBuf,
+        base_str: String,
+        settings: &str,
+        files: &[(&str, &str)],
+        hba_first: &str,
+    ) -> Result<PrivateCluster, String> {
         let fail = |why: String| {
             let _ = std::fs::remove_dir_all(&base);
             format!("cannot start a private PostgreSQL cluster: {why}")
@@ -437,5 +514,36 @@ mod tests {
         drop(pg);
         assert!(!dir.exists(), "its directory is removed");
         assert!(PgConnection::establish(&url).is_err(), "stopped for good");
+    }
+
+    #[test]
+    fn a_replica_streams_the_primarys_writes_and_refuses_its_own() {
+        let primary = PrivateCluster::new();
+        let replica = PrivateCluster::replica_of(&primary, "");
+        assert_ne!(primary.url(), replica.url());
+        let recovery = "SELECT pg_is_in_recovery()::text AS value";
+        assert_eq!(query_strings(replica.url(), recovery), ["true"]);
+        assert_eq!(query_strings(primary.url(), recovery), ["false"]);
+        let mut p = PgConnection::establish(primary.url()).expect("the primary");
+        diesel::sql_query("CREATE TABLE t AS SELECT 42 AS v")
+            .execute(&mut p)
+            .expect("written on the primary");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let exists = "SELECT (to_regclass('t') IS NOT NULL)::text AS value";
+        while query_strings(replica.url(), exists) != ["true"] {
+            assert!(Instant::now() < deadline, "the write never reached the replica");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            query_strings(replica.url(), "SELECT v::text AS value FROM t"),
+            ["42"]
+        );
+        let mut r = PgConnection::establish(replica.url()).expect("the replica");
+        assert!(
+            diesel::sql_query("CREATE TABLE u (v int)")
+                .execute(&mut r)
+                .is_err(),
+            "a replica is read-only"
+        );
     }
 }
