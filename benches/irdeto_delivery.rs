@@ -1,7 +1,10 @@
 //! Irdeto delivery figures against the local stand-in (a loopback HTTP server), on
 //! PostgreSQL: the throughput of the delivery worker (grants per second, from a batch's
 //! commit until its last license is ACTIVE), and the delay from creating one license to
-//! reading it ACTIVE. Timing lives here, never in a test assertion.
+//! reading it ACTIVE: on the instance that delivers, and on another instance (one without a
+//! worker), whose commit wakes the delivering one through LISTEN/NOTIFY, and then again with
+//! that instance's listener pointed at a closed port, as before LISTEN/NOTIFY: it finds the
+//! jobs at its next 500 ms poll. Timing lives here, never in a test assertion.
 //!
 //! `cargo bench --bench irdeto_delivery` (add `-- sqlite` for SQLite).
 
@@ -12,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use licenses_irdeto::standin::StandIn;
 use serde_json::{Value, json};
-use support::{Backend, MANAGEMENT_KEY, TestApp, spawn_app_with};
+use support::{Backend, MANAGEMENT_KEY, TestApp, spawn_adjusted, spawn_app_with};
 
 const API: &str = "/api/license/management/v4";
 const KEY: &str = "bench-irdeto-key";
@@ -91,15 +94,72 @@ async fn bench(backend: Backend) {
         counts.duplicates
     );
 
-    // Delay: one license at a time, from the POST to reading it ACTIVE (polled every 2 ms).
+    println!(
+        "{backend:?}: creation to ACTIVE, same instance: {}",
+        delays(&app, &app, &product, "single").await
+    );
+    if backend == Backend::Postgres {
+        let database = app.settings.database.url.clone();
+        let writer = writer(backend, &database, irdeto.url()).await;
+        println!(
+            "{backend:?}: creation to ACTIVE, created on another instance (LISTEN/NOTIFY): {}",
+            delays(&writer, &app, &product, "across").await
+        );
+        // As before LISTEN/NOTIFY: the delivering instance's listener cannot connect.
+        let closed = format!(
+            "postgres://postgres@127.0.0.1:{}/postgres",
+            licenses_testkit::free_port()
+        );
+        let url = irdeto.url().to_owned();
+        let polling = spawn_app_with(backend, move |s| {
+            s.database.url = database;
+            s.database.listen_url = Some(closed);
+            s.irdeto.enabled = true;
+            s.irdeto.base_url = Some(url);
+            s.irdeto.api_key = Some(KEY.to_owned().into());
+        })
+        .await;
+        app.stop().await.expect("stops");
+        println!(
+            "{backend:?}: creation to ACTIVE, created on another instance (listener down, 500 ms poll): {}",
+            delays(&writer, &polling, &product, "polled").await
+        );
+    }
+}
+
+/// An instance on `database` that writes Irdeto jobs but runs no worker.
+async fn writer(backend: Backend, database: &str, irdeto: &str) -> TestApp {
+    let (database, url) = (database.to_owned(), irdeto.to_owned());
+    spawn_adjusted(
+        backend,
+        move |s| {
+            s.database.url = database;
+            s.irdeto.enabled = true;
+            s.irdeto.base_url = Some(url);
+            s.irdeto.api_key = Some(KEY.to_owned().into());
+        },
+        licenses::Application::without_delivery_worker,
+    )
+    .await
+}
+
+/// One license at a time: from the POST on `writer` to reading it ACTIVE on `reader` (polled
+/// every 2 ms); the median, p90 and max over [`SINGLES`].
+async fn delays(writer: &TestApp, reader: &TestApp, product: &str, prefix: &str) -> String {
     let mut delays = Vec::with_capacity(SINGLES);
     for i in 0..SINGLES {
         let started = Instant::now();
-        let doc = json!({"data": license(&format!("single{i}"), &product)});
-        let one = call(&app, reqwest::Method::POST, "/licenses", Some(&doc)).await;
+        let doc = json!({"data": license(&format!("{prefix}{i}"), product)});
+        let one = call(writer, reqwest::Method::POST, "/licenses", Some(&doc)).await;
         let id = one["data"]["id"].as_str().expect("id").to_owned();
         loop {
-            let now = call(&app, reqwest::Method::GET, &format!("/licenses/{id}"), None).await;
+            let now = call(
+                reader,
+                reqwest::Method::GET,
+                &format!("/licenses/{id}"),
+                None,
+            )
+            .await;
             if now["data"]["attributes"]["status"] == "ACTIVE" {
                 break;
             }
@@ -109,12 +169,12 @@ async fn bench(backend: Backend) {
     }
     delays.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "{backend:?}: creation to ACTIVE over {SINGLES} licenses: median {:.1} ms, p90 {:.1} ms, max {:.1} ms",
+    format!(
+        "over {SINGLES} licenses: median {:.1} ms, p90 {:.1} ms, max {:.1} ms",
         ms(delays[SINGLES / 2]),
         ms(delays[SINGLES * 9 / 10]),
         ms(delays[SINGLES - 1])
-    );
+    )
 }
 
 fn main() {

@@ -9,6 +9,7 @@
 
 pub mod cli;
 mod commands;
+pub mod consistency;
 pub mod event_workers;
 mod health;
 pub mod import;
@@ -115,6 +116,8 @@ pub struct Services {
     /// The support console, when `console.enabled`: built once, so that every worker shares
     /// its sessions.
     pub console: Option<licenses_console::Console>,
+    /// Read-your-writes over the replicas: the window of recent writes per credentials.
+    pub consistency: Arc<consistency::Consistency>,
 }
 
 /// The management keys and the user token verifier of `auth.*`, refused when malformed.
@@ -189,8 +192,13 @@ impl Services {
                 &console_config(&settings),
             )
         });
+        let consistency = Arc::new(consistency::Consistency::new(
+            store.has_replicas(),
+            settings.database.read_your_writes(),
+        ));
         Ok(Self {
             console,
+            consistency,
             app,
             entitlement_jobs_written,
             events_written,
@@ -337,6 +345,8 @@ pub struct Application {
     tokens: TokenVerifier,
     /// `auth.user_tokens.jwks_max_age_s`, when a JWKS is configured.
     jwks_max_age: Option<std::time::Duration>,
+    /// `database.listen_url`: where the wake-up listener connects, if not `database.url`.
+    listen_url: Option<String>,
 }
 
 impl std::fmt::Debug for Application {
@@ -381,6 +391,7 @@ impl Application {
             }
         }
 
+        let listen_url = settings.database.listen_url.clone();
         let services = Services::new(&store, settings)?;
         // The JWKS before the first request (a failure is logged; unknown kids fetch again).
         let _ = services.tokens.refresh_jwks().await;
@@ -450,7 +461,17 @@ impl Application {
             catalogue_refresh,
             tokens,
             jwks_max_age,
+            listen_url,
         })
+    }
+
+    /// Runs no Irdeto delivery worker in this instance: the jobs it writes are delivered by
+    /// the other instances' workers, woken by their listeners. For the benchmark of wake-ups
+    /// across instances (`cargo bench --bench irdeto_delivery`).
+    #[must_use]
+    pub fn without_delivery_worker(mut self) -> Self {
+        self.delivery = None;
+        self
     }
 
     /// Reloads the catalogue in memory now if the database's change marker moved (what the
@@ -488,6 +509,22 @@ impl Application {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let (events_config, events_written, events_sequenced) = self.events;
+        // Wake-ups from the other instances' commits (PostgreSQL): their jobs and events
+        // wake this instance's delivery worker and sequencer at once, not at the next poll.
+        let mut wakes = vec![(
+            licenses_store::listen::EVENTS_CHANNEL,
+            Arc::clone(&events_written),
+        )];
+        if let Some((_, wake)) = &self.delivery {
+            wakes.push((licenses_store::listen::JOBS_CHANNEL, Arc::clone(wake)));
+        }
+        let listener = match self.store.listen(self.listen_url.as_deref(), wakes) {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(%error, "no wake-up listener; the workers poll");
+                None
+            }
+        };
         let nats = self.nats.map(|(config, links)| {
             nats_publisher::NatsWorker::spawn(
                 Arc::new(self.store.clone()),
@@ -516,6 +553,17 @@ impl Application {
         let refresher =
             workers::CatalogueRefresher::spawn(self.app.clone(), self.catalogue_refresh);
         let jwks_refresher = jwks::spawn_refresher(self.tokens.clone(), self.jwks_max_age);
+        // Replicas are read from once a probe found them in, and taken out by the next that
+        // finds them down or lagging.
+        let prober = self.store.has_replicas().then(|| {
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                loop {
+                    store.probe_replicas().await;
+                    tokio::time::sleep(licenses_store::PROBE_EVERY).await;
+                }
+            })
+        });
         let user = self.user_server.handle();
         let management = self.management_server.as_ref().map(Server::handle);
         let grace_secs = self.shutdown_grace_secs;
@@ -543,6 +591,14 @@ impl Application {
         stopper.abort();
         if let Some(jwks_refresher) = jwks_refresher {
             jwks_refresher.abort();
+        }
+        if let Some(prober) = prober {
+            prober.abort();
+        }
+        if let Some(listener) = listener {
+            tokio::task::spawn_blocking(move || listener.stop())
+                .await
+                .ok();
         }
         refresher.stop().await;
         if let Some(worker) = worker {
@@ -631,9 +687,14 @@ pub(crate) async fn open_store(settings: &Settings) -> Result<Store, StartError>
     settings.check_transport()?;
     let database = &settings.database;
     let config = StoreConfig {
-        url: database.url.clone(),
-        pool_size: database.pool_size,
-        checkout_timeout: database.checkout_timeout(),
+        replicas: database.replicas.clone(),
+        replica_max_lag: database.replica_max_lag(),
+        prepared_statements: database.prepared_statements,
+        ..StoreConfig::new(
+            database.url.clone(),
+            database.pool_size,
+            database.checkout_timeout(),
+        )
     };
     let opened = tokio::task::spawn_blocking(move || Store::open(&config))
         .await
@@ -804,6 +865,8 @@ fn http_server(
             .app_data(web::Data::new(services.rate_limits.clone()))
             .app_data(web::Data::new(body_timeouts))
             .app_data(origins.clone())
+            .app_data(web::Data::from(Arc::clone(&services.consistency)))
+            .wrap(from_fn(consistency::read_your_writes))
             .wrap(from_fn(limits::body_timeouts))
             .wrap(from_fn(licenses_http::security_headers))
             .wrap(TracingLogger::<telemetry::RequestSpans>::new())

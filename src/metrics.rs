@@ -28,8 +28,8 @@ use licenses_app::webhooks::WebhookStore;
 use licenses_domain::LicenseId;
 use licenses_store::Store;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// The route label of a request no route matched.
@@ -55,6 +55,9 @@ pub struct Metrics {
     events_head: IntGauge,
     events_nats: IntGauge,
     webhook_deliveries: IntGaugeVec,
+    store_reads: IntCounterVec,
+    replica_up: IntGaugeVec,
+    replica_lag: GaugeVec,
     store: Store,
     outbox: bool,
     nats: bool,
@@ -151,6 +154,35 @@ impl Metrics {
             ),
             &["state"],
         )?;
+        let store_reads = IntCounterVec::new(
+            Opts::new(
+                "licenses_store_reads_total",
+                "Store reads by where they were served: primary (database.url) or replica \
+                 (database.replicas)",
+            ),
+            &["target"],
+        )?;
+        let replica_up = IntGaugeVec::new(
+            Opts::new(
+                "licenses_db_replica_up",
+                "1 while a replica is read from (it answers, is a standby and lags at most \
+                 database.replica_max_lag_ms), else 0; by its place in database.replicas \
+                 (1, 2, …)",
+            ),
+            &["replica"],
+        )?;
+        let replica_lag = GaugeVec::new(
+            Opts::new(
+                "licenses_db_replica_lag_seconds",
+                "How far behind the primary a replica was at its last probe",
+            ),
+            &["replica"],
+        )?;
+        if store.has_replicas() {
+            registry.register(Box::new(store_reads.clone()))?;
+            registry.register(Box::new(replica_up.clone()))?;
+            registry.register(Box::new(replica_lag.clone()))?;
+        }
         registry.register(Box::new(webhook_deliveries.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(events_unsequenced.clone()))?;
@@ -181,6 +213,9 @@ impl Metrics {
             events_head,
             events_nats,
             webhook_deliveries,
+            store_reads,
+            replica_up,
+            replica_lag,
             store,
             outbox,
             nats,
@@ -220,6 +255,24 @@ impl Metrics {
         self.store_calls
             .with_label_values(&["queued"])
             .set(count(pool.calls_waiting));
+        if self.store.has_replicas() {
+            let reads = self.store.read_counts();
+            for (target, n) in [("primary", reads.primary), ("replica", reads.replica)] {
+                let counter = self.store_reads.with_label_values(&[target]);
+                counter.inc_by(n.saturating_sub(counter.get()));
+            }
+            for (i, replica) in self.store.replica_states().iter().enumerate() {
+                let label = (i + 1).to_string();
+                self.replica_up
+                    .with_label_values(&[&label])
+                    .set(i64::from(replica.up));
+                if let Some(lag) = replica.lag {
+                    self.replica_lag
+                        .with_label_values(&[&label])
+                        .set(lag.as_secs_f64());
+                }
+            }
+        }
         match EventStore::event_backlog(&self.store).await {
             Ok(backlog) => {
                 self.events_unsequenced

@@ -13,11 +13,7 @@ use licenses_store::{OpenError, Store, StoreConfig};
 use licenses_testkit::{PrivateCluster, TestCa};
 
 fn open(url: &str) -> Result<Store, OpenError> {
-    Store::open(&StoreConfig {
-        url: url.to_owned(),
-        pool_size: 1,
-        checkout_timeout: Duration::from_secs(5),
-    })
+    Store::open(&StoreConfig::new(url.to_owned(), 1, Duration::from_secs(5)))
 }
 
 /// The cluster's URL with `params` added to its query.

@@ -55,11 +55,7 @@ async fn database(postgres: bool) -> (TestDatabase, Store) {
     .await
     .expect("database");
     run(&mut licenses(&db, &["migrate"]));
-    let config = StoreConfig {
-        url: db.url().to_owned(),
-        pool_size: 2,
-        checkout_timeout: Duration::from_secs(5),
-    };
+    let config = StoreConfig::new(db.url().to_owned(), 2, Duration::from_secs(5));
     let store = Store::open(&config).expect("store");
     for id in ["p-sport", "p-news"] {
         let product = Product::new(

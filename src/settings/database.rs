@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::Problem;
+use super::comma_separated::list_or_comma_separated;
 
 /// `[database]`
 #[derive(Clone, Deserialize)]
@@ -28,11 +29,36 @@ pub struct DatabaseSettings {
     /// otherwise. For a private network that encrypts below TLS.
     #[serde(default)]
     pub allow_plaintext: bool,
+    /// PostgreSQL streaming replicas of `url`: GET requests read from the healthy ones
+    /// (docs/operations.md, "Scaling out"). May hold passwords, like `url`.
+    #[serde(default, deserialize_with = "list_or_comma_separated")]
+    pub replicas: Vec<String>,
+    /// A direct connection to the primary for the wake-up listener (`LISTEN`), where
+    /// `database.url` goes through pgbouncer in transaction mode; unset: `database.url`.
+    #[serde(default)]
+    pub listen_url: Option<String>,
+    /// PostgreSQL connections keep their statements prepared; false behind a pgbouncer in
+    /// transaction mode that cannot keep them (before 1.21).
+    pub prepared_statements: bool,
+    /// A replica further behind the primary than this is not read from.
+    pub replica_max_lag_ms: u64,
+    /// For this long after a write, reads with the same credentials (API key or user token)
+    /// are served only by a replica that has replayed the write, else by the primary: the
+    /// read-your-writes window of clients that do not send `Licenses-Consistency` back.
+    pub read_your_writes_ms: u64,
 }
 
 impl DatabaseSettings {
     pub fn checkout_timeout(&self) -> Duration {
         Duration::from_millis(self.checkout_timeout_ms)
+    }
+
+    pub fn replica_max_lag(&self) -> Duration {
+        Duration::from_millis(self.replica_max_lag_ms)
+    }
+
+    pub fn read_your_writes(&self) -> Duration {
+        Duration::from_millis(self.read_your_writes_ms)
     }
 
     /// The file of an embedded SQLite database, `None` for PostgreSQL.
@@ -56,6 +82,46 @@ impl DatabaseSettings {
                 "must be at least 1",
             ));
         }
+        for (i, replica) in self.replicas.iter().enumerate() {
+            let key = "database.replicas";
+            let n = i + 1;
+            if !(replica.starts_with("postgres://") || replica.starts_with("postgresql://")) {
+                problems.push(Problem::new(
+                    key,
+                    format!(
+                        "replica {n}: expected postgres://USER[:PASSWORD]@HOST[:PORT]/DB, got {}",
+                        redacted_url(replica)
+                    ),
+                ));
+            } else if let Err(message) = check_database_url(replica) {
+                problems.push(Problem::new(key, format!("replica {n}: {message}")));
+            } else if self.sqlite_path().is_some() {
+                problems.push(Problem::new(
+                    key,
+                    "replicas need a PostgreSQL database.url (they are its streaming replicas)",
+                ));
+            }
+        }
+        if let Some(url) = &self.listen_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                problems.push(Problem::new(
+                    "database.listen_url",
+                    format!(
+                        "expected postgres://USER[:PASSWORD]@HOST[:PORT]/DB (the primary, not \
+                         through pgbouncer), got {}",
+                        redacted_url(url)
+                    ),
+                ));
+            } else if let Err(message) = check_database_url(url) {
+                problems.push(Problem::new("database.listen_url", message));
+            }
+        }
+        if self.replica_max_lag_ms == 0 {
+            problems.push(Problem::new(
+                "database.replica_max_lag_ms",
+                "must be at least 1",
+            ));
+        }
     }
 }
 
@@ -67,6 +133,18 @@ impl fmt::Debug for DatabaseSettings {
             .field("checkout_timeout_ms", &self.checkout_timeout_ms)
             .field("migrate_on_start", &self.migrate_on_start)
             .field("allow_plaintext", &self.allow_plaintext)
+            .field(
+                "replicas",
+                &self
+                    .replicas
+                    .iter()
+                    .map(|r| redacted_url(r))
+                    .collect::<Vec<_>>(),
+            )
+            .field("listen_url", &self.listen_url.as_deref().map(redacted_url))
+            .field("prepared_statements", &self.prepared_statements)
+            .field("replica_max_lag_ms", &self.replica_max_lag_ms)
+            .field("read_your_writes_ms", &self.read_your_writes_ms)
             .finish()
     }
 }
@@ -134,6 +212,45 @@ mod tests {
             "postgres://app:***@db.internal:5432/licenses?sslmode=verify-full&\
              sslrootcert=/etc/ssl/db-ca.pem"
         );
+    }
+
+    #[test]
+    fn replicas_are_postgresql_urls_of_a_postgresql_primary_and_never_show_a_password() {
+        let s = load(&with_vars(
+            "local",
+            &[
+                ("LICENSES__DATABASE__URL", "postgres://app@primary/licenses"),
+                (
+                    "LICENSES__DATABASE__REPLICAS",
+                    "postgres://app:hunter2@replica-1/licenses,postgres://app@replica-2/licenses",
+                ),
+                ("LICENSES__DATABASE__REPLICA_MAX_LAG_MS", "250"),
+            ],
+        ))
+        .expect("loads");
+        assert_eq!(s.database.replicas.len(), 2);
+        assert_eq!(s.database.replica_max_lag_ms, 250);
+        assert!(!format!("{:?}", s.database).contains("hunter2"));
+
+        let m = message(load(&with_vars(
+            "local",
+            &[("LICENSES__DATABASE__REPLICAS", "mysql://u:hunter2@h/db")],
+        )));
+        assert!(m.contains("database.replicas: replica 1"), "{m}");
+        assert!(!m.contains("hunter2"), "{m}");
+        let m = message(load(&with_vars(
+            "local",
+            &[(
+                "LICENSES__DATABASE__REPLICAS",
+                "postgres://replica/licenses",
+            )],
+        )));
+        assert!(m.contains("need a PostgreSQL database.url"), "{m}");
+        let m = message(load(&with_vars(
+            "local",
+            &[("LICENSES__DATABASE__REPLICA_MAX_LAG_MS", "0")],
+        )));
+        assert!(m.contains("database.replica_max_lag_ms"), "{m}");
     }
 
     #[test]

@@ -382,6 +382,37 @@ pub(super) fn check_transport(settings: &Settings, problems: &mut Vec<Problem>) 
             ),
         ));
     }
+    if !database.allow_plaintext
+        && let Some(host) = database
+            .listen_url
+            .as_deref()
+            .and_then(plaintext_database_host)
+    {
+        problems.push(Problem::new(
+            "database.listen_url",
+            format!(
+                "reaches {host} without TLS, {}: add sslmode=verify-full (with sslrootcert=CA \
+                 FILE) or sslmode=require to the URL, or set database.allow_plaintext = true",
+                exposure.refused()
+            ),
+        ));
+    }
+    for (i, replica) in database.replicas.iter().enumerate() {
+        if !database.allow_plaintext
+            && let Some(host) = plaintext_database_host(replica)
+        {
+            problems.push(Problem::new(
+                "database.replicas",
+                format!(
+                    "replica {}: reaches {host} without TLS, {}: add sslmode=verify-full (with \
+                     sslrootcert=CA FILE) or sslmode=require to the URL, or set \
+                     database.allow_plaintext = true",
+                    i + 1,
+                    exposure.refused()
+                ),
+            ));
+        }
+    }
     let irdeto = &settings.irdeto;
     if irdeto.enabled
         && let Some(url) = irdeto.base_url.as_deref()

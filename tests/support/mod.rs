@@ -102,6 +102,16 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// Starts the service on `backend`, with the test settings changed by `configure` (the
 /// database URL is already the test database's).
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_adjusted(backend, configure, |application| application).await
+}
+
+/// [`spawn_app_with`], the application adjusted by `adjust` before it runs (e.g.
+/// [`Application::without_delivery_worker`]).
+pub async fn spawn_adjusted(
+    backend: Backend,
+    configure: impl FnOnce(&mut Settings),
+    adjust: impl FnOnce(Application) -> Application,
+) -> TestApp {
     init_test_logs();
     let database = tokio::task::spawn_blocking(move || match backend {
         Backend::Postgres => TestDatabase::postgres(),
@@ -112,9 +122,11 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     let mut settings = test_settings();
     settings.database.url = database.url().to_owned();
     configure(&mut settings);
-    let application = Application::build(settings.clone())
-        .await
-        .unwrap_or_else(|e| panic!("the service does not start: {e}"));
+    let application = adjust(
+        Application::build(settings.clone())
+            .await
+            .unwrap_or_else(|e| panic!("the service does not start: {e}")),
+    );
     let user_url = format!("http://127.0.0.1:{}", application.user_port());
     let management_url = format!("http://127.0.0.1:{}", application.management_port());
     let (stop, stopped) = oneshot::channel::<()>();

@@ -28,7 +28,8 @@ use licenses_http::jsonapi::ErrorDocument;
 use licenses_http::openapi::{
     BadRequest, Conflict, ForbiddenClientId, NotFound, PayloadTooLarge, RelatedNotFound,
     ServiceUnavailable, UnauthorizedApikey, UnprocessableEntity, UnsupportedMediaType,
-    add_apikey_scheme, add_limit_responses, add_member_rules, add_scope_responses,
+    add_apikey_scheme, add_consistency_header, add_limit_responses, add_member_rules,
+    add_scope_responses,
 };
 use licenses_http::{
     ApiError, Endpoint, Links, Query, Routes, idempotency_key, read_body, require_jsonapi,
@@ -159,6 +160,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ManagementApi::openapi();
     add_apikey_scheme(&mut doc);
     add_limit_responses(&mut doc);
+    add_consistency_header(&mut doc);
     add_scope_responses(&mut doc);
     add_member_rules(&mut doc);
     doc

@@ -15,7 +15,8 @@ const PREFLIGHT_MAX_AGE: usize = 600;
 
 /// The CORS middleware for `origins` (`scheme://host[:port]`, compared exactly with the
 /// `Origin` header; a trailing `/` is dropped). Only the methods and request headers the API
-/// uses are allowed, and `ETag` is exposed so that a web app can revalidate the catalogue.
+/// uses are allowed, and `ETag` is exposed so that a web app can revalidate the catalogue,
+/// `Licenses-Consistency` so that it can read its own writes.
 /// No credentials mode: the token travels in `Authorization`, set by the app, not a cookie.
 pub(crate) fn cors(origins: &[String]) -> Cors {
     let cors = Cors::default()
@@ -25,8 +26,12 @@ pub(crate) fn cors(origins: &[String]) -> Cors {
             header::CONTENT_TYPE,
             header::IF_NONE_MATCH,
             HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("licenses-consistency"),
         ])
-        .expose_headers([header::ETAG])
+        .expose_headers([
+            header::ETAG,
+            HeaderName::from_static("licenses-consistency"),
+        ])
         .max_age(PREFLIGHT_MAX_AGE);
     origins.iter().fold(cors, |cors, origin| {
         cors.allowed_origin(origin.trim().trim_end_matches('/'))

@@ -25,7 +25,8 @@ use licenses_http::jsonapi::response::{
 use licenses_http::openapi::{
     BadRequest, Conflict, ForbiddenOwner, ForbiddenPurchase, IfNoneMatchHeader, NotFound,
     PayloadTooLarge, RequiredIdempotencyKeyHeader, ServiceUnavailable, UnauthorizedBearer,
-    UnprocessableEntity, UnsupportedMediaType, add_bearer_scheme, add_limit_responses,
+    UnprocessableEntity, UnsupportedMediaType, add_bearer_scheme, add_consistency_header,
+    add_limit_responses,
 };
 use licenses_http::query::{AccessParams, QueryParams, StatusFilter, access_query};
 use licenses_http::{
@@ -153,6 +154,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = UserApi::openapi();
     add_bearer_scheme(&mut doc);
     add_limit_responses(&mut doc);
+    add_consistency_header(&mut doc);
     doc
 }
 

@@ -841,7 +841,7 @@ fn preflight(origin: &str, method: &str) -> test::TestRequest {
         .insert_header((header::ACCESS_CONTROL_REQUEST_METHOD, method))
         .insert_header((
             header::ACCESS_CONTROL_REQUEST_HEADERS,
-            "authorization, content-type, idempotency-key",
+            "authorization, content-type, idempotency-key, licenses-consistency",
         ))
 }
 
@@ -875,6 +875,7 @@ async fn cors_preflights_from_configured_origins_are_answered() {
         "content-type",
         "idempotency-key",
         "if-none-match",
+        "licenses-consistency",
     ] {
         assert!(headers.contains(h), "{headers}");
     }
@@ -890,7 +891,10 @@ async fn cors_preflights_from_configured_origins_are_answered() {
     assert!(
         reply
             .header(header::ACCESS_CONTROL_EXPOSE_HEADERS)
-            .is_some_and(|h| h.to_ascii_lowercase().contains("etag"))
+            .is_some_and(|h| {
+                let h = h.to_ascii_lowercase();
+                h.contains("etag") && h.contains("licenses-consistency")
+            })
     );
     let unauthenticated = get("/products").insert_header((header::ORIGIN, ORIGIN));
     let reply = call_with(Mocks::default(), hs256(), &[ORIGIN], unauthenticated).await;

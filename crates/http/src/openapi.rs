@@ -99,6 +99,75 @@ pub fn add_limit_responses(openapi: &mut OpenApi) {
     }
 }
 
+/// The header of read-your-writes over read replicas: every write's answer carries its commit
+/// position there when the service reads from replicas, and a read that sends it back sees
+/// that write (docs/operations.md, "Scaling out"). Adds it to every GET as an optional request
+/// header (with its 400) and to the successful answers of every other operation.
+pub fn add_consistency_header(openapi: &mut OpenApi) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+
+    const NAME: &str = "Licenses-Consistency";
+    const PATTERN: &str = "^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$";
+    let components = openapi.components.get_or_insert_with(Default::default);
+    let (bad_request, response) = <BadRequest as ToResponse>::response();
+    components
+        .responses
+        .insert(bad_request.to_owned(), response);
+    let token = || {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(PATTERN))
+    };
+    for item in openapi.paths.paths.values_mut() {
+        if let Some(get) = &mut item.get {
+            get.parameters.get_or_insert_with(Vec::new).push(
+                ParameterBuilder::new()
+                    .name(NAME)
+                    .parameter_in(ParameterIn::Header)
+                    .required(utoipa::openapi::Required::False)
+                    .description(Some(
+                        "The `Licenses-Consistency` of a write's answer, as it came: the read \
+                         sees that write, whichever replica or instance serves it.",
+                    ))
+                    .schema(Some(token()))
+                    .build(),
+            );
+            get.responses
+                .responses
+                .entry("400".to_owned())
+                .or_insert_with(|| {
+                    RefOr::Ref(utoipa::openapi::Ref::from_response_name(bad_request))
+                });
+        }
+        for write in [
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            for (status, response) in &mut write.responses.responses {
+                if let (true, RefOr::T(response)) = (status.starts_with('2'), response) {
+                    response.headers.insert(
+                        NAME.to_owned(),
+                        utoipa::openapi::HeaderBuilder::new()
+                            .schema(token())
+                            .description(Some(
+                                "The write's commit position, opaque to clients, when the \
+                                 service reads from replicas (`database.replicas`): send it \
+                                 back on a read to see this write.",
+                            ))
+                            .build(),
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Adds the 403 of a management key without the scope a route needs (`insufficient_scope`)
 /// to every operation: [`ForbiddenScope`], or [`ForbiddenClientId`] where the route has it
 /// already (its description tells both).
@@ -168,7 +237,9 @@ error_responses! {
     /// 400.
     BadRequest => "The request is malformed: an unknown, repeated or invalid query parameter \
         (`source.parameter` names it), a body that is not JSON or not a JSON:API document \
-        (`source.pointer`), or a missing or invalid `Idempotency-Key`.";
+        (`source.pointer`), a missing or invalid `Idempotency-Key`, or a \
+        `Licenses-Consistency` that is not a token a write's answer carried \
+        (`invalid_consistency_token`, `source.header`).";
     /// 401 of the management API.
     UnauthorizedApikey => "No `Authorization: Apikey KEY` header, or a key that is not \
         configured (`unauthorized`).",

@@ -40,11 +40,11 @@ fn licenses() -> Vec<License> {
 }
 
 async fn run(db: TestDatabase) {
-    let store = Store::open(&StoreConfig {
-        url: db.url().to_owned(),
-        pool_size: 4,
-        checkout_timeout: Duration::from_secs(2),
-    })
+    let store = Store::open(&StoreConfig::new(
+        db.url().to_owned(),
+        4,
+        Duration::from_secs(2),
+    ))
     .unwrap();
     store.migrate().await.unwrap();
     let change = Change {

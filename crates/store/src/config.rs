@@ -15,6 +15,29 @@ pub struct StoreConfig {
     /// The longest wait for a free connection before a call answers
     /// [`StoreError::Unavailable`](licenses_app::ports::StoreError::Unavailable).
     pub checkout_timeout: Duration,
+    /// `database.replicas`: PostgreSQL streaming replicas of `url`, read from by the calls a
+    /// [`ReadScope`](crate::ReadScope) allows. Each gets a pool of `pool_size` connections.
+    pub replicas: Vec<String>,
+    /// `database.replica_max_lag_ms`: a replica further behind is not read from.
+    pub replica_max_lag: Duration,
+    /// `database.prepared_statements`: PostgreSQL connections keep their statements prepared
+    /// (diesel's statement cache). Off behind a pgbouncer in transaction mode that cannot
+    /// keep them (before 1.21): each statement is then sent unnamed.
+    pub prepared_statements: bool,
+}
+
+impl StoreConfig {
+    /// A store on `url` alone, with `pool_size` connections and `checkout_timeout`.
+    pub fn new(url: impl Into<String>, pool_size: u32, checkout_timeout: Duration) -> StoreConfig {
+        StoreConfig {
+            url: url.into(),
+            pool_size,
+            checkout_timeout,
+            replicas: Vec::new(),
+            replica_max_lag: Duration::from_secs(1),
+            prepared_statements: true,
+        }
+    }
 }
 
 impl fmt::Debug for StoreConfig {
@@ -23,6 +46,12 @@ impl fmt::Debug for StoreConfig {
             .field("url", &redact(&self.url))
             .field("pool_size", &self.pool_size)
             .field("checkout_timeout", &self.checkout_timeout)
+            .field(
+                "replicas",
+                &self.replicas.iter().map(|r| redact(r)).collect::<Vec<_>>(),
+            )
+            .field("replica_max_lag", &self.replica_max_lag)
+            .field("prepared_statements", &self.prepared_statements)
             .finish()
     }
 }

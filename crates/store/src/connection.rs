@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::{AnsiTransactionManager, CacheSize, SimpleConnection, TransactionManager};
 use diesel::r2d2::R2D2Connection;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::{Connection, PgConnection, SqliteConnection};
@@ -52,6 +52,8 @@ pub(crate) struct Manager {
     pub(crate) target: Target,
     /// How long an SQLite writer waits for the lock before giving up (SQLITE_BUSY).
     pub(crate) busy_timeout: Duration,
+    /// PostgreSQL connections keep their statements prepared.
+    pub(crate) prepared_statements: bool,
 }
 
 /// A connection that could not be opened or no longer answers.
@@ -67,7 +69,11 @@ impl Manager {
     pub(crate) fn open(&self) -> Result<AnyConnection, ConnectError> {
         match &self.target {
             Target::Postgres { url, .. } => {
-                Ok(AnyConnection::Postgresql(PgConnection::establish(url)?))
+                let mut conn = PgConnection::establish(url)?;
+                if !self.prepared_statements {
+                    conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+                }
+                Ok(AnyConnection::Postgresql(conn))
             }
             Target::Sqlite { path } => {
                 let path = path.to_str().ok_or_else(|| {

@@ -237,6 +237,7 @@ mod tests {
                 path: dir.path().join("gather.db"),
             },
             busy_timeout: Duration::from_secs(5),
+            prepared_statements: true,
         };
         let mut conn = manager.open().unwrap();
         migrate::migrate(&mut conn).unwrap();

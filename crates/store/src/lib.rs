@@ -20,15 +20,20 @@
 
 mod config;
 mod connection;
+pub mod consistency;
 mod error;
 mod gather;
+pub mod listen;
 mod migrate;
 mod models;
+mod replicas;
 mod repo;
+mod road;
 pub mod schema;
 mod store;
 
 pub use config::{Backend, OpenError, StoreConfig};
 pub use connection::AnyConnection;
+pub use consistency::{InvalidLsn, Lsn, ReadScope};
 pub use migrate::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
-pub use store::{PoolState, Store};
+pub use store::{PROBE_EVERY, PoolState, ReadCounts, ReplicaState, Store};

@@ -1,7 +1,7 @@
 //! The store: a connection pool, the bounded road to the blocking pool, and the ports.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -21,18 +21,20 @@ use licenses_app::webhooks::{
 use licenses_domain::{
     License, LicenseId, LicenseStatus, OrderId, Product, ProductId, Timestamp, UserId,
 };
-use tokio::sync::Semaphore;
 
 use crate::config::{Backend, OpenError, StoreConfig, Target};
-use crate::connection::{AnyConnection, LogErrors, Manager, write_transaction};
+use crate::connection::{AnyConnection, Manager, write_transaction};
+use crate::consistency::{Lsn, ReadScope, ReadTarget};
 use crate::error::Error;
 use crate::gather::Gather;
 use crate::migrate;
 use crate::models::{Action, Resource};
+use crate::replicas::{self, Health, Positions, Replica};
 use crate::repo::{
     audit, audit_replacement, events, idempotency, jobs, license_trail, licenses, products,
     queue_jobs, webhooks,
 };
+use crate::road::Road;
 
 /// How long an SQLite writer waits for the lock, at least.
 const MIN_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -53,15 +55,26 @@ pub struct Store {
 }
 
 struct Inner {
-    pool: r2d2::Pool<Manager>,
-    permits: Arc<Semaphore>,
-    /// Calls waiting for a permit: the queue in front of the blocking pool.
-    waiting: AtomicUsize,
+    /// The primary (`database.url`): every write, and every read outside a [`ReadScope`]
+    /// that allows replicas.
+    primary: Road,
+    /// `database.replicas`, in their order.
+    replicas: Vec<Replica>,
+    /// The primary's recent positions, to measure the replicas' lag against.
+    positions: Positions,
+    replica_max_lag: Duration,
+    /// Where the next replica read starts looking: reads take turns.
+    next_replica: AtomicUsize,
+    /// Reads served by the primary and by a replica, since the store opened.
+    reads_primary: AtomicU64,
+    reads_replica: AtomicU64,
     /// Users' first pages of licenses, waiting to be read together.
     gather: Gather,
     checkout_timeout: Duration,
     backend: Backend,
     shown: String,
+    /// Where the primary's connections go: the listener's too, unless told otherwise.
+    target: Target,
 }
 
 impl std::fmt::Debug for Store {
@@ -69,7 +82,8 @@ impl std::fmt::Debug for Store {
         f.debug_struct("Store")
             .field("database", &self.inner.shown)
             .field("backend", &self.inner.backend)
-            .field("pool_size", &self.inner.pool.max_size())
+            .field("pool_size", &self.inner.primary.pool.max_size())
+            .field("replicas", &self.inner.replicas.len())
             .field("checkout_timeout", &self.inner.checkout_timeout)
             .finish()
     }
@@ -99,30 +113,52 @@ impl Store {
             })?;
         }
         let backend = target.backend();
+        let busy_timeout = config.checkout_timeout.max(MIN_BUSY_TIMEOUT);
         let manager = Manager {
-            target,
-            busy_timeout: config.checkout_timeout.max(MIN_BUSY_TIMEOUT),
+            target: target.clone(),
+            busy_timeout,
+            prepared_statements: config.prepared_statements,
         };
         manager
             .open()
             .map_err(|e| OpenError::Unreachable(format!("{shown}: {e}")))?;
-        let pool = r2d2::Pool::builder()
-            .max_size(config.pool_size)
-            .min_idle(Some(1))
-            .connection_timeout(config.checkout_timeout)
-            .test_on_check_out(false)
-            .error_handler(Box::new(LogErrors))
-            .build_unchecked(manager);
-        let permits = usize::try_from(config.pool_size).unwrap_or(Semaphore::MAX_PERMITS);
+        let mut replicas = Vec::with_capacity(config.replicas.len());
+        for url in &config.replicas {
+            let target = Target::parse(url, config.checkout_timeout)?;
+            if backend != Backend::Postgres || target.backend() != Backend::Postgres {
+                return Err(OpenError::InvalidConfig(
+                    "database.replicas are PostgreSQL streaming replicas of a PostgreSQL \
+                     database.url"
+                        .into(),
+                ));
+            }
+            let shown = target.shown();
+            // Not opened here: a replica that is down at start costs no error, and is read
+            // from once a probe finds it answering.
+            let manager = Manager {
+                target,
+                busy_timeout,
+                prepared_statements: config.prepared_statements,
+            };
+            replicas.push(Replica::new(
+                Road::new(manager, config.pool_size, config.checkout_timeout),
+                shown,
+            ));
+        }
         Ok(Store {
             inner: Arc::new(Inner {
-                pool,
-                permits: Arc::new(Semaphore::new(permits.min(Semaphore::MAX_PERMITS))),
-                waiting: AtomicUsize::new(0),
+                primary: Road::new(manager, config.pool_size, config.checkout_timeout),
+                replicas,
+                positions: Positions::default(),
+                replica_max_lag: config.replica_max_lag,
+                next_replica: AtomicUsize::new(0),
+                reads_primary: AtomicU64::new(0),
+                reads_replica: AtomicU64::new(0),
                 gather: Gather::default(),
                 checkout_timeout: config.checkout_timeout,
                 backend,
                 shown,
+                target,
             }),
         })
     }
@@ -134,14 +170,15 @@ impl Store {
     /// The pool and the road to the blocking pool, now: for the metrics. Reads counters only,
     /// never the database.
     pub fn pool_state(&self) -> PoolState {
-        let pool = self.inner.pool.state();
-        let max_calls = usize::try_from(self.inner.pool.max_size()).unwrap_or(usize::MAX);
+        let road = &self.inner.primary;
+        let pool = road.pool.state();
+        let max_calls = usize::try_from(road.pool.max_size()).unwrap_or(usize::MAX);
         PoolState {
-            max_connections: self.inner.pool.max_size(),
+            max_connections: road.pool.max_size(),
             connections: pool.connections,
             idle: pool.idle_connections,
-            calls_running: max_calls.saturating_sub(self.inner.permits.available_permits()),
-            calls_waiting: self.inner.waiting.load(Ordering::Relaxed),
+            calls_running: max_calls.saturating_sub(road.permits.available_permits()),
+            calls_waiting: road.waiting.load(Ordering::Relaxed),
         }
     }
 
@@ -169,47 +206,172 @@ impl Store {
         self.run(move |conn| Ok(f(conn))).await
     }
 
-    /// The one road to the database: a permit (at most `pool_size` calls at once), then a
+    /// The road to the primary: a permit (at most `pool_size` calls at once), then a
     /// connection and the work together on the blocking pool, all within `checkout_timeout`.
     async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
-        let started = Instant::now();
-        let budget = self.inner.checkout_timeout;
-        let busy = || {
-            StoreError::Unavailable(format!(
-                "no database connection free within {} ms",
-                budget.as_millis()
-            ))
+        self.inner.primary.run(self.inner.checkout_timeout, f).await
+    }
+
+    /// A read: from a replica when the task's [`ReadScope`] allows it and one is in (and,
+    /// when the scope names a position, has replayed it), else from the primary. A replica
+    /// that fails the read is taken out and the primary answers instead.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: Fn(&mut AnyConnection) -> Result<T, Error> + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        let target = if self.inner.replicas.is_empty() {
+            ReadTarget::Primary
+        } else {
+            ReadScope::current_read()
         };
-        let permit = {
-            let _waiting = Waiting::new(&self.inner.waiting);
-            tokio::time::timeout(budget, Arc::clone(&self.inner.permits).acquire_owned())
+        let f = Arc::new(f);
+        if target != ReadTarget::Primary
+            && let Some(replica) = self.pick_replica(target)
+        {
+            // Known to have replayed far enough, or asked on the connection that reads.
+            let check = match target {
+                ReadTarget::ReplicaAt(lsn) if replica.replayed() < lsn => Some(lsn),
+                _ => None,
+            };
+            let read = Arc::clone(&f);
+            let answer = replica
+                .road
+                .run(self.replica_budget(), move |c| {
+                    if let Some(lsn) = check {
+                        let (_, replayed) = replicas::replay_position(c)?;
+                        if replayed < lsn {
+                            return Ok((replayed, None));
+                        }
+                        return Ok((replayed, Some(read(c)?)));
+                    }
+                    Ok((Lsn(0), Some(read(c)?)))
+                })
+                .await;
+            match answer {
+                Ok((replayed, Some(value))) => {
+                    replica.saw_replayed(replayed);
+                    self.inner.reads_replica.fetch_add(1, Ordering::Relaxed);
+                    return Ok(value);
+                }
+                // Not there yet: the primary has it.
+                Ok((replayed, None)) => replica.saw_replayed(replayed),
+                Err(StoreError::Unavailable(error)) => {
+                    replica.set(&Health::Unreachable(error));
+                }
+                Err(error) => {
+                    // E.g. a query cancelled by a recovery conflict: the primary answers.
+                    tracing::debug!(replica = %replica.shown, %error, "a replica read failed");
+                }
+            }
+        }
+        self.inner.reads_primary.fetch_add(1, Ordering::Relaxed);
+        self.run(move |c| f(c)).await
+    }
+
+    /// The next replica in turn that is in, unless the read must go to the primary.
+    fn pick_replica(&self, target: ReadTarget) -> Option<&Replica> {
+        if target == ReadTarget::Primary {
+            return None;
+        }
+        let replicas = &self.inner.replicas;
+        let start = self.inner.next_replica.fetch_add(1, Ordering::Relaxed);
+        (0..replicas.len())
+            .map(|i| &replicas[(start + i) % replicas.len()])
+            .find(|r| r.is_up())
+    }
+
+    /// How long a replica read waits for a connection before the primary answers instead.
+    fn replica_budget(&self) -> Duration {
+        self.inner.checkout_timeout.min(REPLICA_WAIT)
+    }
+
+    /// Starts the wake-up listener on PostgreSQL ([`crate::listen`]): each notification of a
+    /// channel of `wakes` notifies its [`Notify`]. `url` is `database.listen_url`, a direct
+    /// connection to the primary where `database.url` goes through pgbouncer; `None` listens
+    /// on `database.url`. SQLite has no listener (`Ok(None)`): one instance's own writes wake
+    /// its workers in process.
+    ///
+    /// [`Notify`]: tokio::sync::Notify
+    pub fn listen(
+        &self,
+        url: Option<&str>,
+        wakes: Vec<(&'static str, Arc<tokio::sync::Notify>)>,
+    ) -> Result<Option<crate::listen::Listener>, OpenError> {
+        if self.inner.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let target = match url {
+            Some(url) => Target::parse(url, self.inner.checkout_timeout)?,
+            None => self.inner.target.clone(),
+        };
+        if target.backend() != Backend::Postgres {
+            return Err(OpenError::InvalidConfig(
+                "database.listen_url must be a postgres:// URL of the primary".into(),
+            ));
+        }
+        crate::listen::Listener::spawn(target, wakes)
+            .map(Some)
+            .map_err(|e| OpenError::Unreachable(format!("cannot start the listener: {e}")))
+    }
+
+    /// Whether `database.replicas` names any.
+    pub fn has_replicas(&self) -> bool {
+        !self.inner.replicas.is_empty()
+    }
+
+    /// Probes the primary's position and every replica: takes in those that answer, are
+    /// standbys and lag at most `replica_max_lag`, and takes out the others. The service
+    /// runs it every [`PROBE_EVERY`]; a replica is out until a probe took it in.
+    pub async fn probe_replicas(&self) {
+        if self.inner.replicas.is_empty() {
+            return;
+        }
+        match self.run(replicas::current_position).await {
+            Ok(lsn) => self.inner.positions.push(Instant::now(), lsn),
+            // The replicas are measured against the positions already known.
+            Err(error) => tracing::debug!(%error, "the primary's position is unknown"),
+        }
+        let probes = self.inner.replicas.iter().map(|replica| async move {
+            let answer = replica
+                .road
+                .run(self.replica_budget(), replicas::replay_position)
                 .await
-                .map_err(|_| busy())?
-                .map_err(|_| StoreError::Internal("the store is closed".into()))?
-        };
-        let remaining = budget
-            .saturating_sub(started.elapsed())
-            .max(Duration::from_millis(1));
-        let pool = self.inner.pool.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let mut pooled = pool.get_timeout(remaining).map_err(|e| {
-                Error::Store(StoreError::Unavailable(format!(
-                    "no database connection: {}",
-                    crate::config::one_line(&e.to_string())
-                )))
-            })?;
-            let result = f(&mut pooled.conn);
-            pooled.notice(&result);
-            result
+                .map_err(|e| e.to_string());
+            let health = replicas::judge(
+                replica,
+                &self.inner.positions,
+                answer,
+                self.inner.replica_max_lag,
+                Instant::now(),
+            );
+            replica.set(&health);
         });
-        match task.await {
-            Ok(result) => result.map_err(StoreError::from),
-            Err(e) => Err(StoreError::Internal(format!("storage task failed: {e}"))),
+        futures_util::future::join_all(probes).await;
+    }
+
+    /// The replicas as the last probe found them, for the metrics.
+    pub fn replica_states(&self) -> Vec<ReplicaState> {
+        self.inner
+            .replicas
+            .iter()
+            .map(|r| ReplicaState {
+                replica: r.shown.clone(),
+                up: r.is_up(),
+                lag: r.lag(),
+            })
+            .collect()
+    }
+
+    /// Reads served by the primary and by the replicas since the store opened.
+    pub fn read_counts(&self) -> ReadCounts {
+        ReadCounts {
+            primary: self.inner.reads_primary.load(Ordering::Relaxed),
+            replica: self.inner.reads_replica.load(Ordering::Relaxed),
         }
     }
 
@@ -241,8 +403,48 @@ impl Store {
         F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(move |conn| write_transaction(conn, f)).await
+        // With replicas, a write in a request's scope tells the request its commit position:
+        // the answer's consistency token, and the position its later reads must see.
+        let position = self.has_replicas() && ReadScope::in_scope();
+        let (value, lsn) = self
+            .run(move |conn| {
+                let value = write_transaction(conn, f)?;
+                let lsn = match position {
+                    true => Some(replicas::current_position(conn)?),
+                    false => None,
+                };
+                Ok((value, lsn))
+            })
+            .await?;
+        if let Some(lsn) = lsn {
+            ReadScope::record_write(lsn);
+        }
+        Ok(value)
     }
+}
+
+/// How long a replica read waits for a connection at most before the primary answers it.
+const REPLICA_WAIT: Duration = Duration::from_millis(250);
+
+/// How often the service probes its replicas ([`Store::probe_replicas`]).
+pub const PROBE_EVERY: Duration = Duration::from_millis(500);
+
+/// A replica as the last probe found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaState {
+    /// Its URL, without a password.
+    pub replica: String,
+    /// Read from.
+    pub up: bool,
+    /// How far behind the primary it was, when it answered.
+    pub lag: Option<Duration>,
+}
+
+/// Reads served by the primary and by the replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReadCounts {
+    pub primary: u64,
+    pub replica: u64,
 }
 
 /// What [`Store::pool_state`] reports.
@@ -264,23 +466,6 @@ impl PoolState {
     /// Connections checked out.
     pub fn in_use(&self) -> u32 {
         self.connections.saturating_sub(self.idle)
-    }
-}
-
-/// Counts a call among the waiting ones for as long as it lives (dropped, too, when the call
-/// is cancelled).
-struct Waiting<'a>(&'a AtomicUsize);
-
-impl<'a> Waiting<'a> {
-    fn new(count: &'a AtomicUsize) -> Self {
-        count.fetch_add(1, Ordering::Relaxed);
-        Self(count)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -317,16 +502,16 @@ fn queue_revokes(
 #[async_trait]
 impl ProductStore for Store {
     async fn list(&self) -> Result<Vec<Product>, StoreError> {
-        self.run(products::list).await
+        self.read(products::list).await
     }
 
     async fn version(&self) -> Result<i64, StoreError> {
-        self.run(products::version).await
+        self.read(products::version).await
     }
 
     async fn get(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
         let id = id.clone();
-        self.run(move |c| products::get(c, &id)).await
+        self.read(move |c| products::get(c, &id)).await
     }
 
     async fn get_many(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
@@ -334,7 +519,7 @@ impl ProductStore for Store {
             return Ok(Vec::new());
         }
         let ids = ids.to_vec();
-        self.run(move |c| products::get_many(c, &ids)).await
+        self.read(move |c| products::get_many(c, &ids)).await
     }
 
     async fn create(&self, product: &Product, change: &Change) -> Result<(), StoreError> {
@@ -388,7 +573,7 @@ impl ProductStore for Store {
 impl LicenseStore for Store {
     async fn get(&self, id: &LicenseId) -> Result<Option<License>, StoreError> {
         let id = id.clone();
-        self.run(move |c| licenses::get(c, &id)).await
+        self.read(move |c| licenses::get(c, &id)).await
     }
 
     async fn find(&self, query: &LicenseQuery) -> Result<Vec<License>, StoreError> {
@@ -396,14 +581,16 @@ impl LicenseStore for Store {
             return Ok(Vec::new());
         }
         let query = query.clone();
+        // Gathered reads are the primary's: a replica read goes alone.
         if query.user.is_some()
             && query.product.is_none()
             && query.statuses.is_empty()
             && query.after.is_none()
+            && (!self.has_replicas() || ReadScope::current_read() == ReadTarget::Primary)
         {
             return self.gathered(query).await;
         }
-        self.run(move |c| licenses::find(c, &query)).await
+        self.read(move |c| licenses::find(c, &query)).await
     }
 
     async fn find_by_ids(&self, ids: &[LicenseId]) -> Result<Vec<License>, StoreError> {
@@ -411,7 +598,7 @@ impl LicenseStore for Store {
             return Ok(Vec::new());
         }
         let ids = ids.to_vec();
-        self.run(move |c| licenses::find_by_ids(c, &ids)).await
+        self.read(move |c| licenses::find_by_ids(c, &ids)).await
     }
 
     async fn create(
@@ -445,7 +632,7 @@ impl LicenseStore for Store {
             return Ok(Vec::new());
         }
         let orders = orders.to_vec();
-        self.run(move |c| licenses::existing_orders(c, &orders))
+        self.read(move |c| licenses::existing_orders(c, &orders))
             .await
     }
 
@@ -508,7 +695,7 @@ impl LicenseStore for Store {
 
     async fn audit_trail(&self, license: &LicenseId) -> Result<Vec<AuditEntry>, StoreError> {
         let license = license.clone();
-        self.run(move |c| license_trail(c, license.as_str())).await
+        self.read(move |c| license_trail(c, license.as_str())).await
     }
 }
 
@@ -598,7 +785,7 @@ impl EntitlementJobs for Store {
     }
 
     async fn failed(&self, limit: u32) -> Result<Vec<FailedJob>, StoreError> {
-        self.run(move |c| jobs::failed(c, limit)).await
+        self.read(move |c| jobs::failed(c, limit)).await
     }
 
     async fn prune_delivered(&self, before: Timestamp) -> Result<u64, StoreError> {
@@ -610,7 +797,7 @@ impl EntitlementJobs for Store {
             return Ok(Vec::new());
         }
         let licenses = licenses.to_vec();
-        self.run(move |c| jobs::open_jobs_of(c, &licenses)).await
+        self.read(move |c| jobs::open_jobs_of(c, &licenses)).await
     }
 }
 
@@ -622,7 +809,7 @@ impl EventStore for Store {
 
     async fn page(&self, query: &EventQuery) -> Result<EventPage, FeedError> {
         let query = query.clone();
-        self.run(move |c| events::page(c, &query)).await?
+        self.read(move |c| events::page(c, &query)).await?
     }
 
     async fn prune_events(&self, before: Timestamp) -> Result<u64, StoreError> {
@@ -664,11 +851,11 @@ impl WebhookStore for Store {
 
     async fn endpoint(&self, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
         let id = id.to_owned();
-        self.run(move |c| webhooks::endpoint(c, &id)).await
+        self.read(move |c| webhooks::endpoint(c, &id)).await
     }
 
     async fn endpoints(&self) -> Result<Vec<WebhookEndpoint>, StoreError> {
-        self.run(webhooks::endpoints).await
+        self.read(webhooks::endpoints).await
     }
 
     async fn update_endpoint(
@@ -687,7 +874,7 @@ impl WebhookStore for Store {
 
     async fn deliveries(&self, query: &DeliveryQuery) -> Result<Vec<WebhookDelivery>, StoreError> {
         let query = query.clone();
-        self.run(move |c| webhooks::list(c, &query)).await
+        self.read(move |c| webhooks::list(c, &query)).await
     }
 
     async fn replay(

@@ -59,11 +59,11 @@ async fn a_database_outage_is_unavailable_and_the_pool_recovers() {
     url.set_port(Some(port)).unwrap();
 
     let forwarder = Forwarder::start(port, server);
-    let store = Store::open(&StoreConfig {
-        url: url.to_string(),
-        pool_size: 2,
-        checkout_timeout: Duration::from_millis(500),
-    })
+    let store = Store::open(&StoreConfig::new(
+        url.to_string(),
+        2,
+        Duration::from_millis(500),
+    ))
     .unwrap();
     store.migrate().await.unwrap();
     ProductStore::create(&store, &full_product("p1"), &change())

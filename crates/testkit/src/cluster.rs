@@ -45,7 +45,7 @@ pub(crate) fn find_postgres_binaries() -> Option<PathBuf> {
 }
 
 /// Whether this process runs as root (initdb and postgres refuse to).
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -57,7 +57,7 @@ fn is_root() -> bool {
 }
 
 /// A shell command, run as the `postgres` user when this process is root.
-fn shell(script: &str, args: &[&str]) -> Command {
+pub(crate) fn shell(script: &str, args: &[&str]) -> Command {
     if is_root() {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--", "sh", "-c", script, "sh"])
@@ -479,7 +479,7 @@ fn write_private_file(path: &Path, contents: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn last_line(log: &str) -> &str {
+pub(crate) fn last_line(log: &str) -> &str {
     log.lines()
         .rev()
         .find(|l| !l.trim().is_empty())
@@ -531,7 +531,10 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(30);
         let exists = "SELECT (to_regclass('t') IS NOT NULL)::text AS value";
         while query_strings(replica.url(), exists) != ["true"] {
-            assert!(Instant::now() < deadline, "the write never reached the replica");
+            assert!(
+                Instant::now() < deadline,
+                "the write never reached the replica"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         assert_eq!(

@@ -3,11 +3,14 @@
 //! started as a service.
 //!
 //! - `database`: [`TestDatabase`], a PostgreSQL database or SQLite file of the test's own;
-//! - `cluster`: PostgreSQL clusters started from the installed binaries, [`PrivateCluster`];
+//! - `cluster`: PostgreSQL clusters started from the installed binaries, [`PrivateCluster`],
+//!   and streaming replicas of them ([`PrivateCluster::replica_of`]);
 //! - `ports`: [`free_port`], a free TCP port on 127.0.0.1;
 //! - `queries`: [`wait_for_row`] and [`query_strings`], the database behind the service's back;
 //! - `service`: [`ServiceProcess`], the `licenses` binary serving on free ports, ready, killed
 //!   when dropped; [`isolated_command`] for its one-shot commands;
+//! - `haproxy`: [`Haproxy`], a real haproxy balancing over service instances;
+//! - `pgbouncer`: [`Pgbouncer`], a real pgbouncer in transaction mode in front of a cluster;
 //! - `nats`: [`NatsServer`], a real `nats-server -js` on a free port with its own store,
 //!   which a test may kill and restart;
 //! - `tls`: [`TestCa`], a certificate authority of the test's own and the server and client
@@ -34,7 +37,9 @@
 
 mod cluster;
 mod database;
+mod haproxy;
 mod nats;
+mod pgbouncer;
 mod ports;
 mod queries;
 mod service;
@@ -42,7 +47,9 @@ mod tls;
 
 pub use cluster::PrivateCluster;
 pub use database::{DEFAULT_DATABASE_URL, NO_POSTGRES, TestDatabase};
+pub use haproxy::Haproxy;
 pub use nats::NatsServer;
+pub use pgbouncer::Pgbouncer;
 pub use ports::free_port;
 pub use queries::{query_strings, wait_for_row};
 pub use service::{ServiceBuilder, ServiceProcess, isolated_command};

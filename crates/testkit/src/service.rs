@@ -56,6 +56,8 @@ pub fn isolated_command(binary: impl AsRef<OsStr>) -> Command {
 pub struct ServiceBuilder {
     binary: PathBuf,
     command: Command,
+    /// The user and management ports, when the test chose them.
+    ports: Option<(u16, u16)>,
 }
 
 impl ServiceBuilder {
@@ -63,6 +65,15 @@ impl ServiceBuilder {
     #[must_use]
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> ServiceBuilder {
         self.command.env(key, value);
+        self
+    }
+
+    /// Listens on these ports of 127.0.0.1 rather than on two free ones: for a service
+    /// restarted where a load balancer expects it. Equal ports make one listener serve both
+    /// APIs.
+    #[must_use]
+    pub fn ports(mut self, user: u16, management: u16) -> ServiceBuilder {
+        self.ports = Some((user, management));
         self
     }
 
@@ -86,12 +97,16 @@ impl ServiceBuilder {
         let ServiceBuilder {
             binary,
             mut command,
+            ports,
         } = self;
-        let user_port = free_port();
-        let mut management_port = free_port();
-        while management_port == user_port {
-            management_port = free_port();
-        }
+        let (user_port, management_port) = ports.unwrap_or_else(|| {
+            let user_port = free_port();
+            let mut management_port = free_port();
+            while management_port == user_port {
+                management_port = free_port();
+            }
+            (user_port, management_port)
+        });
         let user = SocketAddr::from(([127, 0, 0, 1], user_port));
         let management = SocketAddr::from(([127, 0, 0, 1], management_port));
         command
@@ -138,6 +153,7 @@ impl ServiceProcess {
         ServiceBuilder {
             command: isolated_command(&binary),
             binary,
+            ports: None,
         }
     }
 

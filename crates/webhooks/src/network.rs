@@ -8,7 +8,7 @@
 //! connection to public addresses only ([`PublicResolver`]): a name that points to a private
 //! address after registration (DNS rebinding) gets no request either.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::LazyLock;
 
 use ipnet::IpNet;
@@ -97,9 +97,10 @@ impl reqwest::dns::Resolve for PublicResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let found: Vec<SocketAddr> =
+            let found: Vec<std::net::SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let public: Vec<SocketAddr> = found.into_iter().filter(|a| is_public(a.ip())).collect();
+            let public: Vec<std::net::SocketAddr> =
+                found.into_iter().filter(|a| is_public(a.ip())).collect();
             if public.is_empty() {
                 return Err(format!(
                     "{host} has no public address (private networks are refused: \

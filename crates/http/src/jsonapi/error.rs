@@ -28,12 +28,14 @@ pub struct ErrorObject {
 }
 
 /// Where the problem is: an RFC 6901 pointer to the member at fault in the request document
-/// (`/data/attributes/title`), or the query parameter at fault (`page[size]`).
+/// (`/data/attributes/title`), the query parameter at fault (`page[size]`), or the request
+/// header at fault (`Licenses-Consistency`; JSON:API 1.1's `source.header`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     Pointer(String),
     Parameter(String),
+    Header(String),
 }
 
 /// A JSON:API error document: every problem found, each with a stable `code`; at most 100
@@ -128,6 +130,22 @@ impl ApiError {
     /// A bad query parameter (400, `source.parameter`).
     pub fn parameter(parameter: &str, code: &'static str, detail: impl Into<String>) -> Self {
         Self::parameter_status(StatusCode::BAD_REQUEST, parameter, code, detail)
+    }
+
+    /// A bad request header (400, `source.header`).
+    pub fn header(name: &str, code: &'static str, detail: impl Into<String>) -> Self {
+        let status = StatusCode::BAD_REQUEST;
+        Self {
+            status,
+            errors: vec![object(
+                status,
+                code,
+                detail.into(),
+                Some(Source::Header(name.to_owned())),
+            )],
+            problems_total: None,
+            headers: Vec::new(),
+        }
     }
 
     /// A query parameter answered with another status than 400 (the feed's expired cursor:

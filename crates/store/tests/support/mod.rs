@@ -19,11 +19,7 @@ pub fn at(offset: i64) -> Timestamp {
 }
 
 pub fn config(url: &str) -> StoreConfig {
-    StoreConfig {
-        url: url.to_owned(),
-        pool_size: 4,
-        checkout_timeout: Duration::from_secs(2),
-    }
+    StoreConfig::new(url, 4, Duration::from_secs(2))
 }
 
 /// A store on a database of its own, migrated. The store is dropped before the database.
