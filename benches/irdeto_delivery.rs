@@ -63,11 +63,7 @@ async fn bench(backend: Backend) {
         s.irdeto.api_key = Some(KEY.to_owned().into());
     })
     .await;
-    let product = json!({"data": {"type": "Product", "attributes": {"title": "Bench", "type": "CHANNEL",
-        "irdeto_product_id": "IRD-BENCH", "license_defaults": {"duration": 86_400}},
-        "relationships": {"live": {"data": [{"type": "Channel", "id": "1"}]}}}});
-    let created = call(&app, reqwest::Method::POST, "/products", Some(&product)).await;
-    let product = created["data"]["id"].as_str().expect("id").to_owned();
+    let product = create_product(&app).await;
 
     // Throughput: one batch, then until its last license is ACTIVE.
     let data: Vec<Value> = (0..BATCH)
@@ -100,31 +96,42 @@ async fn bench(backend: Backend) {
     );
     if backend == Backend::Postgres {
         let database = app.settings.database.url.clone();
-        let writer = writer(backend, &database, irdeto.url()).await;
+        let across = writer(backend, &database, irdeto.url()).await;
         println!(
             "{backend:?}: creation to ACTIVE, created on another instance (LISTEN/NOTIFY): {}",
-            delays(&writer, &app, &product, "across").await
+            delays(&across, &app, &product, "across").await
         );
-        // As before LISTEN/NOTIFY: the delivering instance's listener cannot connect.
+        // As before LISTEN/NOTIFY: a pair on a database of its own, whose delivering
+        // instance's listener cannot connect.
         let closed = format!(
             "postgres://postgres@127.0.0.1:{}/postgres",
             licenses_testkit::free_port()
         );
         let url = irdeto.url().to_owned();
         let polling = spawn_app_with(backend, move |s| {
-            s.database.url = database;
             s.database.listen_url = Some(closed);
             s.irdeto.enabled = true;
             s.irdeto.base_url = Some(url);
             s.irdeto.api_key = Some(KEY.to_owned().into());
         })
         .await;
-        app.stop().await.expect("stops");
+        let product = create_product(&polling).await;
+        let unheard = writer(backend, &polling.settings.database.url, irdeto.url()).await;
         println!(
-            "{backend:?}: creation to ACTIVE, created on another instance (listener down, 500 ms poll): {}",
-            delays(&writer, &polling, &product, "polled").await
+            "{backend:?}: creation to ACTIVE, created on another instance (listener down, \
+             500 ms poll): {}",
+            delays(&unheard, &polling, &product, "polled").await
         );
     }
+}
+
+/// The benchmark's product, mapped to an Irdeto product: its id.
+async fn create_product(app: &TestApp) -> String {
+    let product = json!({"data": {"type": "Product", "attributes": {"title": "Bench", "type": "CHANNEL",
+        "irdeto_product_id": "IRD-BENCH", "license_defaults": {"duration": 86_400}},
+        "relationships": {"live": {"data": [{"type": "Channel", "id": "1"}]}}}});
+    let created = call(app, reqwest::Method::POST, "/products", Some(&product)).await;
+    created["data"]["id"].as_str().expect("id").to_owned()
 }
 
 /// An instance on `database` that writes Irdeto jobs but runs no worker.

@@ -176,6 +176,7 @@ async fn run(args: &Args) -> Result<Results> {
         pool_size: args.pool_size,
         log: work.join("service.log"),
         nats_url: None,
+        replica_url: None,
     };
     let service = Service::start(&launch)?;
     let bss = Bss::new(&service.management_url)?;
@@ -280,6 +281,8 @@ async fn run(args: &Args) -> Result<Results> {
         &pgbench_db,
     )?);
 
+    series.extend(replica_reads(&cluster, &launch, &loads, &users_file)?);
+
     let batch = batch_against_copy(args, &bss, &service, &catalogue, &database, work).await?;
     let freshness_ms = freshness(&launch, &service, &bss, &catalogue, &users_file).await?;
     let events = events::events(&launch, &database, &catalogue.buyable[0]).await?;
@@ -355,6 +358,72 @@ async fn run(args: &Args) -> Result<Results> {
         webhooks,
         seeding_peak_rss_mib,
     })
+}
+
+/// The GET scenarios again, on a second service that reads from a streaming replica of the
+/// benchmark's cluster (`pg_basebackup -R`, `database.replicas`): the figures of a deployment
+/// that moves its reads off the primary.
+fn replica_reads(
+    cluster: &PrivateCluster,
+    launch: &Launch<'_>,
+    loads: &Loads<'_>,
+    users: &Path,
+) -> Result<Vec<Series>> {
+    println!(
+        "A streaming replica of the cluster (pg_basebackup -R), and a service reading from it"
+    );
+    let replica = PrivateCluster::replica_of(cluster, "");
+    let replica_db = replica
+        .url()
+        .rsplit_once('/')
+        .map(|(server, _)| format!("{server}/licenses"))
+        .context("a replica URL without database")?;
+    let primary_db = launch.database_url;
+    let count = "SELECT count(*) FROM licenses";
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while psql(&replica_db, count).ok() != Some(psql(primary_db, count)?) {
+        if Instant::now() > deadline {
+            bail!("the replica did not catch up within 10 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    prewarm(&replica_db)?;
+    let service = Service::start(&Launch {
+        replica_url: Some(replica_db.clone()),
+        log: launch.log.with_file_name("service-replica.log"),
+        ..launch.clone()
+    })?;
+    let on_replica = Loads {
+        args: loads.args,
+        service: &service,
+        script: loads.script,
+    };
+    let series = vec![
+        on_replica.wrk(
+            "licenses_replica",
+            "GET a user's licenses, on a replica",
+            false,
+            "licenses",
+            users,
+            None,
+        )?,
+        on_replica.wrk(
+            "entitlements_replica",
+            "GET entitlements, on a replica",
+            false,
+            "entitlements",
+            users,
+            None,
+        )?,
+    ];
+    let served = service.replica_reads()?;
+    println!("  reads served by the replica: {served}");
+    if served == 0 {
+        bail!("the replica served no read: the figures would be the primary's");
+    }
+    service.stop()?;
+    drop(replica);
+    Ok(series)
 }
 
 /// Runs the loads of one run at every connection count.

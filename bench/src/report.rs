@@ -36,7 +36,8 @@ pub struct Results {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Series {
     /// Stable key: `licenses`, `catalogue`, `catalogue_304`, `entitlements`, `purchase`,
-    /// `health`, `pgbench_select`, `pgbench_tpcb`.
+    /// `health`, `pgbench_select`, `pgbench_tpcb`, and the reads on a replica
+    /// `licenses_replica`, `entitlements_replica`.
     pub key: String,
     pub label: String,
     pub ceiling: bool,
@@ -116,9 +117,24 @@ impl Results {
                 });
             }
         };
-        versus("GET a user's licenses", "licenses", "pgbench_select", 0.5);
+        // Issue 20's bars: the hot reads at 0.8 of pgbench -S, on the primary and on a
+        // replica, purchase at 0.75 of TPC-B, batch_create within 1.5 of COPY.
+        versus("GET a user's licenses", "licenses", "pgbench_select", 0.8);
+        versus("GET entitlements", "entitlements", "pgbench_select", 0.8);
+        versus(
+            "GET a user's licenses, on a replica",
+            "licenses_replica",
+            "pgbench_select",
+            0.8,
+        );
+        versus(
+            "GET entitlements, on a replica",
+            "entitlements_replica",
+            "pgbench_select",
+            0.8,
+        );
         versus("GET the catalogue", "catalogue", "health", 0.5);
-        versus("purchase", "purchase", "pgbench_tpcb", 0.5);
+        versus("purchase", "purchase", "pgbench_tpcb", 0.75);
         if !self.batch.create_ms.is_empty() && !self.batch.copy_ms.is_empty() {
             let create = median(&self.batch.create_ms);
             let copy = median(&self.batch.copy_ms);
@@ -127,7 +143,7 @@ impl Results {
                 measured: format!("{create:.0} ms"),
                 against: format!("psql COPY of the same rows: {copy:.0} ms"),
                 ratio: create / copy,
-                goal: Goal::AtMost(5.0),
+                goal: Goal::AtMost(1.5),
             });
         }
         if let Some(scale) = &self.scale {
@@ -147,7 +163,7 @@ impl Results {
                         measured: format!("{:.0} /s", big.throughput),
                         against: format!("at 1,000,000: {:.0} /s", small.throughput),
                         ratio: big.throughput / small.throughput,
-                        goal: Goal::AtLeast(0.9),
+                        goal: Goal::AtLeast(0.95),
                     });
                 }
             }
@@ -155,8 +171,8 @@ impl Results {
         targets.push(Target {
             what: "peak RSS of the service, under every load of the run".to_owned(),
             measured: format!("{:.1} MiB", self.peak_rss_mib()),
-            against: "150 MiB".to_owned(),
-            ratio: self.peak_rss_mib() / 150.0,
+            against: "100 MiB".to_owned(),
+            ratio: self.peak_rss_mib() / 100.0,
             goal: Goal::AtMost(1.0),
         });
         targets
@@ -311,7 +327,9 @@ impl Results {
 
     fn ratio_of(&self, series: &Series, connections: u32) -> Option<f64> {
         let ceiling = match series.key.as_str() {
-            "licenses" | "entitlements" => "pgbench_select",
+            "licenses" | "entitlements" | "licenses_replica" | "entitlements_replica" => {
+                "pgbench_select"
+            }
             "catalogue" | "catalogue_304" => "health",
             "purchase" => "pgbench_tpcb",
             _ => return None,
@@ -547,14 +565,20 @@ mod tests {
                 .clone()
         };
         let licenses = by("GET a user's");
-        assert!((licenses.ratio - 0.6).abs() < 1e-9 && licenses.met());
+        assert!(
+            (licenses.ratio - 0.6).abs() < 1e-9 && !licenses.met(),
+            "the bar is 0.8"
+        );
         let catalogue = by("GET the catalogue");
         assert!((catalogue.ratio - 0.4).abs() < 1e-9 && !catalogue.met());
-        assert!(by("purchase").met());
+        assert!(by("purchase").met(), "0.9 of TPC-B meets 0.75");
         let batch = by("batch_create");
-        assert!((batch.ratio - 4.0).abs() < 1e-9 && batch.met());
+        assert!(
+            (batch.ratio - 4.0).abs() < 1e-9 && !batch.met(),
+            "the bar is 1.5"
+        );
         let rss = by("peak RSS");
-        assert!(!rss.met(), "160 MiB while seeding is over 150");
+        assert!(!rss.met(), "160 MiB while seeding is over 100");
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct Launch<'a> {
     pub log: PathBuf,
     /// `events.nats.url`: publish the license events to this NATS server.
     pub nats_url: Option<String>,
+    /// `database.replicas`: read the GET requests from this streaming replica.
+    pub replica_url: Option<String>,
 }
 
 impl Service {
@@ -61,6 +63,9 @@ impl Service {
         if let Some(url) = &launch.nats_url {
             cmd.env("LICENSES__EVENTS__NATS__URL", url);
         }
+        if let Some(url) = &launch.replica_url {
+            cmd.env("LICENSES__DATABASE__REPLICAS", url);
+        }
         if let Some(size) = launch.pool_size {
             cmd.env("LICENSES__DATABASE__POOL_SIZE", size.to_string());
         }
@@ -74,6 +79,24 @@ impl Service {
         };
         service.wait_ready(&launch.log)?;
         Ok(service)
+    }
+
+    /// `licenses_store_reads_total{target="replica"}` of its `/metrics`.
+    pub fn replica_reads(&self) -> Result<u64> {
+        let out = Command::new("curl")
+            .args(["-sf", &format!("{}/metrics", self.management_url)])
+            .output()
+            .context("cannot run curl")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("licenses_store_reads_total{target=\"replica\"}")?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0))
     }
 
     fn wait_ready(&mut self, log: &Path) -> Result<()> {

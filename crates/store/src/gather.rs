@@ -14,6 +14,7 @@
 //! exactly as [`licenses::find`] answers them alone.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use licenses_app::ports::{LicenseQuery, StoreError};
@@ -92,12 +93,31 @@ impl Gather {
         (receiver, start)
     }
 
-    /// A reader's work, on a pooled connection: batches until no read waits. Returns `Ok`
-    /// once it found none waiting and so ended (counted out, atomically with finding the
-    /// queue empty). On an error of the statement, the batch in hand gets it and the error
-    /// is returned, for the pool to judge the connection; the reader is then still counted
-    /// ([`Gather::ended`]).
-    pub(crate) fn read(&self, conn: &mut AnyConnection) -> Result<(), Error> {
+    /// A reader's work, on a pooled connection: batches until no read waits, each counted in
+    /// `served` before it is answered. Returns once it found none waiting and so ended (counted out, atomically
+    /// with finding the queue empty). On an error of the statement, the batch in hand gets it
+    /// and the error is returned, for the pool to judge the connection; the reader is then
+    /// still counted ([`Gather::ended`]).
+    pub(crate) fn read(&self, conn: &mut AnyConnection, served: &AtomicU64) -> Result<(), Error> {
+        self.read_batches(conn, served, false)
+    }
+
+    /// [`Gather::read`] on a replica: a batch whose statement fails goes back to the front of
+    /// the queue unanswered, and the reader, still counted, goes on elsewhere (the primary).
+    pub(crate) fn read_or_give_back(
+        &self,
+        conn: &mut AnyConnection,
+        served: &AtomicU64,
+    ) -> Result<(), Error> {
+        self.read_batches(conn, served, true)
+    }
+
+    fn read_batches(
+        &self,
+        conn: &mut AnyConnection,
+        served: &AtomicU64,
+        give_back: bool,
+    ) -> Result<(), Error> {
         loop {
             let batch = {
                 let mut state = self.state();
@@ -108,7 +128,22 @@ impl Gather {
                 let n = state.waiting.len().min(MAX_BATCH);
                 state.waiting.drain(..n).collect::<Vec<_>>()
             };
-            answer(conn, batch, self.max_rows)?;
+            let n = u64::try_from(batch.len()).unwrap_or(u64::MAX);
+            // Counted before the answers go: a caller reading the count after its answer
+            // finds its read in it.
+            served.fetch_add(n, Ordering::Relaxed);
+            match answer(conn, batch, self.max_rows, give_back) {
+                Ok(()) => {}
+                Err((error, back)) => {
+                    served.fetch_sub(n, Ordering::Relaxed);
+                    if let Some(back) = back {
+                        let mut state = self.state();
+                        let later = std::mem::replace(&mut state.waiting, back);
+                        state.waiting.extend(later);
+                    }
+                    return Err(error);
+                }
+            }
         }
     }
 
@@ -130,8 +165,14 @@ impl Gather {
     }
 }
 
-/// Answers every read of `batch` from one statement (or, past `max_rows`, read by read).
-fn answer(conn: &mut AnyConnection, batch: Vec<Waiting>, max_rows: usize) -> Result<(), Error> {
+/// Answers every read of `batch` from one statement (or, past `max_rows`, read by read). When
+/// the statement fails, the batch gets the error, or comes back unanswered if `give_back`.
+fn answer(
+    conn: &mut AnyConnection,
+    batch: Vec<Waiting>,
+    max_rows: usize,
+    give_back: bool,
+) -> Result<(), (Error, Option<Vec<Waiting>>)> {
     let mut users: Vec<&str> = batch.iter().filter_map(|w| user_of(&w.query)).collect();
     users.sort_unstable();
     users.dedup();
@@ -145,12 +186,13 @@ fn answer(conn: &mut AnyConnection, batch: Vec<Waiting>, max_rows: usize) -> Res
             }
             return Ok(());
         }
+        Err(error) if give_back => return Err((error, Some(batch))),
         Err(error) => {
             let refused = error.to_store_error();
             for w in batch {
                 let _ = w.answer.send(Err(refused.clone()));
             }
-            return Err(error);
+            return Err((error, None));
         }
     };
     // Each user's licenses, in id order (the statement's); a user asked for by several reads
@@ -323,7 +365,7 @@ mod tests {
             assert_eq!(start, i == 0, "only the first read starts a reader");
             answers.push(answer);
         }
-        gather.read(&mut conn).unwrap();
+        gather.read(&mut conn, &AtomicU64::new(0)).unwrap();
         assert_eq!(gather.state().readers, 0, "the reader counted itself out");
         assert!(gather.state().waiting.is_empty());
         for (q, mut answer) in queries.iter().zip(answers) {
@@ -346,7 +388,7 @@ mod tests {
         };
         let queries = [first_page("a", None, 2), first_page("b", Some(NOW), 1000)];
         let answers: Vec<_> = queries.iter().map(|q| gather.push(q.clone()).0).collect();
-        gather.read(&mut conn).unwrap();
+        gather.read(&mut conn, &AtomicU64::new(0)).unwrap();
         for (q, mut answer) in queries.iter().zip(answers) {
             assert_eq!(
                 ids(answer.try_recv().unwrap()),
@@ -378,7 +420,7 @@ mod tests {
         let gather = Gather::default();
         let (mut first, start) = gather.push(first_page("a", None, 10));
         assert!(start);
-        let error = gather.read(&mut conn).unwrap_err();
+        let error = gather.read(&mut conn, &AtomicU64::new(0)).unwrap_err();
         assert!(matches!(first.try_recv(), Ok(Err(StoreError::Internal(_)))));
         // A read that came after the batch was taken waits for a reader; the reader that
         // failed was the last one, so it gets the error rather than waiting for ever.

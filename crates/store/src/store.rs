@@ -68,8 +68,10 @@ struct Inner {
     /// Reads served by the primary and by a replica, since the store opened.
     reads_primary: AtomicU64,
     reads_replica: AtomicU64,
-    /// Users' first pages of licenses, waiting to be read together.
+    /// Users' first pages of licenses, waiting to be read together: on the primary, and on a
+    /// replica (those of GET requests that need no position).
     gather: Gather,
+    gather_replica: Gather,
     checkout_timeout: Duration,
     backend: Backend,
     shown: String,
@@ -155,6 +157,7 @@ impl Store {
                 reads_primary: AtomicU64::new(0),
                 reads_replica: AtomicU64::new(0),
                 gather: Gather::default(),
+                gather_replica: Gather::default(),
                 checkout_timeout: config.checkout_timeout,
                 backend,
                 shown,
@@ -376,25 +379,65 @@ impl Store {
     }
 
     /// The first page of one user's licenses (no cursor, no product or status filter), read
-    /// together with the others waiting ([`crate::gather`]).
-    async fn gathered(&self, query: LicenseQuery) -> Result<Vec<License>, StoreError> {
-        let (answer, start_reader) = self.inner.gather.push(query);
+    /// together with the others waiting ([`crate::gather`]): on a replica that is in when
+    /// `on_replica`, and by the primary when none is or the replica fails the batch.
+    async fn gathered(
+        &self,
+        query: LicenseQuery,
+        on_replica: bool,
+    ) -> Result<Vec<License>, StoreError> {
+        let gather = if on_replica {
+            &self.inner.gather_replica
+        } else {
+            &self.inner.gather
+        };
+        let (answer, start_reader) = gather.push(query);
         if start_reader {
             // A task of its own: the reader answers every read waiting, so the request that
             // started it going away must not stop it.
             let store = self.clone();
-            tokio::spawn(async move {
-                let inner = Arc::clone(&store.inner);
-                if let Err(error) = store.run(move |c| inner.gather.read(c)).await {
-                    store.inner.gather.ended(&error);
-                }
-            });
+            tokio::spawn(async move { store.gather_reader(on_replica).await });
         }
         answer.await.unwrap_or_else(|_| {
             Err(StoreError::Internal(
                 "the reader of this read ended without an answer".into(),
             ))
         })
+    }
+
+    /// A reader of gathered reads, on a replica first when `on_replica`.
+    async fn gather_reader(&self, on_replica: bool) {
+        let inner = Arc::clone(&self.inner);
+        if on_replica && let Some(replica) = self.pick_replica(ReadTarget::AnyReplica) {
+            let reader = Arc::clone(&inner);
+            let read = replica
+                .road
+                .run(self.replica_budget(), move |c| {
+                    reader
+                        .gather_replica
+                        .read_or_give_back(c, &reader.reads_replica)
+                })
+                .await;
+            match read {
+                Ok(()) => return,
+                Err(StoreError::Unavailable(error)) => {
+                    replica.set(&Health::Unreachable(error));
+                }
+                Err(error) => {
+                    tracing::debug!(replica = %replica.shown, %error, "a replica read failed");
+                }
+            }
+        }
+        let reader = Arc::clone(&inner);
+        let gather = move |c: &mut AnyConnection| match on_replica {
+            true => reader.gather_replica.read(c, &reader.reads_primary),
+            false => reader.gather.read(c, &reader.reads_primary),
+        };
+        match self.run(gather).await {
+            Ok(()) => {}
+            Err(error) if on_replica => inner.gather_replica.ended(&error),
+            Err(error) => inner.gather.ended(&error),
+        }
     }
 
     /// Runs `f` in one write transaction.
@@ -581,14 +624,18 @@ impl LicenseStore for Store {
             return Ok(Vec::new());
         }
         let query = query.clone();
-        // Gathered reads are the primary's: a replica read goes alone.
+        // First pages are gathered, on a replica when any will do; a read that needs a
+        // position goes alone, to a replica that has replayed it or to the primary.
         if query.user.is_some()
             && query.product.is_none()
             && query.statuses.is_empty()
             && query.after.is_none()
-            && (!self.has_replicas() || ReadScope::current_read() == ReadTarget::Primary)
         {
-            return self.gathered(query).await;
+            match self.has_replicas().then(ReadScope::current_read) {
+                None | Some(ReadTarget::Primary) => return self.gathered(query, false).await,
+                Some(ReadTarget::AnyReplica) => return self.gathered(query, true).await,
+                Some(ReadTarget::ReplicaAt(_)) => {}
+            }
         }
         self.read(move |c| licenses::find(c, &query)).await
     }

@@ -12,11 +12,11 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use licenses_app::ports::ProductStore;
+use licenses_app::ports::{LicenseQuery, LicenseStore, ProductStore};
 use licenses_domain::Product;
 use licenses_store::{Lsn, ReadCounts, ReadScope, Store, StoreConfig};
 use licenses_testkit::{PrivateCluster, query_strings};
-use support::{change, full_product, pid};
+use support::{NOW, active, change, full_product, pid, uid};
 
 fn open(primary: &PrivateCluster, replica: &PrivateCluster, max_lag: Duration) -> Store {
     Store::open(&StoreConfig {
@@ -89,6 +89,32 @@ const REPLICA: ReadCounts = ReadCounts {
     replica: 1,
 };
 
+/// The first page of `user`'s licenses (a gathered read) in a scope that allows replicas, and
+/// where it was served.
+async fn first_page(store: &Store, user: &str) -> (usize, ReadCounts) {
+    let before = store.read_counts();
+    let query = LicenseQuery {
+        user: Some(uid(user)),
+        product: None,
+        statuses: Vec::new(),
+        active_at: None,
+        now: NOW,
+        after: None,
+        limit: 10,
+    };
+    let found = ReadScope::run(ReadScope::replica_reads(None), async {
+        LicenseStore::find(store, &query).await
+    })
+    .await
+    .unwrap();
+    let after = store.read_counts();
+    let served = ReadCounts {
+        primary: after.primary - before.primary,
+        replica: after.replica - before.replica,
+    };
+    (found.len(), served)
+}
+
 /// Creates a product in a write scope and returns the write's commit position.
 async fn create(store: &Store, id: &str) -> Lsn {
     let scope = ReadScope::primary_reads();
@@ -138,6 +164,12 @@ async fn reads_see_the_position_they_ask_for_on_the_replica_that_serves_them() {
     assert_eq!(served, REPLICA);
     assert!(found.is_some());
 
+    // Users' first pages are read together, on the replica too: it does not have u1's yet.
+    LicenseStore::create(&store, &[active("l1", "u1", "p1")], &[], &change())
+        .await
+        .unwrap();
+    assert_eq!(first_page(&store, "u1").await, (0, REPLICA));
+
     // A position past anything written yet: only the primary may answer.
     let (_, served) = read(&store, "p1", Some(Lsn(lsn.0 + (1 << 40)))).await;
     assert_eq!(served, PRIMARY);
@@ -164,7 +196,12 @@ async fn a_lagging_or_stopped_replica_is_taken_out_and_put_back() {
     assert_eq!((found.is_some(), served), (true, REPLICA));
 
     // Stopped: the reads meant for it are the primary's, without an error.
+    LicenseStore::create(&store, &[active("l1", "u1", "p1")], &[], &change())
+        .await
+        .unwrap();
     replica.stop();
+    // A gathered read first: the batch the replica fails goes to the primary.
+    assert_eq!(first_page(&store, "u1").await, (1, PRIMARY));
     for _ in 0..3 {
         let (found, served) = read(&store, "p1", None).await;
         assert_eq!((found.is_some(), served), (true, PRIMARY));
