@@ -128,21 +128,9 @@ async fn three_instances_behind_haproxy_survive_a_restart_and_a_replica_outage()
     let base = proxy.url();
     let http = support::process_client();
 
-    let product = json!({"data": {"type": "Product", "attributes": {"title": "Sport",
-        "type": "CHANNEL", "irdeto_product_id": "IRD-SPORT",
-        "license_defaults": {"duration": 86_400}},
-        "relationships": {"live": {"data": [{"type": "Channel", "id": "1"}]}}}});
-    let created = http
-        .post(format!("{base}{MANAGEMENT_API}/products"))
-        .header("Authorization", format!("Apikey {MANAGEMENT_KEY}"))
-        .header("Content-Type", "application/vnd.api+json")
-        .body(product.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
-    let product: Value = created.json().await.unwrap();
-    let product = product["data"]["id"].as_str().unwrap().to_owned();
+    let attributes = json!({"title": "Sport", "type": "CHANNEL",
+        "irdeto_product_id": "IRD-SPORT", "license_defaults": {"duration": 86_400}});
+    let product = support::management::product_with(&http, &base, attributes).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let seen = Arc::new(Seen::default());

@@ -17,10 +17,9 @@ use licenses_testkit::{Pgbouncer, PrivateCluster};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::jsonapi::JSONAPI;
-use support::{Backend, MANAGEMENT_KEY, TOKEN_SECRET, TestApp, spawn_app_with};
+use support::{Backend, TOKEN_SECRET, TestApp, spawn_app_with};
 
 const USER_API: &str = "/api/license/v4";
-const MANAGEMENT_API: &str = "/api/license/management/v4";
 const KEY: &str = "pgbouncer-irdeto-key";
 const USERS: usize = 24;
 
@@ -73,23 +72,11 @@ async fn the_service_runs_through_pgbouncer_in_transaction_mode() {
         "migrated, through pgbouncer"
     );
 
-    let doc = json!({"data": {"type": "Product", "attributes": {"title": "Shop",
-        "type": "CHANNEL", "irdeto_product_id": "IRD-SHOP",
-        "price_record": {"amount": 499, "currency": "EUR"},
-        "license_defaults": {"duration": 86_400}},
-        "relationships": {"live": {"data": [{"type": "Channel", "id": "1"}]}}}});
-    let r = app
-        .client
-        .post(app.management(&format!("{MANAGEMENT_API}/products")))
-        .header("Authorization", format!("Apikey {MANAGEMENT_KEY}"))
-        .header("Content-Type", JSONAPI)
-        .body(doc.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let product: Value = r.json().await.unwrap();
-    let product = product["data"]["id"].as_str().unwrap().to_owned();
+    let attributes = json!({"title": "Shop", "type": "CHANNEL",
+        "irdeto_product_id": "IRD-SHOP", "price_record": {"amount": 499, "currency": "EUR"},
+        "license_defaults": {"duration": 86_400}});
+    let product =
+        support::management::product_with(&app.client, &app.management_url, attributes).await;
 
     // Purchases and reads at once, more than pgbouncer has server connections.
     let purchases = (0..USERS).map(|i| {

@@ -35,8 +35,14 @@ pub async fn call(
 
 /// A product of one live channel: its id.
 pub async fn product(client: &reqwest::Client, base: &str) -> String {
-    let doc = json!({"data": {"type": "Product", "attributes": {"title": "Sport",
-        "type": "CHANNEL", "license_defaults": {"duration": 86_400}},
+    let attributes = json!({"title": "Sport", "type": "CHANNEL",
+        "license_defaults": {"duration": 86_400}});
+    product_with(client, base, attributes).await
+}
+
+/// A product with `attributes` and live channel 42: its id.
+pub async fn product_with(client: &reqwest::Client, base: &str, attributes: Value) -> String {
+    let doc = json!({"data": {"type": "Product", "attributes": attributes,
         "relationships": {"live": {"data": [{"type": "Channel", "id": "42"}]}}}});
     let (status, body) = call(client, base, Method::POST, "/products", Some(doc)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");

@@ -62,22 +62,28 @@ async fn wait_in(store: &Store, up: bool, within: Duration) {
     }
 }
 
-/// Reads `id` in a scope that allows replicas, at `at_least`; returns what was read and
-/// where (the read counts' difference).
-async fn read(store: &Store, id: &str, at_least: Option<Lsn>) -> (Option<Product>, ReadCounts) {
+/// Runs `read` in a scope that allows replicas (at `at_least`): its result, and where it was
+/// served (the read counts' difference).
+async fn in_replica_scope<T>(
+    store: &Store,
+    at_least: Option<Lsn>,
+    read: impl Future<Output = T>,
+) -> (T, ReadCounts) {
     let before = store.read_counts();
-    let id = pid(id);
-    let found = ReadScope::run(ReadScope::replica_reads(at_least), async {
-        ProductStore::get(store, &id).await
-    })
-    .await
-    .unwrap();
+    let value = ReadScope::run(ReadScope::replica_reads(at_least), read).await;
     let after = store.read_counts();
     let served = ReadCounts {
         primary: after.primary - before.primary,
         replica: after.replica - before.replica,
     };
-    (found, served)
+    (value, served)
+}
+
+/// Product `id`, read in a scope that allows replicas, at `at_least`.
+async fn read(store: &Store, id: &str, at_least: Option<Lsn>) -> (Option<Product>, ReadCounts) {
+    let id = pid(id);
+    let (found, served) = in_replica_scope(store, at_least, ProductStore::get(store, &id)).await;
+    (found.unwrap(), served)
 }
 
 const PRIMARY: ReadCounts = ReadCounts {
@@ -89,10 +95,9 @@ const REPLICA: ReadCounts = ReadCounts {
     replica: 1,
 };
 
-/// The first page of `user`'s licenses (a gathered read) in a scope that allows replicas, and
-/// where it was served.
+/// How many licenses the first page of `user`'s has (a gathered read), read in a scope that
+/// allows replicas.
 async fn first_page(store: &Store, user: &str) -> (usize, ReadCounts) {
-    let before = store.read_counts();
     let query = LicenseQuery {
         user: Some(uid(user)),
         product: None,
@@ -102,17 +107,8 @@ async fn first_page(store: &Store, user: &str) -> (usize, ReadCounts) {
         after: None,
         limit: 10,
     };
-    let found = ReadScope::run(ReadScope::replica_reads(None), async {
-        LicenseStore::find(store, &query).await
-    })
-    .await
-    .unwrap();
-    let after = store.read_counts();
-    let served = ReadCounts {
-        primary: after.primary - before.primary,
-        replica: after.replica - before.replica,
-    };
-    (found.len(), served)
+    let (found, served) = in_replica_scope(store, None, LicenseStore::find(store, &query)).await;
+    (found.unwrap().len(), served)
 }
 
 /// Creates a product in a write scope and returns the write's commit position.

@@ -70,29 +70,37 @@ pub(crate) fn shell(script: &str, args: &[&str]) -> Command {
     }
 }
 
-/// A fresh cluster directory (`BASE/data`) made by initdb: trust authentication for the
-/// `postgres` user, owned by `postgres` when this process is root. Returns `BASE`, which the
-/// caller removes.
-fn init_cluster(bin: &Path) -> Result<(PathBuf, String), String> {
-    let base = tempfile::Builder::new()
-        .prefix("licenses-pg-")
+/// A temporary directory `PREFIX…` that outlives this value (its user removes it), owned by
+/// `postgres` when this process is root (PostgreSQL and pgbouncer refuse to run as root).
+pub(crate) fn postgres_dir(prefix: &str) -> Result<(PathBuf, String), String> {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
         .tempdir()
         .map_err(|e| format!("no temporary directory: {e}"))?
-        // Removed by whoever stops the cluster: statics are never dropped.
+        // Removed by whoever stops what runs there: statics are never dropped.
         .keep();
-    let base_str = base
+    let dir_str = dir
         .to_str()
         .ok_or("the temporary directory has a non UTF-8 path")?
         .to_owned();
     if is_root() {
         let chown = Command::new("chown")
-            .args(["-R", "postgres:", &base_str])
+            .args(["-R", "postgres:", &dir_str])
             .status()
             .map_err(|e| format!("chown: {e}"))?;
         if !chown.success() {
-            return Err(format!("chown postgres {base_str} failed"));
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(format!("chown postgres {dir_str} failed"));
         }
     }
+    Ok((dir, dir_str))
+}
+
+/// A fresh cluster directory (`BASE/data`) made by initdb: trust authentication for the
+/// `postgres` user, owned by `postgres` when this process is root. Returns `BASE`, which the
+/// caller removes.
+fn init_cluster(bin: &Path) -> Result<(PathBuf, String), String> {
+    let (base, base_str) = postgres_dir("licenses-pg-")?;
     let bin_str = bin.to_str().ok_or("non UTF-8 PostgreSQL path")?;
     let initdb = shell(
         r#""$1/initdb" -D "$2/data" -A trust -U postgres -E UTF8 --locale=C --no-sync \
@@ -267,28 +275,11 @@ impl PrivateCluster {
 
     fn try_replica_of(primary: &PrivateCluster, settings: &str) -> Result<PrivateCluster, String> {
         let bin = pg_ctl_binaries()?;
-        let base = tempfile::Builder::new()
-            .prefix("licenses-pg-replica-")
-            .tempdir()
-            .map_err(|e| format!("no temporary directory: {e}"))?
-            .keep();
-        let base_str = base
-            .to_str()
-            .ok_or("the temporary directory has a non UTF-8 path")?
-            .to_owned();
+        let (base, base_str) = postgres_dir("licenses-pg-replica-")?;
         let fail = |why: String| {
             let _ = std::fs::remove_dir_all(&base);
             format!("cannot make a streaming replica: {why}")
         };
-        if is_root() {
-            let chown = Command::new("chown")
-                .args(["-R", "postgres:", &base_str])
-                .status()
-                .map_err(|e| fail(format!("chown: {e}")))?;
-            if !chown.success() {
-                return Err(fail(format!("chown postgres {base_str} failed")));
-            }
-        }
         let port = primary
             .url
             .rsplit_once(':')
@@ -308,7 +299,16 @@ impl PrivateCluster {
             let log = std::fs::read_to_string(base.join("basebackup.log")).unwrap_or_default();
             return Err(fail(format!("pg_basebackup failed: {}", last_line(&log))));
         }
-        let settings = format!("hot_standby = on\nhot_standby_feedback = on\n{settings}");
+        // A hot standby needs at least the primary's max_connections (the benchmark's primary
+        // takes more than the test settings give).
+        let connections = crate::query_strings(
+            &primary.url,
+            "SELECT current_setting('max_connections') AS value",
+        );
+        let settings = format!(
+            "hot_standby = on\nhot_standby_feedback = on\nmax_connections = {}\n{settings}",
+            connections.first().map_or("200", String::as_str)
+        );
         Self::configure_and_start(bin, base, base_str, &settings, &[], "")
     }
 
@@ -479,6 +479,57 @@ fn write_private_file(path: &Path, contents: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A Debian package's program (`/usr/sbin/NAME`, not on every test's `PATH`), else the first
+/// on `PATH`.
+pub(crate) fn sbin(name: &str) -> Option<PathBuf> {
+    let installed = PathBuf::from("/usr/sbin").join(name);
+    if installed.is_file() {
+        return Some(installed);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Stops the daemon of `DIR/NAME.pid` and removes `DIR` once the test process is gone (or
+/// `DIR` was removed by its owner first).
+pub(crate) fn watch_daemon(dir: &str, name: &str) -> Result<(), String> {
+    let parent = std::process::id().to_string();
+    shell(
+        r#"while [ -d "/proc/$2" ] && [ -d "$1" ]; do sleep 1; done
+           [ -f "$1/$3.pid" ] && kill "$(cat "$1/$3.pid")" 2>/dev/null
+           rm -rf "$1""#,
+        &[dir, &parent, name],
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .map(drop)
+    .map_err(|e| format!("cannot start {name}'s watchdog: {e}"))
+}
+
+/// Waits until `127.0.0.1:port` accepts connections, for at most 10 s.
+pub(crate) fn wait_listening(port: u16, what: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!("{what} did not listen within 10 s"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// Stops the daemon of `DIR/NAME.pid` and removes `DIR`.
+pub(crate) fn stop_daemon(dir: &Path, name: &str) {
+    if let Ok(pid) = std::fs::read_to_string(dir.join(format!("{name}.pid"))) {
+        let _ = Command::new("kill").arg(pid.trim()).status();
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 pub(crate) fn last_line(log: &str) -> &str {
     log.lines()
         .rev()
@@ -518,7 +569,8 @@ mod tests {
 
     #[test]
     fn a_replica_streams_the_primarys_writes_and_refuses_its_own() {
-        let primary = PrivateCluster::new();
+        // More connections than the test settings give: a hot standby needs as many.
+        let primary = PrivateCluster::with_settings("max_connections = 250");
         let replica = PrivateCluster::replica_of(&primary, "");
         assert_ne!(primary.url(), replica.url());
         let recovery = "SELECT pg_is_in_recovery()::text AS value";

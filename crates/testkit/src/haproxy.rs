@@ -4,9 +4,8 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use crate::cluster::{last_line, shell};
+use crate::cluster::{last_line, postgres_dir, sbin, stop_daemon, wait_listening, watch_daemon};
 use crate::ports::find_free_port;
 
 /// haproxy on a free port of 127.0.0.1, round robin over `127.0.0.1:PORT` backends, each
@@ -28,17 +27,6 @@ impl fmt::Debug for Haproxy {
     }
 }
 
-fn binary() -> Option<PathBuf> {
-    let installed = PathBuf::from("/usr/sbin/haproxy");
-    if installed.is_file() {
-        return Some(installed);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("haproxy"))
-        .find(|p| p.is_file())
-}
-
 impl Haproxy {
     /// Starts haproxy in front of `backends` (ports of 127.0.0.1) and returns once it listens.
     ///
@@ -49,18 +37,10 @@ impl Haproxy {
     }
 
     fn try_start(backends: &[u16]) -> Result<Haproxy, String> {
-        let bin = binary().ok_or(
+        let bin = sbin("haproxy").ok_or(
             "haproxy is needed for the cluster test: install it (apt-get install haproxy)",
         )?;
-        let dir = tempfile::Builder::new()
-            .prefix("licenses-haproxy-")
-            .tempdir()
-            .map_err(|e| format!("no temporary directory: {e}"))?
-            .keep();
-        let dir_str = dir
-            .to_str()
-            .ok_or("non UTF-8 temporary directory")?
-            .to_owned();
+        let (dir, dir_str) = postgres_dir("licenses-haproxy-")?;
         let port = find_free_port()?;
         let servers: String = backends
             .iter()
@@ -92,25 +72,8 @@ impl Haproxy {
                 last_line(&String::from_utf8_lossy(&started.stderr))
             ));
         }
-        let parent = std::process::id().to_string();
-        shell(
-            r#"while [ -d "/proc/$2" ] && [ -d "$1" ]; do sleep 1; done
-               [ -f "$1/haproxy.pid" ] && kill "$(cat "$1/haproxy.pid")" 2>/dev/null
-               rm -rf "$1""#,
-            &[&dir_str, &parent],
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start haproxy's watchdog: {e}"))?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err("haproxy did not listen within 10 s".into());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        watch_daemon(&dir_str, "haproxy")?;
+        wait_listening(port, "haproxy")?;
         Ok(proxy)
     }
 
@@ -122,9 +85,6 @@ impl Haproxy {
 
 impl Drop for Haproxy {
     fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.dir.join("haproxy.pid")) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        stop_daemon(&self.dir, "haproxy");
     }
 }

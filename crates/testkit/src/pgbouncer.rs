@@ -4,9 +4,10 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use crate::cluster::{is_root, last_line, shell};
+use crate::cluster::{
+    last_line, postgres_dir, sbin, shell, stop_daemon, wait_listening, watch_daemon,
+};
 use crate::ports::find_free_port;
 
 /// pgbouncer in transaction mode in front of `127.0.0.1:PORT`, with `pool_size` server
@@ -34,18 +35,6 @@ impl fmt::Debug for Pgbouncer {
     }
 }
 
-/// Where Debian installs it (`/usr/sbin` is not on every test's `PATH`).
-fn binary() -> Option<PathBuf> {
-    let installed = PathBuf::from("/usr/sbin/pgbouncer");
-    if installed.is_file() {
-        return Some(installed);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("pgbouncer"))
-        .find(|p| p.is_file())
-}
-
 impl Pgbouncer {
     /// Starts pgbouncer in front of the server of `server_url` (a `postgres://…@127.0.0.1:
     /// PORT/…` URL) and returns once it accepts connections.
@@ -57,20 +46,12 @@ impl Pgbouncer {
     }
 
     fn try_start(server_url: &str, pool_size: u32) -> Result<Pgbouncer, String> {
-        let bin = binary().ok_or(
+        let bin = sbin("pgbouncer").ok_or(
             "pgbouncer is needed for the pgbouncer tests: install it (apt-get install pgbouncer)",
         )?;
         let server = url::Url::parse(server_url).map_err(|e| format!("{server_url}: {e}"))?;
         let server_port = server.port().unwrap_or(5432);
-        let dir = tempfile::Builder::new()
-            .prefix("licenses-pgbouncer-")
-            .tempdir()
-            .map_err(|e| format!("no temporary directory: {e}"))?
-            .keep();
-        let dir_str = dir
-            .to_str()
-            .ok_or("non UTF-8 temporary directory")?
-            .to_owned();
+        let (dir, dir_str) = postgres_dir("licenses-pgbouncer-")?;
         let port = find_free_port()?;
         let ini = format!(
             "[databases]\n* = host=127.0.0.1 port={server_port}\n\n[pgbouncer]\n\
@@ -86,15 +67,6 @@ impl Pgbouncer {
         if let Err(e) = written {
             return Err(format!("cannot configure pgbouncer: {e}"));
         }
-        if is_root() {
-            let chown = Command::new("chown")
-                .args(["-R", "postgres:", &dir_str])
-                .status()
-                .map_err(|e| format!("chown: {e}"))?;
-            if !chown.success() {
-                return Err(format!("chown postgres {dir_str} failed"));
-            }
-        }
         let bin_str = bin.to_str().ok_or("non UTF-8 pgbouncer path")?;
         let started = shell(
             r#""$1" -d "$2/pgbouncer.ini" >"$2/start.log" 2>&1"#,
@@ -107,31 +79,9 @@ impl Pgbouncer {
         if !started.success() {
             return Err(format!("pgbouncer did not start: {}", bouncer.log()));
         }
-        // The watchdog: once the test process is gone, stop it and remove its directory.
-        let parent = std::process::id().to_string();
-        shell(
-            r#"while [ -d "/proc/$2" ] && [ -d "$1" ]; do sleep 1; done
-               [ -f "$1/pgbouncer.pid" ] && kill "$(cat "$1/pgbouncer.pid")" 2>/dev/null
-               rm -rf "$1""#,
-            &[&bouncer.dir_str(), &parent],
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start pgbouncer's watchdog: {e}"))?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err(format!("pgbouncer did not listen: {}", bouncer.log()));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        watch_daemon(&dir_str, "pgbouncer")?;
+        wait_listening(port, "pgbouncer").map_err(|why| format!("{why}: {}", bouncer.log()))?;
         Ok(bouncer)
-    }
-
-    fn dir_str(&self) -> String {
-        self.dir.display().to_string()
     }
 
     fn log(&self) -> String {
@@ -198,9 +148,6 @@ impl Pgbouncer {
 
 impl Drop for Pgbouncer {
     fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.dir.join("pgbouncer.pid")) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        stop_daemon(&self.dir, "pgbouncer");
     }
 }
