@@ -3,7 +3,8 @@
 //! Every request's store calls run in a [`ReadScope`]. A GET (or HEAD) may read from a
 //! replica, but only from one that has replayed the position it must see: the one its
 //! `Licenses-Consistency` header names, or the last write made with the same credentials
-//! (the `Authorization` header) within `database.read_your_writes_ms`, whichever is later.
+//! (the `Authorization` header, else the cookies of a console session) within
+//! `database.read_your_writes_ms`, whichever is later.
 //! Any other request reads and writes on the primary. A request that wrote answers with its
 //! commit position in `Licenses-Consistency`.
 //!
@@ -51,8 +52,13 @@ impl Consistency {
         }
     }
 
+    /// The caller's credentials: its `Authorization` header, else its cookies (the support
+    /// console's session).
     fn credentials(&self, req: &ServiceRequest) -> Option<u64> {
-        let value = req.headers().get(header::AUTHORIZATION)?;
+        let value = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .or_else(|| req.headers().get(header::COOKIE))?;
         Some(self.keys.hash_one(value.as_bytes()))
     }
 

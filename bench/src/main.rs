@@ -753,7 +753,10 @@ async fn scale_run(
 /// of its figure at 1,000,000, while the entitlements, the same statement run second, were at
 /// 0.97). The heap first, then the index, which stays whole where both do not fit.
 fn prewarm(database: &str) -> Result<()> {
-    psql(database, "CREATE EXTENSION IF NOT EXISTS pg_prewarm")?;
+    // A replica has the extension from its primary, and refuses to create anything.
+    if psql(database, "SELECT pg_is_in_recovery()")? != "t" {
+        psql(database, "CREATE EXTENSION IF NOT EXISTS pg_prewarm")?;
+    }
     let blocks = psql(
         database,
         "SELECT pg_prewarm('licenses') + pg_prewarm('licenses_user_id_id_idx')",

@@ -68,8 +68,15 @@ impl Replica {
         Lsn(self.replayed.load(Ordering::Acquire))
     }
 
+    /// A read found it at `lsn` or further.
     pub(crate) fn saw_replayed(&self, lsn: Lsn) {
         self.replayed.fetch_max(lsn.0, Ordering::AcqRel);
+    }
+
+    /// A probe found it at `lsn`: taken as is, even when lower than a read saw (a replica
+    /// rebuilt from an older backup must not be trusted with positions it no longer has).
+    fn probed(&self, lsn: Lsn) {
+        self.replayed.store(lsn.0, Ordering::Release);
     }
 
     pub(crate) fn lag(&self) -> Option<Duration> {
@@ -203,7 +210,7 @@ pub(crate) fn judge(
         Err(error) => Health::Unreachable(error),
         Ok((false, _)) => Health::NotStandby,
         Ok((true, replayed)) => {
-            replica.saw_replayed(replayed);
+            replica.probed(replayed);
             let lag = positions.lag(replica.replayed(), now);
             replica.measured(lag);
             if lag > max_lag {
