@@ -100,7 +100,7 @@ impl Consistency {
 
 /// Middleware: runs the request in its [`ReadScope`] and puts a write's commit position in
 /// the answer. A malformed `Licenses-Consistency` on a read is answered 400
-/// `invalid_consistency_token`.
+/// `invalid_consistency_token`, unless the handler refused the request for another reason.
 pub async fn read_your_writes<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: Next<B>,
@@ -113,15 +113,20 @@ pub async fn read_your_writes<B: MessageBody + 'static>(
         None => None,
         Some(value) => match value.to_str().ok().map(str::parse::<Lsn>) {
             Some(Ok(lsn)) => Some(lsn),
+            // Refused once the handler has answered: its refusals (401, 403, 404, …) come
+            // first, as for any other bad input. Its reads went to the primary meanwhile.
             _ => {
+                let response = ReadScope::run(ReadScope::primary_reads(), next.call(req)).await?;
+                if !(response.status().is_success() || response.status().is_redirection()) {
+                    return Ok(response.map_into_left_body());
+                }
                 let error = ApiError::header(
                     "Licenses-Consistency",
                     "invalid_consistency_token",
                     "Licenses-Consistency must be a token a write's answer carried, as it came",
                 );
-                return Ok(req
-                    .into_response(error.error_response())
-                    .map_into_right_body());
+                let (req, _) = response.into_parts();
+                return Ok(ServiceResponse::new(req, error.error_response()).map_into_right_body());
             }
         },
     };
