@@ -370,44 +370,31 @@ pub(super) fn check_transport(settings: &Settings, problems: &mut Vec<Problem>) 
     }
     let exposure = settings.exposure();
     let database = &settings.database;
-    if !database.allow_plaintext
-        && let Some(host) = plaintext_database_host(&database.url)
-    {
-        problems.push(Problem::new(
-            "database.url",
-            format!(
-                "reaches {host} without TLS, {}: add sslmode=verify-full (with sslrootcert=CA \
-                 FILE) or sslmode=require to the URL, or set database.allow_plaintext = true",
-                exposure.refused()
-            ),
-        ));
-    }
-    if !database.allow_plaintext
-        && let Some(host) = database
-            .listen_url
-            .as_deref()
-            .and_then(plaintext_database_host)
-    {
-        problems.push(Problem::new(
-            "database.listen_url",
-            format!(
-                "reaches {host} without TLS, {}: add sslmode=verify-full (with sslrootcert=CA \
-                 FILE) or sslmode=require to the URL, or set database.allow_plaintext = true",
-                exposure.refused()
-            ),
-        ));
-    }
-    for (i, replica) in database.replicas.iter().enumerate() {
+    // database.url, the listener's own URL and every replica: one rule for each.
+    let urls = std::iter::once(("database.url", String::new(), database.url.as_str()))
+        .chain(
+            database
+                .listen_url
+                .as_deref()
+                .map(|url| ("database.listen_url", String::new(), url)),
+        )
+        .chain(database.replicas.iter().enumerate().map(|(i, url)| {
+            (
+                "database.replicas",
+                format!("replica {}: ", i + 1),
+                url.as_str(),
+            )
+        }));
+    for (key, which, url) in urls {
         if !database.allow_plaintext
-            && let Some(host) = plaintext_database_host(replica)
+            && let Some(host) = plaintext_database_host(url)
         {
             problems.push(Problem::new(
-                "database.replicas",
+                key,
                 format!(
-                    "replica {}: reaches {host} without TLS, {}: add sslmode=verify-full (with \
+                    "{which}reaches {host} without TLS, {}: add sslmode=verify-full (with \
                      sslrootcert=CA FILE) or sslmode=require to the URL, or set \
                      database.allow_plaintext = true",
-                    i + 1,
                     exposure.refused()
                 ),
             ));
