@@ -145,13 +145,31 @@ impl r2d2::ManageConnection for Manager {
     }
 }
 
-/// Logs what the pool could not do in the background (it retries by itself).
+/// Logs what the pool could not do in the background (it retries by itself), naming the
+/// database (its URL without password).
 #[derive(Debug)]
-pub(crate) struct LogErrors;
+pub(crate) struct LogErrors {
+    pub(crate) database: String,
+    pub(crate) role: Role,
+}
+
+/// What a pool's database is to the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// `database.url`: a failure is news.
+    Primary,
+    /// One of `database.replicas`: the probes already log it going out and coming back
+    /// once each, so the pool's retries while it is out go to debug.
+    Replica,
+}
 
 impl r2d2::HandleError<ConnectError> for LogErrors {
     fn handle_error(&self, error: ConnectError) {
-        tracing::warn!(%error, "database connection failed");
+        let database = &self.database;
+        match self.role {
+            Role::Primary => tracing::warn!(database, %error, "database connection failed"),
+            Role::Replica => tracing::debug!(database, %error, "replica connection failed"),
+        }
     }
 }
 

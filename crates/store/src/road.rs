@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use licenses_app::ports::StoreError;
 use tokio::sync::Semaphore;
 
-use crate::connection::{AnyConnection, LogErrors, Manager};
+use crate::connection::{AnyConnection, LogErrors, Manager, Role};
 use crate::error::Error;
 
 /// A connection pool and the semaphore in front of it: at most `pool_size` calls on the
@@ -21,14 +21,19 @@ pub(crate) struct Road {
 }
 
 impl Road {
-    /// A road of `size` connections to what `manager` opens. No connection is opened here.
-    pub(crate) fn new(manager: Manager, size: u32, checkout_timeout: Duration) -> Road {
+    /// A road of `size` connections to what `manager` opens, the database being `role` to
+    /// the service. No connection is opened here.
+    pub(crate) fn new(manager: Manager, role: Role, size: u32, checkout_timeout: Duration) -> Road {
+        let errors = LogErrors {
+            database: manager.target.shown(),
+            role,
+        };
         let pool = r2d2::Pool::builder()
             .max_size(size)
             .min_idle(Some(1))
             .connection_timeout(checkout_timeout)
             .test_on_check_out(false)
-            .error_handler(Box::new(LogErrors))
+            .error_handler(Box::new(errors))
             .build_unchecked(manager);
         let permits = usize::try_from(size).unwrap_or(Semaphore::MAX_PERMITS);
         Road {

@@ -23,7 +23,7 @@ use licenses_domain::{
 };
 
 use crate::config::{Backend, OpenError, StoreConfig, Target};
-use crate::connection::{AnyConnection, Manager, write_transaction};
+use crate::connection::{AnyConnection, Manager, Role, write_transaction};
 use crate::consistency::{Lsn, ReadScope, ReadTarget};
 use crate::error::Error;
 use crate::gather::Gather;
@@ -143,13 +143,23 @@ impl Store {
                 prepared_statements: config.prepared_statements,
             };
             replicas.push(Replica::new(
-                Road::new(manager, config.pool_size, config.checkout_timeout),
+                Road::new(
+                    manager,
+                    Role::Replica,
+                    config.pool_size,
+                    config.checkout_timeout,
+                ),
                 shown,
             ));
         }
         Ok(Store {
             inner: Arc::new(Inner {
-                primary: Road::new(manager, config.pool_size, config.checkout_timeout),
+                primary: Road::new(
+                    manager,
+                    Role::Primary,
+                    config.pool_size,
+                    config.checkout_timeout,
+                ),
                 replicas,
                 positions: Positions::default(),
                 replica_max_lag: config.replica_max_lag,
@@ -245,14 +255,14 @@ impl Store {
             let answer = replica
                 .road
                 .run(self.replica_budget(), move |c| {
-                    if let Some(lsn) = check {
-                        let (_, replayed) = replicas::replay_position(c)?;
-                        if replayed < lsn {
-                            return Ok((replayed, None));
-                        }
-                        return Ok((replayed, Some(read(c)?)));
-                    }
-                    Ok((Lsn(0), Some(read(c)?)))
+                    let replayed = match check {
+                        Some(lsn) => match replicas::replay_position(c)? {
+                            (_, replayed) if replayed < lsn => return Ok((replayed, None)),
+                            (_, replayed) => replayed,
+                        },
+                        None => Lsn(0),
+                    };
+                    Ok((replayed, Some(read(c)?)))
                 })
                 .await;
             match answer {

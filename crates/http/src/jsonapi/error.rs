@@ -76,9 +76,19 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self::sourced(status, code, detail.into(), None)
+    }
+
+    /// One problem, at `source` when it has one.
+    fn sourced(
+        status: StatusCode,
+        code: &'static str,
+        detail: String,
+        source: Option<Source>,
+    ) -> Self {
         Self {
             status,
-            errors: vec![object(status, code, detail.into(), None)],
+            errors: vec![object(status, code, detail, source)],
             problems_total: None,
             headers: Vec::new(),
         }
@@ -134,18 +144,8 @@ impl ApiError {
 
     /// A bad request header (400, `source.header`).
     pub fn header(name: &str, code: &'static str, detail: impl Into<String>) -> Self {
-        let status = StatusCode::BAD_REQUEST;
-        Self {
-            status,
-            errors: vec![object(
-                status,
-                code,
-                detail.into(),
-                Some(Source::Header(name.to_owned())),
-            )],
-            problems_total: None,
-            headers: Vec::new(),
-        }
+        let source = Source::Header(name.to_owned());
+        Self::sourced(StatusCode::BAD_REQUEST, code, detail.into(), Some(source))
     }
 
     /// A query parameter answered with another status than 400 (the feed's expired cursor:
@@ -156,17 +156,8 @@ impl ApiError {
         code: &'static str,
         detail: impl Into<String>,
     ) -> Self {
-        Self {
-            status,
-            errors: vec![object(
-                status,
-                code,
-                detail.into(),
-                Some(Source::Parameter(parameter.to_owned())),
-            )],
-            problems_total: None,
-            headers: Vec::new(),
-        }
+        let source = Source::Parameter(parameter.to_owned());
+        Self::sourced(status, code, detail.into(), Some(source))
     }
 
     pub fn pointer(
@@ -175,17 +166,8 @@ impl ApiError {
         code: &'static str,
         detail: impl Into<String>,
     ) -> Self {
-        Self {
-            status,
-            errors: vec![object(
-                status,
-                code,
-                detail.into(),
-                Some(Source::Pointer(pointer.to_owned())),
-            )],
-            problems_total: None,
-            headers: Vec::new(),
-        }
+        let source = Source::Pointer(pointer.to_owned());
+        Self::sourced(status, code, detail.into(), Some(source))
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
