@@ -27,6 +27,7 @@ use crate::connection::{AnyConnection, Manager, Role, write_transaction};
 use crate::consistency::{Lsn, ReadScope, ReadTarget};
 use crate::error::Error;
 use crate::gather::Gather;
+use crate::listen::Written;
 use crate::migrate;
 use crate::models::{Action, Resource};
 use crate::replicas::{self, Health, Positions, Replica};
@@ -461,7 +462,9 @@ impl Store {
         let position = self.has_replicas() && ReadScope::in_scope();
         let (value, lsn) = self
             .run(move |conn| {
+                Written::take();
                 let value = write_transaction(conn, f)?;
+                crate::listen::announce(conn, Written::take());
                 let lsn = match position {
                     true => Some(replicas::current_position(conn)?),
                     false => None,

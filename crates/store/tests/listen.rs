@@ -1,6 +1,6 @@
-//! Wake-ups across instances: one store's listener is woken by another store's commits on the
-//! same PostgreSQL database (the triggers of migration `000009_notify`), not by a rollback,
-//! and once more whenever it reconnects after the server restarted.
+//! Wake-ups across instances: one store's listener is woken by what another store announces
+//! after its commits on the same PostgreSQL database, on the channels of what they wrote, not
+//! by a rollback, and once more whenever it reconnects after the server restarted.
 #![allow(clippy::unwrap_used)]
 
 mod support;

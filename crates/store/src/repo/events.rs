@@ -14,6 +14,7 @@ use licenses_domain::{License, LicenseStatus, Product, Timestamp};
 
 use crate::connection::{AnyConnection, on_backend};
 use crate::error::{Error, corrupt};
+use crate::listen::Written;
 use crate::models::{LicenseRow, ProductRow};
 use crate::repo::{insert_rows, rows_per_insert};
 use crate::schema::{event_marks, events, licenses};
@@ -74,6 +75,9 @@ impl NewEventRow {
 }
 
 fn insert(conn: &mut AnyConnection, rows: &[NewEventRow]) -> Result<(), Error> {
+    if !rows.is_empty() {
+        Written::events();
+    }
     if let [row] = rows {
         insert_rows!(conn, events::table, row)?;
         return Ok(());

@@ -13,6 +13,7 @@ use licenses_app::ports::{AuditEntry, Change, NewEntitlementJob};
 
 use crate::connection::{AnyConnection, on_backend};
 use crate::error::Error;
+use crate::listen::Written;
 use crate::models::{
     AUDIT_COLUMNS, Action, AuditRow, JOB_COLUMNS, NewAuditRow, NewJobRow, Resource,
 };
@@ -102,6 +103,9 @@ pub(crate) fn queue_jobs(
     change: &Change,
 ) -> Result<(), Error> {
     let rows: Vec<NewJobRow> = jobs.iter().map(|j| NewJobRow::new(j, change.at)).collect();
+    if !rows.is_empty() {
+        Written::jobs();
+    }
     if let [row] = rows.as_slice() {
         insert_rows!(conn, entitlement_jobs::table, row)?;
         return Ok(());
