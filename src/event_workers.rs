@@ -2,12 +2,15 @@
 //! committed events in commit order, and the scheduler of expiry events and of pruning.
 //!
 //! The sequencer wakes when this instance wrote (an in-process notification from the use
-//! cases and from the Irdeto worker's settlements) and polls every [`SEQUENCE_POLL`] for the
-//! rest: events written by other instances. Any number of instances may run it on one
-//! PostgreSQL database: one sequences at a time (an advisory lock), the others find it busy
-//! and wait for their next turn. The scheduler runs every `events.scheduler_interval_ms`:
-//! expiry events (at most one of each kind per license, however many instances schedule),
-//! then the pruning of events older than `events.retention_days`.
+//! cases and from the Irdeto worker's settlements) or when another instance did (its
+//! listener), and polls every [`SEQUENCE_POLL`] for what a lost wake-up would leave. Any
+//! number of instances may run it on one PostgreSQL database: one sequences at a time (an
+//! advisory lock), the others find it busy and wait: the one at work is woken too, and goes
+//! again after its round for what committed meanwhile. When it gave positions, it wakes this
+//! instance's [`Followers`], and the store's `NOTIFY` after the commit wakes the other
+//! instances' ones. The scheduler runs every `events.scheduler_interval_ms`: expiry events
+//! (at most one of each kind per license, however many instances schedule), then the pruning
+//! of events older than `events.retention_days`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +38,32 @@ pub struct EventsConfig {
     pub scheduler_every: Duration,
 }
 
+/// The followers of the sequenced events in this instance, the NATS publisher and the
+/// webhook worker, each woken by a [`Notify`] of its own. `notify_one` keeps a wake-up that
+/// comes while the follower is busy with a round for its next wait: none is lost to the poll.
+#[derive(Debug, Clone, Default)]
+pub struct Followers {
+    pub nats: Arc<Notify>,
+    pub webhooks: Arc<Notify>,
+}
+
+impl Followers {
+    /// Wakes each follower, now or at its next wait.
+    pub fn wake(&self) {
+        self.nats.notify_one();
+        self.webhooks.notify_one();
+    }
+
+    /// What the listener wakes when another instance sequenced events.
+    pub fn listened(&self) -> [(&'static str, Arc<Notify>); 2] {
+        let channel = licenses_store::listen::SEQUENCED_CHANNEL;
+        [
+            (channel, Arc::clone(&self.nats)),
+            (channel, Arc::clone(&self.webhooks)),
+        ]
+    }
+}
+
 /// The running sequencer and scheduler; [`EventWorkers::stop`] ends them.
 #[derive(Debug)]
 pub struct EventWorkers {
@@ -43,14 +72,14 @@ pub struct EventWorkers {
 }
 
 impl EventWorkers {
-    /// Starts the workers on the current runtime. `written` wakes the sequencer; `sequenced`
-    /// is notified whenever it gave positions (the publishers wait on it).
+    /// Starts the workers on the current runtime. `written` wakes the sequencer; `followers`
+    /// are woken whenever it gave positions.
     pub fn spawn(
         store: Arc<dyn EventStore>,
         clock: Arc<dyn Clock>,
         config: EventsConfig,
         written: Arc<Notify>,
-        sequenced: Arc<Notify>,
+        followers: Followers,
     ) -> EventWorkers {
         let (stop, stopped) = watch::channel(false);
         let scheduler = tokio::spawn(scheduler(
@@ -60,7 +89,7 @@ impl EventWorkers {
             Arc::clone(&written),
             stopped.clone(),
         ));
-        let sequencer = tokio::spawn(sequencer(store, written, sequenced, stopped));
+        let sequencer = tokio::spawn(sequencer(store, written, followers, stopped));
         EventWorkers {
             stop,
             tasks: vec![sequencer, scheduler],
@@ -81,7 +110,7 @@ impl EventWorkers {
 async fn sequencer(
     store: Arc<dyn EventStore>,
     written: Arc<Notify>,
-    sequenced: Arc<Notify>,
+    followers: Followers,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut failing = false;
@@ -96,7 +125,7 @@ async fn sequencer(
                 }
                 failing = false;
                 if done.events > 0 {
-                    sequenced.notify_waiters();
+                    followers.wake();
                 }
                 done.events == SEQUENCE_ROUND
             }

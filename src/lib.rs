@@ -107,8 +107,9 @@ pub struct Services {
     /// Notified when this instance wrote events (every license and product write, every
     /// settlement): wakes its sequencer.
     pub events_written: Arc<Notify>,
-    /// Notified by the sequencer when events got their positions: wakes the publishers.
-    pub events_sequenced: Arc<Notify>,
+    /// Woken by the sequencer when events got their positions: the NATS publisher and the
+    /// webhook worker.
+    pub events_sequenced: event_workers::Followers,
     /// What `GET /metrics` exports.
     pub metrics: Arc<metrics::Metrics>,
     /// The rate limits of `limits.*`.
@@ -147,7 +148,7 @@ impl Services {
         let (management_keys, tokens) = credentials(&settings)?;
         let entitlement_jobs_written = Arc::new(Notify::new());
         let events_written = Arc::new(Notify::new());
-        let events_sequenced = Arc::new(Notify::new());
+        let events_sequenced = event_workers::Followers::default();
         let written = Arc::clone(&events_written);
         let mut app = App::new(ports).with_events(Events {
             store: Arc::new(store.clone()),
@@ -329,7 +330,11 @@ pub struct Application {
     /// The Irdeto delivery, when `irdeto.enabled`: started by [`Application::run_until`].
     delivery: Option<(Delivery, Arc<Notify>)>,
     /// The events sequencer and scheduler's settings and wake-ups (`events.*`).
-    events: (event_workers::EventsConfig, Arc<Notify>, Arc<Notify>),
+    events: (
+        event_workers::EventsConfig,
+        Arc<Notify>,
+        event_workers::Followers,
+    ),
     /// The NATS publisher's settings and the root of its events' links, when
     /// `events.nats.url` is set.
     nats: Option<(licenses_nats::NatsConfig, licenses_http::Links)>,
@@ -409,7 +414,7 @@ impl Application {
                 scheduler_every: events_settings.scheduler_every(),
             },
             Arc::clone(&services.events_written),
-            Arc::clone(&services.events_sequenced),
+            services.events_sequenced.clone(),
         );
         maintenance::spawn_key_pruning(services.app.clone());
         let server = &services.settings.server;
@@ -509,12 +514,14 @@ impl Application {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let (events_config, events_written, events_sequenced) = self.events;
-        // Wake-ups from the other instances' commits (PostgreSQL): their jobs and events
-        // wake this instance's delivery worker and sequencer at once, not at the next poll.
+        // Wake-ups from the other instances' commits (PostgreSQL): their jobs, events and
+        // sequenced events wake this instance's delivery worker, sequencer and followers at
+        // once, not at the next poll.
         let mut wakes = vec![(
             licenses_store::listen::EVENTS_CHANNEL,
             Arc::clone(&events_written),
         )];
+        wakes.extend(events_sequenced.listened());
         if let Some((_, wake)) = &self.delivery {
             wakes.push((licenses_store::listen::JOBS_CHANNEL, Arc::clone(wake)));
         }
@@ -530,7 +537,7 @@ impl Application {
                 Arc::new(self.store.clone()),
                 config,
                 links,
-                Arc::clone(&events_sequenced),
+                Arc::clone(&events_sequenced.nats),
             )
         });
         let (webhook_config, webhook_links) = self.webhooks;
@@ -538,7 +545,7 @@ impl Application {
             Arc::new(self.store.clone()),
             webhook_config,
             webhook_links,
-            Arc::clone(&events_sequenced),
+            Arc::clone(&events_sequenced.webhooks),
         );
         let worker = self.delivery.map(|(delivery, wake)| {
             workers::Worker::spawn(delivery, wake, Arc::clone(&events_written))

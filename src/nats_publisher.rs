@@ -25,7 +25,9 @@ use tokio::task::JoinHandle;
 pub const MARK: &str = "nats";
 /// Events one publish round takes (pipelined: sent at once, then their acks awaited).
 pub const BATCH: u32 = 500;
-/// How often it looks for events when nothing woke it (events sequenced by other instances).
+/// How often it looks for events when nothing woke it: the fallback for a wake-up lost (a
+/// listener reconnecting); this instance's sequencer and the other instances' (through the
+/// listener) wake it at once.
 pub const POLL: Duration = Duration::from_millis(500);
 /// The first wait after a failure; it doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(250);

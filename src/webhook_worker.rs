@@ -21,8 +21,8 @@ use tokio::task::JoinHandle;
 
 /// Events one fan-out call reads.
 pub const FAN_OUT_BATCH: u32 = 1_000;
-/// How often it looks for work when nothing woke it: events sequenced by other instances,
-/// retries coming due.
+/// How often it looks for work when nothing woke it: retries coming due, and events whose
+/// wake-up was lost (a listener reconnecting).
 pub const POLL: Duration = Duration::from_millis(500);
 /// How often delivered and failed deliveries past the retention are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);

@@ -1,7 +1,7 @@
-//! Wake-ups across instances: after a transaction that queued Irdeto jobs or wrote events
-//! commits, the writing store sends a `NOTIFY` on each channel concerned ([`announce`]), and
-//! every instance's listener, a dedicated PostgreSQL connection that `LISTEN`s to them, wakes
-//! that instance's workers.
+//! Wake-ups across instances: after a transaction that queued Irdeto jobs, wrote events or
+//! sequenced events commits, the writing store sends a `NOTIFY` on each channel concerned
+//! ([`announce`]), and every instance's listener, a dedicated PostgreSQL connection that
+//! `LISTEN`s to them, wakes that instance's workers.
 //!
 //! The `NOTIFY` is sent after the COMMIT, as a statement of its own on the same connection,
 //! not inside the writing transaction: PostgreSQL commits the transactions that notified one
@@ -36,6 +36,10 @@ use crate::connection::AnyConnection;
 pub const JOBS_CHANNEL: &str = "licenses_jobs";
 /// The channel of transactions that wrote license or product events.
 pub const EVENTS_CHANNEL: &str = "licenses_events";
+/// The channel of transactions that gave events their positions: the followers of the
+/// sequenced events (NATS publisher, webhook worker) of every instance wake on it, whichever
+/// instance's sequencer numbered them.
+pub const SEQUENCED_CHANNEL: &str = "licenses_sequenced";
 
 thread_local! {
     /// What the transaction running on this thread wrote that other instances wait for: the
@@ -48,12 +52,14 @@ thread_local! {
 pub(crate) struct Written {
     jobs: bool,
     events: bool,
+    sequenced: bool,
 }
 
 impl Written {
     const NOTHING: Written = Written {
         jobs: false,
         events: false,
+        sequenced: false,
     };
 
     /// Forgets what an earlier transaction of this thread left (one that failed), before a
@@ -72,6 +78,11 @@ impl Written {
         Self::mark(|w| w.events = true);
     }
 
+    /// The running transaction gave events their positions.
+    pub(crate) fn sequenced() {
+        Self::mark(|w| w.sequenced = true);
+    }
+
     fn mark(set: impl FnOnce(&mut Written)) {
         WRITTEN.with(|cell| {
             let mut written = cell.get();
@@ -82,7 +93,11 @@ impl Written {
 
     /// The `NOTIFY` statements of what was written, if anything.
     fn statements(self) -> Option<String> {
-        let channels = [(self.jobs, JOBS_CHANNEL), (self.events, EVENTS_CHANNEL)];
+        let channels = [
+            (self.jobs, JOBS_CHANNEL),
+            (self.events, EVENTS_CHANNEL),
+            (self.sequenced, SEQUENCED_CHANNEL),
+        ];
         let sql: Vec<String> = channels
             .iter()
             .filter(|(wrote, _)| *wrote)
@@ -120,8 +135,9 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Listens on `url` (a `postgres://` URL) and notifies each channel's [`Notify`] when a
-    /// notification of it arrives. A thread of its own: the connection is held for good.
+    /// Listens on `url` (a `postgres://` URL) and notifies each [`Notify`] of a channel (a
+    /// channel may have several) when a notification of it arrives. A thread of its own: the
+    /// connection is held for good.
     pub(crate) fn spawn(
         target: Target,
         wakes: Vec<(&'static str, Arc<Notify>)>,
@@ -200,7 +216,10 @@ fn run(target: &Target, wakes: &[(&'static str, Arc<Notify>)], stop: &AtomicBool
 /// A connection listening on every channel of `wakes`.
 fn listen(url: &str, wakes: &[(&'static str, Arc<Notify>)]) -> Result<PgConnection, String> {
     let mut conn = PgConnection::establish(url).map_err(|e| one_line(&e.to_string()))?;
-    for (channel, _) in wakes {
+    let mut channels: Vec<&str> = wakes.iter().map(|(channel, _)| *channel).collect();
+    channels.sort_unstable();
+    channels.dedup();
+    for channel in channels {
         diesel::sql_query(format!("LISTEN {channel}"))
             .execute(&mut conn)
             .map_err(|e| one_line(&e.to_string()))?;
@@ -218,7 +237,7 @@ fn relay(
     while !stop.load(Ordering::Acquire) {
         for notification in conn.notifications_iter() {
             let notification = notification.map_err(|e| one_line(&e.to_string()))?;
-            if let Some((_, wake)) = wakes.iter().find(|(c, _)| *c == notification.channel) {
+            for (_, wake) in wakes.iter().filter(|(c, _)| *c == notification.channel) {
                 wake.notify_one();
             }
         }

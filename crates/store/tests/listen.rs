@@ -1,6 +1,7 @@
 //! Wake-ups across instances: one store's listener is woken by what another store announces
 //! after its commits on the same PostgreSQL database, on the channels of what they wrote, not
-//! by a rollback, and once more whenever it reconnects after the server restarted.
+//! by a rollback, and once more whenever it reconnects after the server restarted. Every
+//! `Notify` of a channel wakes (an instance's followers of the sequenced events share one).
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -8,9 +9,10 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use licenses_app::events::EventStore;
 use licenses_app::ports::{LicenseStore, ProductStore};
 use licenses_store::Store;
-use licenses_store::listen::{EVENTS_CHANNEL, JOBS_CHANNEL};
+use licenses_store::listen::{EVENTS_CHANNEL, JOBS_CHANNEL, SEQUENCED_CHANNEL};
 use licenses_testkit::PrivateCluster;
 use support::{active, change, config, full_product};
 use tokio::sync::Notify;
@@ -27,12 +29,15 @@ async fn another_instances_commits_wake_this_one_and_a_reconnection_does_too() {
     listening.migrate().await.unwrap();
     let writing = Store::open(&config(pg.url())).unwrap();
     let (events, jobs) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let followers = [Arc::new(Notify::new()), Arc::new(Notify::new())];
     let listener = listening
         .listen(
             None,
             vec![
                 (EVENTS_CHANNEL, Arc::clone(&events)),
                 (JOBS_CHANNEL, Arc::clone(&jobs)),
+                (SEQUENCED_CHANNEL, Arc::clone(&followers[0])),
+                (SEQUENCED_CHANNEL, Arc::clone(&followers[1])),
             ],
         )
         .unwrap()
@@ -40,6 +45,9 @@ async fn another_instances_commits_wake_this_one_and_a_reconnection_does_too() {
     // The wake-up of the first connection.
     assert!(woken(&events, Duration::from_secs(10)).await);
     assert!(woken(&jobs, Duration::from_secs(1)).await);
+    for follower in &followers {
+        assert!(woken(follower, Duration::from_secs(1)).await);
+    }
 
     // A product's events: the events channel only.
     ProductStore::create(&writing, &full_product("p1"), &change())
@@ -49,6 +57,22 @@ async fn another_instances_commits_wake_this_one_and_a_reconnection_does_too() {
     assert!(
         !woken(&jobs, Duration::from_millis(300)).await,
         "no job was queued"
+    );
+    assert!(
+        !woken(&followers[0], Duration::from_millis(100)).await,
+        "nothing was sequenced"
+    );
+
+    // The writer's sequencer numbers them: every follower wakes.
+    assert_eq!(writing.sequence(100).await.unwrap().events, 1);
+    for follower in &followers {
+        assert!(woken(follower, Duration::from_secs(5)).await, "sequenced");
+    }
+    // Nothing left to number: nobody is woken.
+    assert_eq!(writing.sequence(100).await.unwrap().events, 0);
+    assert!(
+        !woken(&followers[1], Duration::from_millis(300)).await,
+        "sequencing nothing notifies nobody"
     );
 
     // A write that fails (the product exists) is rolled back: no wake-up.

@@ -273,6 +273,7 @@ pub(crate) fn sequence(conn: &mut AnyConnection, limit: u32) -> Result<Sequenced
     }
     let n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
     set_mark(conn, LAST_POSITION, last + n)?;
+    Written::sequenced();
     Ok(Sequenced {
         events: u32::try_from(rows.len()).unwrap_or(u32::MAX),
         busy: false,
