@@ -309,8 +309,8 @@ impl Results {
                 md,
                 "\n## Scale run: {} licenses\n\nThe same GET scenarios after seeding up to {} \
                  licenses for {} users (10 each; {:.0} s through the management API), and \
-                 the same pg_prewarm. Users are drawn at random from all of them. The ratio \
-                 is to the same scenario at 1,000,000 licenses.\n",
+                 the same settling and pg_prewarm. Users are drawn at random from all of \
+                 them. The ratio is to the same scenario at 1,000,000 licenses.\n",
                 thousands(scale.licenses),
                 thousands(scale.licenses),
                 thousands(scale.users),
@@ -488,8 +488,11 @@ bench/run --help         # durations, connection counts, sizes
 release binary, creates a PostgreSQL cluster of its own (initdb in a temporary directory,
 durable settings, removed at the end), seeds it through the management API, starts
 `licenses serve` on it, and loads it with wrk at each connection count after a warm-up.
-Before the read scenarios of each size, `pg_prewarm` reads the licenses table and its user
-index into PostgreSQL's cache, so that both sizes are measured against a warm cache. The
+After each seeding it waits until every event the seeding wrote is sequenced, then runs
+`VACUUM ANALYZE` and a `CHECKPOINT` (as pgbench settles its own tables), so that no write-back
+of the seeding runs under a load. Before the read scenarios of each size, `pg_prewarm` reads
+the licenses table and its user index into PostgreSQL's cache, so that both sizes are
+measured against a warm cache. The
 ceilings come from the same cluster: `pgbench -S` and `pgbench` (TPC-B-like) with prepared
 statements on a `pgbench -i` database, and the service's own `/health/live` through the same
 wrk script as the scenarios. The script builds each user's request once, before the load
