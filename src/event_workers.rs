@@ -188,3 +188,39 @@ async fn scheduler(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether `notify` is notified within a second.
+    async fn woken(notify: &Notify) -> bool {
+        tokio::time::timeout(Duration::from_secs(1), notify.notified())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_wake_up_sent_while_the_followers_are_busy_waits_for_their_next_wait() {
+        let followers = Followers::default();
+        // Both are in a round: nobody waits when the sequencer wakes them.
+        followers.wake();
+        assert!(woken(&followers.nats).await, "the NATS publisher");
+        assert!(woken(&followers.webhooks).await, "the webhook worker");
+        // One wake-up is one round, not a standing signal.
+        assert!(!woken(&followers.nats).await);
+    }
+
+    #[test]
+    fn the_listener_wakes_both_followers_on_the_sequenced_channel() {
+        let followers = Followers::default();
+        let listened = followers.listened();
+        assert!(
+            listened
+                .iter()
+                .all(|(channel, _)| *channel == licenses_store::listen::SEQUENCED_CHANNEL)
+        );
+        assert!(Arc::ptr_eq(&listened[0].1, &followers.nats));
+        assert!(Arc::ptr_eq(&listened[1].1, &followers.webhooks));
+    }
+}
