@@ -109,7 +109,7 @@ pub struct Services {
     pub events_written: Arc<Notify>,
     /// Woken by the sequencer when events got their positions: the NATS publisher and the
     /// webhook worker.
-    pub events_sequenced: event_workers::Followers,
+    pub event_followers: event_workers::Followers,
     /// What `GET /metrics` exports.
     pub metrics: Arc<metrics::Metrics>,
     /// The rate limits of `limits.*`.
@@ -148,7 +148,7 @@ impl Services {
         let (management_keys, tokens) = credentials(&settings)?;
         let entitlement_jobs_written = Arc::new(Notify::new());
         let events_written = Arc::new(Notify::new());
-        let events_sequenced = event_workers::Followers::default();
+        let event_followers = event_workers::Followers::default();
         let written = Arc::clone(&events_written);
         let mut app = App::new(ports).with_events(Events {
             store: Arc::new(store.clone()),
@@ -203,7 +203,7 @@ impl Services {
             app,
             entitlement_jobs_written,
             events_written,
-            events_sequenced,
+            event_followers,
             metrics: Arc::new(metrics),
             rate_limits,
             health: Arc::new(store.clone()),
@@ -414,7 +414,7 @@ impl Application {
                 scheduler_every: events_settings.scheduler_every(),
             },
             Arc::clone(&services.events_written),
-            services.events_sequenced.clone(),
+            services.event_followers.clone(),
         );
         maintenance::spawn_key_pruning(services.app.clone());
         let server = &services.settings.server;
@@ -513,7 +513,7 @@ impl Application {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
-        let (events_config, events_written, events_sequenced) = self.events;
+        let (events_config, events_written, event_followers) = self.events;
         // Wake-ups from the other instances' commits (PostgreSQL): their jobs, events and
         // sequenced events wake this instance's delivery worker, sequencer and followers at
         // once, not at the next poll.
@@ -521,7 +521,7 @@ impl Application {
             licenses_store::listen::EVENTS_CHANNEL,
             Arc::clone(&events_written),
         )];
-        wakes.extend(events_sequenced.listened());
+        wakes.extend(event_followers.listened());
         if let Some((_, wake)) = &self.delivery {
             wakes.push((licenses_store::listen::JOBS_CHANNEL, Arc::clone(wake)));
         }
@@ -537,7 +537,7 @@ impl Application {
                 Arc::new(self.store.clone()),
                 config,
                 links,
-                Arc::clone(&events_sequenced.nats),
+                Arc::clone(&event_followers.nats),
             )
         });
         let (webhook_config, webhook_links) = self.webhooks;
@@ -545,7 +545,7 @@ impl Application {
             Arc::new(self.store.clone()),
             webhook_config,
             webhook_links,
-            Arc::clone(&events_sequenced.webhooks),
+            Arc::clone(&event_followers.webhooks),
         );
         let worker = self.delivery.map(|(delivery, wake)| {
             workers::Worker::spawn(delivery, wake, Arc::clone(&events_written))
@@ -555,7 +555,7 @@ impl Application {
             Arc::new(SystemClock),
             events_config,
             events_written,
-            events_sequenced,
+            event_followers,
         );
         let refresher =
             workers::CatalogueRefresher::spawn(self.app.clone(), self.catalogue_refresh);

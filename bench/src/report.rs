@@ -492,8 +492,7 @@ After each seeding it waits until every event the seeding wrote is sequenced, th
 `VACUUM ANALYZE` and a `CHECKPOINT` (as pgbench settles its own tables), so that no write-back
 of the seeding runs under a load. Before the read scenarios of each size, `pg_prewarm` reads
 the licenses table and its user index into PostgreSQL's cache, so that both sizes are
-measured against a warm cache. The
-ceilings come from the same cluster: `pgbench -S` and `pgbench` (TPC-B-like) with prepared
+measured against a warm cache. The ceilings come from the same cluster: `pgbench -S` and `pgbench` (TPC-B-like) with prepared
 statements on a `pgbench -i` database, and the service's own `/health/live` through the same
 wrk script as the scenarios. The script builds each user's request once, before the load
 (wrk's own advice: a request built in Lua each time costs wrk about as much CPU as the service
