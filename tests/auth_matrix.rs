@@ -119,9 +119,21 @@ impl Fixtures {
         }
         let [license, spare_license, batch_license] =
             <[String; 3]>::try_from(licenses).expect("three licenses");
-        let webhook = create(app, "/webhooks", webhook_doc("https://hooks.example.com/a")).await;
-        let spare_webhook =
-            create(app, "/webhooks", webhook_doc("https://hooks.example.com/b")).await;
+        // Registered disabled: an enabled endpoint would get the licenses' events, and the
+        // webhook worker's failed attempts (there is no such host) would change its
+        // `failing_since` while the refused requests run, whatever they do.
+        let webhook = create(
+            app,
+            "/webhooks",
+            disabled_webhook_doc("https://hooks.example.com/a"),
+        )
+        .await;
+        let spare_webhook = create(
+            app,
+            "/webhooks",
+            disabled_webhook_doc("https://hooks.example.com/b"),
+        )
+        .await;
         Self {
             product,
             spare_product,
@@ -215,6 +227,10 @@ fn product_doc(title: &str) -> Value {
 
 fn webhook_doc(url: &str) -> Value {
     json!({"data": {"type": "Webhook", "attributes": {"url": url}}})
+}
+
+fn disabled_webhook_doc(url: &str) -> Value {
+    json!({"data": {"type": "Webhook", "attributes": {"url": url, "enabled": false}}})
 }
 
 fn license_resource(user: &str, product: &str) -> Value {
