@@ -12,7 +12,7 @@ use licenses_app::events::{
 };
 use licenses_domain::{License, LicenseStatus, Product, Timestamp};
 
-use crate::connection::{AnyConnection, on_backend};
+use crate::connection::{AnyConnection, on_backend, unprepared};
 use crate::error::{Error, corrupt};
 use crate::listen::Written;
 use crate::models::{LicenseRow, ProductRow};
@@ -176,11 +176,13 @@ pub(crate) fn at_positions(
 ) -> Result<Vec<Event>, Error> {
     let mut found = Vec::with_capacity(positions.len());
     for chunk in positions.chunks(crate::repo::IN_LIST_CHUNK) {
-        let rows: Vec<EventRow> = events::table
-            .filter(events::position.eq_any(chunk))
-            .order(events::position.asc())
-            .select(EventRow::as_select())
-            .load(conn)?;
+        let rows: Vec<EventRow> = unprepared(
+            events::table
+                .filter(events::position.eq_any(chunk))
+                .order(events::position.asc())
+                .select(EventRow::as_select()),
+        )
+        .load(conn)?;
         for row in rows {
             found.push(row.into_event()?);
         }

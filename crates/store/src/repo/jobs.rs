@@ -18,7 +18,7 @@ use licenses_app::ports::{
 };
 use licenses_domain::{License, LicenseId, Timestamp, UserId};
 
-use crate::connection::AnyConnection;
+use crate::connection::{AnyConnection, unprepared};
 use crate::error::{Error, corrupt};
 use crate::models::{JOB_PENDING, LicenseRow};
 use crate::repo::{IN_LIST_CHUNK, events};
@@ -203,13 +203,14 @@ pub(crate) fn complete_many(
 ) -> Result<(), Error> {
     let ids: Vec<i64> = done.iter().map(|(id, _)| *id).collect();
     for chunk in ids.chunks(IN_LIST_CHUNK) {
-        diesel::update(jobs::table.filter(jobs::id.eq_any(chunk)))
-            .set((
+        unprepared(
+            diesel::update(jobs::table.filter(jobs::id.eq_any(chunk))).set((
                 jobs::state.eq(DONE),
                 jobs::leased_until.eq(None::<i64>),
                 jobs::last_error.eq(None::<String>),
-            ))
-            .execute(conn)?;
+            )),
+        )
+        .execute(conn)?;
     }
     for license in done.iter().filter_map(|(_, l)| l.as_ref()) {
         settle(conn, license)?;
@@ -354,11 +355,13 @@ pub(crate) fn open_jobs_of(
     let ids: Vec<&str> = licenses.iter().map(LicenseId::as_str).collect();
     let mut open = Vec::new();
     for chunk in ids.chunks(IN_LIST_CHUNK) {
-        let rows: Vec<OpenJobRow> = jobs::table
-            .filter(jobs::license_id.eq_any(chunk))
-            .filter(jobs::state.eq_any([JOB_PENDING, PARKED]))
-            .select(OpenJobRow::as_select())
-            .load(conn)?;
+        let rows: Vec<OpenJobRow> = unprepared(
+            jobs::table
+                .filter(jobs::license_id.eq_any(chunk))
+                .filter(jobs::state.eq_any([JOB_PENDING, PARKED]))
+                .select(OpenJobRow::as_select()),
+        )
+        .load(conn)?;
         for row in rows {
             let state = match (row.state.as_str(), row.attempts, &row.last_error) {
                 (PARKED, _, _) => OpenJobState::Parked,
@@ -391,25 +394,29 @@ pub(crate) fn cancel_untried_grants(
 ) -> Result<HashSet<String>, Error> {
     let mut unneeded = HashSet::new();
     for chunk in licenses.chunks(IN_LIST_CHUNK) {
-        let cancelled: Vec<String> = diesel::delete(
-            jobs::table
-                .filter(jobs::license_id.eq_any(chunk))
-                .filter(jobs::kind.eq("GRANT"))
-                .filter(jobs::state.eq(JOB_PENDING))
-                .filter(jobs::attempts.eq(0)),
+        let cancelled: Vec<String> = unprepared(
+            diesel::delete(
+                jobs::table
+                    .filter(jobs::license_id.eq_any(chunk))
+                    .filter(jobs::kind.eq("GRANT"))
+                    .filter(jobs::state.eq(JOB_PENDING))
+                    .filter(jobs::attempts.eq(0)),
+            )
+            .returning(jobs::license_id),
         )
-        .returning(jobs::license_id)
         .get_results(conn)?;
         if cancelled.is_empty() {
             continue;
         }
-        let still_granted: HashSet<String> = jobs::table
-            .filter(jobs::license_id.eq_any(&cancelled))
-            .filter(jobs::kind.eq("GRANT"))
-            .select(jobs::license_id)
-            .load::<String>(conn)?
-            .into_iter()
-            .collect();
+        let still_granted: HashSet<String> = unprepared(
+            jobs::table
+                .filter(jobs::license_id.eq_any(&cancelled))
+                .filter(jobs::kind.eq("GRANT"))
+                .select(jobs::license_id),
+        )
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
         unneeded.extend(cancelled.into_iter().filter(|l| !still_granted.contains(l)));
     }
     Ok(unneeded)

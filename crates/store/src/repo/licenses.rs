@@ -7,7 +7,7 @@ use diesel::sql_types::Bool;
 use licenses_app::ports::{Conflict, LicenseQuery, StoreError};
 use licenses_domain::{License, LicenseId, LicenseStatus, OrderId, Timestamp, UserId};
 
-use crate::connection::{AnyConnection, on_backend};
+use crate::connection::{AnyConnection, on_backend, unprepared};
 use crate::error::{Error, is_foreign_key_violation, is_unique_violation, violation_mentions};
 use crate::models::{LICENSE_COLUMNS, LicenseRow};
 use crate::repo::{IN_LIST_CHUNK, insert_rows, rows_per_insert};
@@ -34,10 +34,12 @@ pub(crate) fn find_by_ids(
     let ids: Vec<&str> = ids.iter().map(LicenseId::as_str).collect();
     let mut found = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(IN_LIST_CHUNK) {
-        let rows: Vec<LicenseRow> = licenses::table
-            .filter(licenses::id.eq_any(chunk))
-            .select(LicenseRow::as_select())
-            .load(conn)?;
+        let rows: Vec<LicenseRow> = unprepared(
+            licenses::table
+                .filter(licenses::id.eq_any(chunk))
+                .select(LicenseRow::as_select()),
+        )
+        .load(conn)?;
         for row in rows {
             found.push(row.into_domain()?);
         }
@@ -241,13 +243,15 @@ fn stored_pairs(conn: &mut AnyConnection, pairs: &[(&str, &str)]) -> Result<Vec<
         let mut users: Vec<&str> = chunk.iter().map(|&(u, _)| u).collect();
         users.sort_unstable();
         users.dedup();
-        let stored: HashSet<(String, String)> = licenses::table
-            .filter(licenses::user_id.eq_any(users))
-            .filter(licenses::order_id.is_not_null())
-            .select((licenses::user_id, licenses::order_id.assume_not_null()))
-            .load::<(String, String)>(conn)?
-            .into_iter()
-            .collect();
+        let stored: HashSet<(String, String)> = unprepared(
+            licenses::table
+                .filter(licenses::user_id.eq_any(users))
+                .filter(licenses::order_id.is_not_null())
+                .select((licenses::user_id, licenses::order_id.assume_not_null())),
+        )
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
         if stored.is_empty() {
             continue;
         }
@@ -328,10 +332,10 @@ pub(crate) fn delete(
     unique.dedup();
     let mut deleted: Vec<LicenseRow> = Vec::with_capacity(unique.len());
     for chunk in unique.chunks(IN_LIST_CHUNK) {
-        let gone: Vec<LicenseRow> = on_backend!(&mut *conn, |c| diesel::delete(
-            licenses::table.filter(licenses::id.eq_any(chunk))
+        let gone: Vec<LicenseRow> = on_backend!(&mut *conn, |c| unprepared(
+            diesel::delete(licenses::table.filter(licenses::id.eq_any(chunk)))
+                .returning(LicenseRow::as_returning())
         )
-        .returning(LicenseRow::as_returning())
         .get_results(c))?;
         deleted.extend(gone);
     }
@@ -347,4 +351,77 @@ pub(crate) fn delete(
     }
     deleted.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use diesel::sql_types::Text;
+    use licenses_testkit::TestDatabase;
+
+    use super::*;
+    use crate::config::Target;
+    use crate::connection::Manager;
+    use crate::migrate;
+
+    #[derive(QueryableByName)]
+    struct Prepared {
+        #[diesel(sql_type = Text)]
+        statement: String,
+    }
+
+    /// The check of a batch's orders is planned for its ids every time ([`unprepared`]):
+    /// after more runs than PostgreSQL's five custom plans, the session holds no prepared
+    /// `= ANY` statement that a generic plan could stick to. The one-id lookup, run once, is
+    /// there: the control that the view shows this session's statements.
+    #[test]
+    fn the_order_check_of_a_batch_is_never_kept_prepared() {
+        let db = TestDatabase::postgres();
+        let manager = Manager {
+            target: Target::Postgres {
+                url: db.url().to_owned(),
+                shown: "the test database".to_owned(),
+            },
+            busy_timeout: Duration::from_secs(5),
+            prepared_statements: true,
+        };
+        let mut conn = manager.open().unwrap();
+        migrate::migrate(&mut conn).unwrap();
+        for _ in 0..8 {
+            assert!(
+                stored_pairs(&mut conn, &[("u1", "o1"), ("u2", "o2")])
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        assert!(
+            get(&mut conn, &LicenseId::parse("l1").unwrap())
+                .unwrap()
+                .is_none()
+        );
+
+        let AnyConnection::Postgresql(pg) = &mut conn else {
+            panic!("a PostgreSQL connection");
+        };
+        let prepared: Vec<String> =
+            diesel::sql_query("SELECT statement FROM pg_prepared_statements")
+                .load::<Prepared>(pg)
+                .unwrap()
+                .into_iter()
+                .map(|p| p.statement)
+                .collect();
+        assert!(
+            prepared
+                .iter()
+                .any(|s| s.contains(r#""licenses"."id" = $1"#)),
+            "the one-id lookup is prepared: {prepared:#?}"
+        );
+        assert!(
+            !prepared.iter().any(|s| s.contains("= ANY")),
+            "an = ANY statement is kept prepared: {prepared:#?}"
+        );
+    }
 }

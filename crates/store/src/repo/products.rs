@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use licenses_app::ports::{Conflict, StoreError};
 use licenses_domain::{Product, ProductId, Timestamp};
 
-use crate::connection::AnyConnection;
+use crate::connection::{AnyConnection, unprepared};
 use crate::error::{Error, is_foreign_key_violation, is_unique_violation};
 use crate::models::{ProductChanges, ProductRow};
 use crate::repo::IN_LIST_CHUNK;
@@ -45,11 +45,13 @@ pub(crate) fn get_many(conn: &mut AnyConnection, ids: &[ProductId]) -> Result<Ve
     wanted.dedup();
     let mut found = Vec::with_capacity(wanted.len());
     for chunk in wanted.chunks(IN_LIST_CHUNK) {
-        let rows = products::table
-            .filter(products::id.eq_any(chunk))
-            .order(products::id.asc())
-            .select(ProductRow::as_select())
-            .load(conn)?;
+        let rows: Vec<ProductRow> = unprepared(
+            products::table
+                .filter(products::id.eq_any(chunk))
+                .order(products::id.asc())
+                .select(ProductRow::as_select()),
+        )
+        .load(conn)?;
         for row in rows {
             found.push(row.into_domain()?);
         }

@@ -10,7 +10,7 @@ use licenses_app::webhooks::{
 };
 use licenses_domain::Timestamp;
 
-use crate::connection::{AnyConnection, on_backend};
+use crate::connection::{AnyConnection, on_backend, unprepared};
 use crate::error::{Error, corrupt};
 use crate::repo::events;
 use crate::repo::{IN_LIST_CHUNK, insert_rows, rows_per_insert};
@@ -279,15 +279,14 @@ pub(crate) fn replay(
         let failed = deliveries::table
             .filter(deliveries::id.eq_any(chunk))
             .filter(deliveries::state.eq(DeliveryState::Failed.as_str()));
-        n += diesel::update(failed)
-            .set((
-                deliveries::state.eq(DeliveryState::Pending.as_str()),
-                deliveries::attempts.eq(0),
-                deliveries::next_attempt_ms.eq(now_ms),
-                deliveries::lease_until_ms.eq(None::<i64>),
-                deliveries::lease_token.eq(None::<String>),
-            ))
-            .execute(conn)?;
+        n += unprepared(diesel::update(failed).set((
+            deliveries::state.eq(DeliveryState::Pending.as_str()),
+            deliveries::attempts.eq(0),
+            deliveries::next_attempt_ms.eq(now_ms),
+            deliveries::lease_until_ms.eq(None::<i64>),
+            deliveries::lease_token.eq(None::<String>),
+        )))
+        .execute(conn)?;
     }
     Ok(u64::try_from(n).unwrap_or(u64::MAX))
 }
