@@ -1147,6 +1147,62 @@ async fn concurrent_creates_of_one_order_let_exactly_one_in(ctx: Ctx) {
     assert_eq!(license_count(&ctx.store).await, 1);
 }
 
+/// PostgreSQL: a batch whose order another writer takes after the batch's check. The batch's
+/// licenses go in with COPY, which meets the unique `(user_id, order_id)` index: refused as a
+/// reused order (positions unknown, the caller looks again), and nothing of it is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_losing_an_order_to_a_concurrent_writer_is_refused_whole() {
+    use diesel::connection::SimpleConnection;
+
+    let ctx = Ctx::new(TestDatabase::postgres()).await;
+    with_products(&ctx, &["p1"]).await;
+    let taker = with_order(&active("taker", "u1", "p1"), "o-other");
+    LicenseStore::create(&ctx.store, &[taker], &[], &change())
+        .await
+        .unwrap();
+    // The other writer takes (u1, o-race) and holds its transaction open.
+    let mut other = PgConnection::establish(ctx.db.url()).unwrap();
+    other
+        .batch_execute("BEGIN; UPDATE licenses SET order_id = 'o-race' WHERE id = 'taker';")
+        .unwrap();
+
+    let batch = vec![
+        with_order(&active("b1", "u2", "p1"), "o-b1"),
+        with_order(&active("b2", "u1", "p1"), "o-race"),
+        with_order(&active("b3", "u3", "p1"), "o-b3"),
+    ];
+    let store = ctx.store.clone();
+    let creating =
+        tokio::spawn(async move { LicenseStore::create(&store, &batch, &[], &change()).await });
+    // Until the batch waits for the other writer's row lock on the unique index.
+    let mut watcher = PgConnection::establish(ctx.db.url()).unwrap();
+    let waiting = |c: &mut PgConnection| {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT count(*) FROM pg_stat_activity \
+              WHERE datname = current_database() AND wait_event_type = 'Lock')",
+        ))
+        .get_result::<i64>(c)
+        .unwrap()
+    };
+    let mut polls = 0;
+    while waiting(&mut watcher) == 0 {
+        assert!(polls < 400, "the batch never waited for the other writer");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        polls += 1;
+    }
+    other.batch_execute("COMMIT").unwrap();
+
+    assert_eq!(
+        creating.await.unwrap(),
+        Err(StoreError::Conflict(Conflict::DuplicateOrders(Vec::new())))
+    );
+    assert_eq!(
+        license_count(&ctx.store).await,
+        1,
+        "nothing of the batch is written"
+    );
+}
+
 async fn more_callers_than_connections_wait_their_turn(ctx: Ctx) {
     // pool_size 4: 40 callers at once queue on the semaphore within the checkout timeout.
     with_products(&ctx, &["p1"]).await;

@@ -16,7 +16,7 @@ use crate::connection::{AnyConnection, on_backend, unprepared};
 use crate::error::{Error, corrupt};
 use crate::listen::Written;
 use crate::models::{LicenseRow, ProductRow};
-use crate::repo::{insert_rows, rows_per_insert};
+use crate::repo::{copy_rows, insert_rows, rows_per_insert};
 use crate::schema::{event_marks, events, licenses};
 
 /// The advisory lock of the sequencer on PostgreSQL (one sequencer at a time across
@@ -83,7 +83,7 @@ fn insert(conn: &mut AnyConnection, rows: &[NewEventRow]) -> Result<(), Error> {
         return Ok(());
     }
     for chunk in rows.chunks(EVENTS_PER_INSERT) {
-        insert_rows!(conn, events::table, chunk)?;
+        copy_rows!(conn, events::table, chunk)?;
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use licenses_domain::{License, LicenseId, LicenseStatus, OrderId, Timestamp, Use
 use crate::connection::{AnyConnection, on_backend, unprepared};
 use crate::error::{Error, is_foreign_key_violation, is_unique_violation, violation_mentions};
 use crate::models::{LICENSE_COLUMNS, LicenseRow};
-use crate::repo::{IN_LIST_CHUNK, insert_rows, rows_per_insert};
+use crate::repo::{IN_LIST_CHUNK, copy_rows, insert_rows, rows_per_insert};
 use crate::schema::licenses;
 
 type Db = <AnyConnection as diesel::Connection>::Backend;
@@ -314,7 +314,7 @@ pub(crate) fn insert(
             .iter()
             .map(|l| LicenseRow::from_domain(l, at))
             .collect();
-        insert_rows!(&mut *conn, licenses::table, &rows).map_err(refused)?;
+        copy_rows!(&mut *conn, licenses::table, &rows).map_err(refused)?;
     }
     Ok(())
 }

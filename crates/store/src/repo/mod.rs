@@ -39,6 +39,26 @@ macro_rules! insert_rows {
 }
 pub(crate) use insert_rows;
 
+/// Many rows into `table` (a batch): on PostgreSQL one `COPY … FROM STDIN` in the binary
+/// format (diesel's `copy_from`), on SQLite one multi-row `INSERT` ([`insert_rows`]). COPY
+/// streams the rows: no statement to parse and plan, no bind parameters to collect.
+/// Constraint violations come back as from an `INSERT` (unique, foreign key), and a failed
+/// COPY aborts the caller's transaction like a failed statement. `$rows` are `Insertable`
+/// with `treat_none_as_default_value = false`, as COPY needs.
+macro_rules! copy_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        match $conn {
+            $crate::connection::AnyConnection::Postgresql(c) => {
+                diesel::copy_from($table).from_insertable($rows).execute(c)
+            }
+            $crate::connection::AnyConnection::Sqlite(c) => {
+                diesel::insert_into($table).values($rows).execute(c)
+            }
+        }
+    };
+}
+pub(crate) use copy_rows;
+
 /// Rows per multi-row INSERT of a table with `columns` columns.
 pub(crate) const fn rows_per_insert(columns: usize) -> usize {
     MAX_BIND_PARAMS / columns
@@ -63,7 +83,7 @@ pub(crate) fn audit<'a>(
         return Ok(());
     }
     for chunk in rows.chunks(rows_per_insert(AUDIT_COLUMNS)) {
-        insert_rows!(conn, audit_log::table, chunk)?;
+        copy_rows!(conn, audit_log::table, chunk)?;
     }
     Ok(())
 }
@@ -112,7 +132,7 @@ pub(crate) fn queue_jobs(
         return Ok(());
     }
     for chunk in rows.chunks(rows_per_insert(JOB_COLUMNS)) {
-        insert_rows!(conn, entitlement_jobs::table, chunk)?;
+        copy_rows!(conn, entitlement_jobs::table, chunk)?;
     }
     Ok(())
 }
