@@ -312,6 +312,37 @@ async fn a_run_stopped_half_way_and_run_again_stores_every_row_once() {
     assert_eq!((rows.len(), orders.len()), (50, 50));
 }
 
+/// The import refreshes the licenses' planner statistics each time the rows it imported
+/// doubled, from 10,000 on: 21,000 rows, two `ANALYZE`s (at 10,000 and 20,000). The count is
+/// of manual ANALYZEs only: autovacuum's are counted apart, so it cannot pass for them.
+#[tokio::test]
+async fn a_large_import_refreshes_the_planner_statistics_as_it_grows() {
+    let (db, _store) = database(true).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let products = mapping(dir.path());
+    let file = good_csv(dir.path(), "large.csv", 21_000);
+    let output = run(&mut licenses(
+        &db,
+        &[
+            "import",
+            file.to_str().expect("path"),
+            "--products",
+            products.to_str().expect("path"),
+            "--batch",
+            "1000",
+        ],
+    ));
+    assert_eq!(
+        stdout(&output),
+        "read 21000, imported 21000, already present 0, refused 0"
+    );
+    let analyzed = query_strings(
+        db.url(),
+        "SELECT analyze_count::text AS value FROM pg_stat_user_tables WHERE relname = 'licenses'",
+    );
+    assert_eq!(analyzed, ["2"]);
+}
+
 #[tokio::test]
 async fn an_import_killed_half_way_and_run_again_stores_every_row_once() {
     let (db, store) = database(true).await;

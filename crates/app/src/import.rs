@@ -57,6 +57,12 @@ impl ImportOutcome {
 }
 
 impl App {
+    /// Brings the planner's statistics of the licenses up to date, for a bulk writer (an
+    /// import) after it wrote many: see [`crate::ports::LicenseStore::refresh_statistics`].
+    pub async fn refresh_license_statistics(&self) -> Result<(), AppError> {
+        Ok(self.ports.licenses.refresh_statistics().await?)
+    }
+
     /// Imports one batch of legacy licenses, each row to its own [`RowOutcome`]: validated and
     /// granted by [`Self::prepare_licenses`] (a row without `order_id` is refused first), then
     /// the valid ones stored in one transaction by [`Self::store_new_licenses`] as

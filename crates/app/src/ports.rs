@@ -287,6 +287,11 @@ pub trait LicenseStore: Send + Sync {
     async fn existing_orders(&self, orders: &[(UserId, OrderId)])
     -> Result<Vec<usize>, StoreError>;
 
+    /// Brings the query planner's statistics of the licenses up to date, after many were
+    /// written at once (PostgreSQL: `ANALYZE licenses`; the autovacuum daemon would do it
+    /// later, or never where it is off). Without them a young table is planned as a tiny one.
+    async fn refresh_statistics(&self) -> Result<(), StoreError>;
+
     /// Deletes every license and queues every job in one transaction: all or nothing.
     /// [`StoreError::MissingItems`] with the positions of ids that do not exist;
     /// [`Conflict::IdempotencyKeyTaken`].

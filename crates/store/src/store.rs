@@ -684,6 +684,10 @@ impl LicenseStore for Store {
         .await
     }
 
+    async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        self.run(licenses::analyze).await
+    }
+
     async fn existing_orders(
         &self,
         orders: &[(UserId, OrderId)],
