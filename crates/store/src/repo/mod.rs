@@ -22,8 +22,8 @@ use crate::schema::{audit_log, entitlement_jobs};
 /// Bind parameters per statement: well under PostgreSQL's 65,535 and SQLite's 32,766.
 pub(crate) const MAX_BIND_PARAMS: usize = 30_000;
 
-/// Ids per `= ANY(…)` list. Each chunk's statement runs [`unprepared`](crate::connection::unprepared):
-/// planned for its ids, never on a generic plan.
+/// Ids per `= ANY(…)` list. Each chunk's statement runs
+/// [`unprepared`](crate::connection::unprepared): planned for its ids, never on a generic plan.
 pub(crate) const IN_LIST_CHUNK: usize = 1_000;
 
 /// One multi-row `INSERT` of `rows` into `table`. The derived `MultiConnection` cannot batch
