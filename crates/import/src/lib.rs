@@ -161,9 +161,7 @@ impl Import {
 /// The licenses' planner statistics, refreshed each time the rows imported so far doubled
 /// (from [`Statistics::FIRST`] on): a million rows cost seven `ANALYZE`s. The order check of
 /// each batch is planned from them; without them (a new database, or autovacuum off or
-/// behind) PostgreSQL reads the whole table for every batch: on the development machine, with
-/// autovacuum off, 300,000 rows imported at 11,900 rows/s without, 18,700 with statistics
-/// refreshed every few seconds, and a re-run at 22,200 rows/s against 231,500.
+/// behind) PostgreSQL reads the whole table for every batch (docs/migration.md, "Figures").
 struct Statistics {
     next: u64,
 }
