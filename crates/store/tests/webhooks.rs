@@ -53,10 +53,12 @@ async fn fan_out_claims_in_user_order_under_leases(ctx: Ctx) {
         .await
         .unwrap();
     sequenced(&ctx).await;
-    // no endpoint: nothing is read, the mark follows the head
+    // no endpoint: nothing is read and nothing written, the mark stays behind
     let idle = s.fan_out(1_000, T).await.unwrap();
-    assert_eq!((idle.events, idle.deliveries), (0, 0));
-    assert_eq!(s.mark("webhooks").await.unwrap(), 1);
+    assert_eq!((idle.events, idle.deliveries, idle.skipped), (0, 0, None));
+    assert_eq!(s.mark("webhooks").await.unwrap(), 0);
+    // p0 is pruned past that mark: no endpoint missed it, so none is reported skipped
+    assert_eq!(s.prune_events(at(1)).await.unwrap(), 1);
     s.create_endpoint(&endpoint("all", &[])).await.unwrap();
     s.create_endpoint(&endpoint("created", &[EventType::LicenseCreated]))
         .await
@@ -76,6 +78,7 @@ async fn fan_out_claims_in_user_order_under_leases(ctx: Ctx) {
     let fanned = s.fan_out(1_000, T).await.unwrap();
     // p0 came before every endpoint: not even read
     assert_eq!(fanned.events, 4);
+    assert_eq!(fanned.skipped, None);
     // "all": p1 and three licenses; "created": three licenses
     assert_eq!(fanned.deliveries, 7);
     // again: nothing more (the mark moved with the deliveries)

@@ -312,15 +312,21 @@ pub(crate) fn fan_out(conn: &mut AnyConnection, limit: u32, now_ms: i64) -> Resu
             });
         }
     }
-    let stored = events::mark(conn, MARK)?;
-    let head = events::head(conn)?;
     let endpoints: Vec<EndpointRow> = webhook_endpoints::table
         .filter(webhook_endpoints::disabled_at_ms.is_null())
         .select(EndpointRow::as_select())
         .load(conn)?;
-    // Events no endpoint starts before are nobody's: without endpoints the mark follows the
-    // head at once, and a new endpoint's start is where reading resumes (not the backlog of
-    // every event since the last fan-out).
+    if endpoints.is_empty() {
+        // Nobody to queue for: nothing is read and nothing written, so that every instance's
+        // round after every sequencing commits no change (no WAL to flush) where no endpoint
+        // is enabled. The mark stays behind; see `floor`.
+        return Ok(FanOut::default());
+    }
+    let stored = events::mark(conn, MARK)?;
+    let head = events::head(conn)?;
+    // Events no endpoint starts before are nobody's: an endpoint starts at the head of when
+    // it was created or enabled (`after_position`), so reading resumes at the first start,
+    // not at a mark left behind while there were no endpoints.
     let floor = endpoints
         .iter()
         .map(|e| e.after_position)
