@@ -69,6 +69,29 @@ pub(crate) fn translate(e: &DieselError) -> StoreError {
     }
 }
 
+/// `e`, or the connection's own loss when `e` hid it. diesel reports a connection lost while
+/// a COPY's rows are being sent as an unknown error (libpq's "server closed the connection
+/// unexpectedly", from sending), where its statements look at the connection and say
+/// [`DatabaseErrorKind::ClosedConnection`]. After an unknown error this asks the connection:
+/// when it is gone, the answer is that error, which [`translate`] reads as unavailable (503,
+/// try again) rather than internal. A live connection answers, or refuses while its
+/// transaction is aborted: then `e` stands.
+pub(crate) fn lost_mid_copy(e: DieselError, conn: &mut diesel::PgConnection) -> DieselError {
+    use diesel::RunQueryDsl;
+    if !matches!(e, DieselError::DatabaseError(DatabaseErrorKind::Unknown, _)) {
+        return e;
+    }
+    match diesel::sql_query("SELECT 1").execute(conn) {
+        Err(
+            lost @ DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            ),
+        ) => lost,
+        _ => e,
+    }
+}
+
 /// SQLite's SQLITE_BUSY and SQLITE_LOCKED, which diesel reports as unknown errors.
 fn is_busy(message: &str) -> bool {
     message.contains("database is locked")
@@ -142,6 +165,45 @@ mod tests {
         assert!(
             matches!(translate(&cut), StoreError::Unavailable(_)),
             "a session ended by the server"
+        );
+    }
+
+    /// What diesel's COPY says when sending its rows fails: an unknown error, whatever the
+    /// cause. The connection is asked: alive, the error stands (a 500 if nothing else knows
+    /// better); gone, it is the loss (a 503).
+    #[test]
+    fn an_unknown_error_of_a_lost_connection_is_its_loss() {
+        let db = TestDatabase::postgres();
+        let mut conn = PgConnection::establish(db.url()).expect("a session");
+        let unknown = || {
+            DieselError::DatabaseError(
+                DatabaseErrorKind::Unknown,
+                Box::new("server closed the connection unexpectedly".to_owned()),
+            )
+        };
+        let alive = lost_mid_copy(unknown(), &mut conn);
+        assert!(
+            matches!(translate(&alive), StoreError::Internal(_)),
+            "a live connection: {alive:?}"
+        );
+
+        #[derive(diesel::QueryableByName)]
+        struct Pid {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            pid: i32,
+        }
+        let pid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+            .get_result::<Pid>(&mut conn)
+            .expect("its pid")
+            .pid;
+        let mut admin = PgConnection::establish(db.url()).expect("another session");
+        diesel::sql_query(format!("SELECT pg_terminate_backend({pid})"))
+            .execute(&mut admin)
+            .expect("terminated");
+        let lost = lost_mid_copy(unknown(), &mut conn);
+        assert!(
+            matches!(translate(&lost), StoreError::Unavailable(_)),
+            "a lost connection: {lost:?}"
         );
     }
 }

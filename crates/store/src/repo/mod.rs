@@ -44,13 +44,15 @@ pub(crate) use insert_rows;
 /// streams the rows: no statement to parse and plan, no bind parameters to collect.
 /// Constraint violations come back as from an `INSERT` (unique, foreign key), and a failed
 /// COPY aborts the caller's transaction like a failed statement. `$rows` are `Insertable`
-/// with `treat_none_as_default_value = false`, as COPY needs.
+/// with `treat_none_as_default_value = false`, as COPY needs. A connection lost mid-COPY is
+/// reported as lost ([`lost_mid_copy`](crate::error::lost_mid_copy)).
 macro_rules! copy_rows {
     ($conn:expr, $table:expr, $rows:expr) => {
         match $conn {
-            $crate::connection::AnyConnection::Postgresql(c) => {
-                diesel::copy_from($table).from_insertable($rows).execute(c)
-            }
+            $crate::connection::AnyConnection::Postgresql(c) => diesel::copy_from($table)
+                .from_insertable($rows)
+                .execute(c)
+                .map_err(|e| $crate::error::lost_mid_copy(e, c)),
             $crate::connection::AnyConnection::Sqlite(c) => {
                 diesel::insert_into($table).values($rows).execute(c)
             }
