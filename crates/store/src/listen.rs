@@ -18,6 +18,11 @@
 //! diesel), and pinged every [`PING_EVERY`] so that a silent network failure is noticed.
 //! Whenever it (re)connects it wakes every worker once, for what was written while it was
 //! away; the workers' own polls remain the fallback throughout.
+//!
+//! Each notification carries the id of the store that sent it ([`Instance`]), and a listener
+//! passes over its own store's: the instance that wrote has woken its own workers in process
+//! already, and a second wake-up a few milliseconds later would cost each of them a round
+//! that finds nothing (the sequencer's, then every follower's).
 
 use std::cell::Cell;
 use std::sync::Arc;
@@ -91,8 +96,8 @@ impl Written {
         });
     }
 
-    /// The `NOTIFY` statements of what was written, if anything.
-    fn statements(self) -> Option<String> {
+    /// The `NOTIFY` statements of what was written, if anything, signed by `from`.
+    fn statements(self, from: &Instance) -> Option<String> {
         let channels = [
             (self.jobs, JOBS_CHANNEL),
             (self.events, EVENTS_CHANNEL),
@@ -101,9 +106,21 @@ impl Written {
         let sql: Vec<String> = channels
             .iter()
             .filter(|(wrote, _)| *wrote)
-            .map(|(_, channel)| format!("NOTIFY {channel}"))
+            .map(|(_, channel)| format!("NOTIFY {channel}, '{}'", from.0))
             .collect();
         (!sql.is_empty()).then(|| sql.join("; "))
+    }
+}
+
+/// The id a store signs its notifications with, and its listener knows its own by: random,
+/// one per opened store (an instance of the service opens one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Instance(Arc<str>);
+
+impl Instance {
+    pub(crate) fn new() -> Instance {
+        // Hex digits only: a payload that needs no quoting.
+        Instance(uuid::Uuid::now_v7().simple().to_string().into())
     }
 }
 
@@ -111,8 +128,8 @@ impl Written {
 /// wrote: one round trip, outside any transaction. On SQLite (one instance) there is nobody
 /// to tell. A failure is logged and otherwise ignored: the write stands, and the other
 /// instances find the work at their next poll.
-pub(crate) fn announce(conn: &mut AnyConnection, written: Written) {
-    let (AnyConnection::Postgresql(pg), Some(sql)) = (conn, written.statements()) else {
+pub(crate) fn announce(conn: &mut AnyConnection, written: Written, from: &Instance) {
+    let (AnyConnection::Postgresql(pg), Some(sql)) = (conn, written.statements(from)) else {
         return;
     };
     if let Err(error) = pg.batch_execute(&sql) {
@@ -136,17 +153,18 @@ pub struct Listener {
 
 impl Listener {
     /// Listens on `url` (a `postgres://` URL) and notifies each [`Notify`] of a channel (a
-    /// channel may have several) when a notification of it arrives. A thread of its own: the
-    /// connection is held for good.
+    /// channel may have several) when a notification of it arrives from another instance than
+    /// `own`. A thread of its own: the connection is held for good.
     pub(crate) fn spawn(
         target: Target,
         wakes: Vec<(&'static str, Arc<Notify>)>,
+        own: Instance,
     ) -> std::io::Result<Listener> {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("licenses-listen".into())
-            .spawn(move || run(&target, &wakes, &stopped))?;
+            .spawn(move || run(&target, &wakes, &own, &stopped))?;
         Ok(Listener {
             stop,
             thread: Some(thread),
@@ -174,7 +192,7 @@ impl Drop for Listener {
     }
 }
 
-fn run(target: &Target, wakes: &[(&'static str, Arc<Notify>)], stop: &AtomicBool) {
+fn run(target: &Target, wakes: &[(&'static str, Arc<Notify>)], own: &Instance, stop: &AtomicBool) {
     let Target::Postgres { url, shown } = target else {
         return;
     };
@@ -190,7 +208,7 @@ fn run(target: &Target, wakes: &[(&'static str, Arc<Notify>)], stop: &AtomicBool
                 for (_, wake) in wakes {
                     wake.notify_one();
                 }
-                if let Err(error) = relay(&mut conn, wakes, stop) {
+                if let Err(error) = relay(&mut conn, wakes, own, stop) {
                     tracing::warn!(database = %shown, %error, "the wake-up listener lost its connection");
                     failing = true;
                 }
@@ -227,16 +245,21 @@ fn listen(url: &str, wakes: &[(&'static str, Arc<Notify>)]) -> Result<PgConnecti
     Ok(conn)
 }
 
-/// Wakes the workers of each notification that arrives, until `stop` or a failure.
+/// Wakes the workers of each notification that arrives from another instance, until `stop`
+/// or a failure.
 fn relay(
     conn: &mut PgConnection,
     wakes: &[(&'static str, Arc<Notify>)],
+    own: &Instance,
     stop: &AtomicBool,
 ) -> Result<(), String> {
     let mut pinged = Instant::now();
     while !stop.load(Ordering::Acquire) {
         for notification in conn.notifications_iter() {
             let notification = notification.map_err(|e| one_line(&e.to_string()))?;
+            if notification.payload == *own.0 {
+                continue;
+            }
             for (_, wake) in wakes.iter().filter(|(c, _)| *c == notification.channel) {
                 wake.notify_one();
             }

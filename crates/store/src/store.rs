@@ -27,7 +27,7 @@ use crate::connection::{AnyConnection, Manager, Role, write_transaction};
 use crate::consistency::{Lsn, ReadScope, ReadTarget};
 use crate::error::Error;
 use crate::gather::Gather;
-use crate::listen::Written;
+use crate::listen::{Instance, Written};
 use crate::migrate;
 use crate::models::{Action, Resource};
 use crate::replicas::{self, Health, Positions, Replica};
@@ -78,6 +78,8 @@ struct Inner {
     shown: String,
     /// Where the primary's connections go: the listener's too, unless told otherwise.
     target: Target,
+    /// Signs this store's notifications; its listener passes over them ([`crate::listen`]).
+    instance: Instance,
 }
 
 impl std::fmt::Debug for Store {
@@ -173,6 +175,7 @@ impl Store {
                 backend,
                 shown,
                 target,
+                instance: Instance::new(),
             }),
         })
     }
@@ -328,7 +331,7 @@ impl Store {
                 "database.listen_url must be a postgres:// URL of the primary".into(),
             ));
         }
-        crate::listen::Listener::spawn(target, wakes)
+        crate::listen::Listener::spawn(target, wakes, self.inner.instance.clone())
             .map(Some)
             .map_err(|e| OpenError::Unreachable(format!("cannot start the listener: {e}")))
     }
@@ -460,11 +463,12 @@ impl Store {
         // With replicas, a write in a request's scope tells the request its commit position:
         // the answer's consistency token, and the position its later reads must see.
         let position = self.has_replicas() && ReadScope::in_scope();
+        let instance = self.inner.instance.clone();
         let (value, lsn) = self
             .run(move |conn| {
                 Written::take();
                 let value = write_transaction(conn, f)?;
-                crate::listen::announce(conn, Written::take());
+                crate::listen::announce(conn, Written::take(), &instance);
                 let lsn = match position {
                     true => Some(replicas::current_position(conn)?),
                     false => None,

@@ -1,6 +1,7 @@
 //! Wake-ups across instances: one store's listener is woken by what another store announces
 //! after its commits on the same PostgreSQL database, on the channels of what they wrote, not
-//! by a rollback, and once more whenever it reconnects after the server restarted. Every
+//! by a rollback nor by its own store's commits, and once more whenever it reconnects after
+//! the server restarted. Every
 //! `Notify` of a channel wakes (an instance's followers of the sequenced events share one).
 #![allow(clippy::unwrap_used)]
 
@@ -101,6 +102,26 @@ async fn another_instances_commits_wake_this_one_and_a_reconnection_does_too() {
         .unwrap();
     assert!(woken(&jobs, Duration::from_secs(5)).await, "jobs");
     assert!(woken(&events, Duration::from_secs(5)).await, "events");
+
+    // The listening store's own commits: its instance has woken its workers in process, and
+    // its listener passes over them.
+    ProductStore::create(&listening, &full_product("own"), &change())
+        .await
+        .unwrap();
+    assert!(
+        !woken(&events, Duration::from_millis(300)).await,
+        "its own events"
+    );
+    assert_eq!(listening.sequence(100).await.unwrap().events, 2);
+    assert!(
+        !woken(&followers[0], Duration::from_millis(300)).await,
+        "its own sequencing"
+    );
+    // Another's still do, on the same connection.
+    ProductStore::create(&writing, &full_product("theirs"), &change())
+        .await
+        .unwrap();
+    assert!(woken(&events, Duration::from_secs(5)).await, "theirs");
 
     // The server restarts: the listener connects again, and wakes everyone once for what
     // may have been written meanwhile.
