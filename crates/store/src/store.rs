@@ -10,9 +10,9 @@ use licenses_app::events::{
     EventBacklog, EventPage, EventQuery, EventStore, EventType, FeedError, Sequenced,
 };
 use licenses_app::ports::{
-    AuditEntry, Backlog, Change, EntitlementJob, EntitlementJobs, FailedJob, IdempotencyRecord,
-    IdempotencyStore, JobKind, LicenseQuery, LicenseStore, NewEntitlementJob, OpenJob,
-    ProductStore, StoreError, StoreHealth,
+    AuditEntry, Backlog, Change, Conflict, EntitlementJob, EntitlementJobs, FailedJob,
+    IdempotencyRecord, IdempotencyStore, JobKind, LicenseQuery, LicenseStore, NewEntitlementJob,
+    OpenJob, ProductStore, StoreError, StoreHealth,
 };
 use licenses_app::webhooks::{
     AttemptRecord, DeliveryQuery, DueDelivery, FanOut, NewWebhook, WebhookBacklog, WebhookChange,
@@ -671,21 +671,36 @@ impl LicenseStore for Store {
         jobs: &[NewEntitlementJob],
         change: &Change,
     ) -> Result<(), StoreError> {
-        let (batch, jobs, change) = (batch.to_vec(), jobs.to_vec(), change.clone());
-        self.write(move |c| {
-            keep_idempotency(c, &change)?;
-            licenses::insert(c, &batch, change.at)?;
-            events::record_licenses(c, EventType::LicenseCreated, &batch, change.at)?;
-            queue_jobs(c, &jobs, &change)?;
-            audit(
-                c,
-                Action::Create,
-                Resource::License,
-                batch.iter().map(|l| l.id().as_str()),
-                &change,
-            )
-        })
-        .await
+        let (batch, jobs, change) = (Arc::new(batch.to_vec()), jobs.to_vec(), change.clone());
+        let writing = Arc::clone(&batch);
+        let written = self
+            .write(move |c| {
+                keep_idempotency(c, &change)?;
+                licenses::insert(c, &writing, change.at)?;
+                events::record_licenses(c, EventType::LicenseCreated, &writing, change.at)?;
+                queue_jobs(c, &jobs, &change)?;
+                audit(
+                    c,
+                    Action::Create,
+                    Resource::License,
+                    writing.iter().map(|l| l.id().as_str()),
+                    &change,
+                )
+            })
+            .await;
+        match written {
+            // A batch refused for a reused order: which ones, read once it is rolled back
+            // (those another writer took meanwhile included).
+            Err(StoreError::Conflict(Conflict::DuplicateOrders(positions)))
+                if positions.is_empty() && batch.len() > 1 =>
+            {
+                let positions = self
+                    .run(move |c| licenses::duplicate_orders(c, &batch))
+                    .await?;
+                Err(StoreError::Conflict(Conflict::DuplicateOrders(positions)))
+            }
+            written => written,
+        }
     }
 
     async fn refresh_statistics(&self) -> Result<(), StoreError> {

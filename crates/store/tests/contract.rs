@@ -1147,9 +1147,10 @@ async fn concurrent_creates_of_one_order_let_exactly_one_in(ctx: Ctx) {
     assert_eq!(license_count(&ctx.store).await, 1);
 }
 
-/// PostgreSQL: a batch whose order another writer takes after the batch's check. The batch's
-/// licenses go in with COPY, which meets the unique `(user_id, order_id)` index: refused as a
-/// reused order (positions unknown, the caller looks again), and nothing of it is written.
+/// PostgreSQL: a batch whose order another writer holds uncommitted while the batch's COPY
+/// goes in. The COPY waits on the unique `(user_id, order_id)` index, the other writer
+/// commits, and the batch is refused as a reused order, named by its position (read after
+/// the rollback); nothing of it is written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_losing_an_order_to_a_concurrent_writer_is_refused_whole() {
     use diesel::connection::SimpleConnection;
@@ -1194,7 +1195,7 @@ async fn a_batch_losing_an_order_to_a_concurrent_writer_is_refused_whole() {
 
     assert_eq!(
         creating.await.unwrap(),
-        Err(StoreError::Conflict(Conflict::DuplicateOrders(Vec::new())))
+        Err(StoreError::Conflict(Conflict::DuplicateOrders(vec![1])))
     );
     assert_eq!(
         license_count(&ctx.store).await,

@@ -196,7 +196,10 @@ fn of_user(
 
 /// Positions of licenses whose (user, order id) is already stored, or taken by an earlier
 /// license of the same batch. One query per chunk of the batch.
-fn duplicate_orders(conn: &mut AnyConnection, batch: &[License]) -> Result<Vec<usize>, Error> {
+pub(crate) fn duplicate_orders(
+    conn: &mut AnyConnection,
+    batch: &[License],
+) -> Result<Vec<usize>, Error> {
     let with_order: Vec<(usize, &str, &str)> = batch
         .iter()
         .enumerate()
@@ -265,15 +268,14 @@ fn stored_pairs(conn: &mut AnyConnection, pairs: &[(&str, &str)]) -> Result<Vec<
     Ok(positions)
 }
 
-/// Inserts every license, in multi-row INSERTs: [`Conflict::DuplicateOrders`] with the
-/// positions of reused order ids; a unique violation that still happens (a concurrent
-/// insert) is `DuplicateOrders([])` or [`Conflict::DuplicateId`];
-/// [`Conflict::ProductGone`] when a product does not exist.
+/// Inserts every license (a batch by [`copy_rows`]): a reused order id is refused by the
+/// unique index on `(user_id, order_id)`, as [`Conflict::DuplicateOrders`], with `[0]` for a
+/// single license and no positions for a batch (the caller names them after the rollback,
+/// with [`duplicate_orders`]); [`Conflict::DuplicateId`]; [`Conflict::ProductGone`] when a
+/// product does not exist.
 ///
-/// A batch of several licenses is checked for reused order ids first (one query per chunk),
-/// to name every position. A single license (a purchase) is not: the unique index on
-/// `(user_id, order_id)` refuses it, as `DuplicateOrders([0])`, and its INSERT is one
-/// statement diesel keeps prepared. One round trip instead of three.
+/// Nothing is read first: a batch that goes in, the usual case, costs no query per chunk of
+/// its orders, and a single license (a purchase) is one statement diesel keeps prepared.
 pub(crate) fn insert(
     conn: &mut AnyConnection,
     batch: &[License],
@@ -303,10 +305,6 @@ pub(crate) fn insert(
         return insert_rows!(&mut *conn, licenses::table, &row)
             .map(drop)
             .map_err(refused);
-    }
-    let duplicates = duplicate_orders(conn, batch)?;
-    if !duplicates.is_empty() {
-        return Err(StoreError::Conflict(Conflict::DuplicateOrders(duplicates)).into());
     }
     // Rows made chunk by chunk: a copy of one chunk in memory, not of the whole batch.
     for chunk in batch.chunks(rows_per_insert(LICENSE_COLUMNS)) {
