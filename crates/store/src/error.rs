@@ -134,19 +134,24 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn a_session_ended_by_the_server_is_unavailable_not_internal() {
-        let db = TestDatabase::postgres();
-        let mut victim = PgConnection::establish(db.url()).expect("a session");
+    /// The server process of `conn`'s session.
+    fn backend_pid(conn: &mut PgConnection) -> i32 {
         #[derive(diesel::QueryableByName)]
         struct Pid {
             #[diesel(sql_type = diesel::sql_types::Integer)]
             pid: i32,
         }
-        let pid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
-            .get_result::<Pid>(&mut victim)
+        diesel::sql_query("SELECT pg_backend_pid() AS pid")
+            .get_result::<Pid>(conn)
             .expect("its pid")
-            .pid;
+            .pid
+    }
+
+    #[test]
+    fn a_session_ended_by_the_server_is_unavailable_not_internal() {
+        let db = TestDatabase::postgres();
+        let mut victim = PgConnection::establish(db.url()).expect("a session");
+        let pid = backend_pid(&mut victim);
         let url = db.url().to_owned();
         // What a fast shutdown or restart sends every session: 57P01, admin_shutdown. diesel
         // drains the results before it looks at the connection, so it sees the socket closed
@@ -186,16 +191,7 @@ mod tests {
             matches!(translate(&alive), StoreError::Internal(_)),
             "a live connection: {alive:?}"
         );
-
-        #[derive(diesel::QueryableByName)]
-        struct Pid {
-            #[diesel(sql_type = diesel::sql_types::Integer)]
-            pid: i32,
-        }
-        let pid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
-            .get_result::<Pid>(&mut conn)
-            .expect("its pid")
-            .pid;
+        let pid = backend_pid(&mut conn);
         let mut admin = PgConnection::establish(db.url()).expect("another session");
         diesel::sql_query(format!("SELECT pg_terminate_backend({pid})"))
             .execute(&mut admin)
