@@ -40,7 +40,8 @@ pub struct DatabaseSettings {
     /// PostgreSQL connections keep their statements prepared; false behind a pgbouncer in
     /// transaction mode that cannot keep them (before 1.21).
     pub prepared_statements: bool,
-    /// A replica further behind the primary than this is not read from.
+    /// A replica further behind the primary than this is not read from; below 120,000 (the
+    /// lag is measured over the primary's positions of the last two minutes).
     pub replica_max_lag_ms: u64,
     /// For this long after a write, reads with the same credentials (API key or user token)
     /// are served only by a replica that has replayed the write, else by the primary: the
@@ -116,10 +117,12 @@ impl DatabaseSettings {
                 problems.push(Problem::new("database.listen_url", message));
             }
         }
-        if self.replica_max_lag_ms == 0 {
+        let history = licenses_store::REPLICA_LAG_HISTORY.as_millis();
+        if self.replica_max_lag_ms == 0 || u128::from(self.replica_max_lag_ms) >= history {
+            // The lag is measured over the primary's positions of the last `history`.
             problems.push(Problem::new(
                 "database.replica_max_lag_ms",
-                "must be at least 1",
+                format!("must be at least 1 and below {history}"),
             ));
         }
     }
@@ -246,11 +249,13 @@ mod tests {
             )],
         )));
         assert!(m.contains("need a PostgreSQL database.url"), "{m}");
-        let m = message(load(&with_vars(
-            "local",
-            &[("LICENSES__DATABASE__REPLICA_MAX_LAG_MS", "0")],
-        )));
-        assert!(m.contains("database.replica_max_lag_ms"), "{m}");
+        for lag in ["0", "120000"] {
+            let m = message(load(&with_vars(
+                "local",
+                &[("LICENSES__DATABASE__REPLICA_MAX_LAG_MS", lag)],
+            )));
+            assert!(m.contains("database.replica_max_lag_ms"), "{lag}: {m}");
+        }
     }
 
     #[test]

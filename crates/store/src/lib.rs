@@ -36,4 +36,5 @@ pub use config::{Backend, OpenError, StoreConfig};
 pub use connection::AnyConnection;
 pub use consistency::{InvalidLsn, Lsn, ReadScope};
 pub use migrate::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+pub use replicas::HISTORY as REPLICA_LAG_HISTORY;
 pub use store::{PROBE_EVERY, PoolState, ReadCounts, ReplicaState, Store};

@@ -22,9 +22,10 @@ use crate::consistency::Lsn;
 use crate::error::Error;
 use crate::road::Road;
 
-/// How long the primary's positions are kept to measure the lag against: past this, a
-/// replica that replayed none of them lags by at least this much.
-const HISTORY: Duration = Duration::from_secs(120);
+/// How long the primary's positions are kept to measure the lag against: a replica that
+/// replayed none of them lags by at least this much. `database.replica_max_lag_ms` must be
+/// below it.
+pub const HISTORY: Duration = Duration::from_secs(120);
 
 /// One replica, and what the last probe found.
 pub(crate) struct Replica {
@@ -144,13 +145,23 @@ impl Positions {
 
     /// How far behind a replica that replayed `replayed` is at `now`: since the primary first
     /// had a position the replica has not replayed; nothing when it has replayed them all.
+    ///
+    /// The oldest position kept may be far older than its sample (the first probe after a
+    /// start, or the last of those forgotten), so a replica lacking even that one lags by
+    /// at least [`HISTORY`]: it is not known by how much. So does every replica while the
+    /// primary's position has never been probed.
     pub(crate) fn lag(&self, replayed: Lsn, now: Instant) -> Duration {
         let samples = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // The oldest position the replica lacks: the primary has had it since then. When
-        // even the oldest kept is lacking, the lag is at least the history's length.
+        let Some(&(_, oldest)) = samples.front() else {
+            return HISTORY;
+        };
+        if oldest > replayed {
+            return HISTORY;
+        }
+        // The oldest position the replica lacks: the primary has had it since then.
         samples
             .iter()
             .find(|&&(_, lsn)| lsn > replayed)
@@ -241,9 +252,24 @@ mod tests {
         assert_eq!(p.lag(Lsn(150), now), Duration::from_secs(2), "lacks 200");
         assert_eq!(
             p.lag(Lsn(0), now),
-            Duration::from_secs(4),
-            "lacks everything"
+            HISTORY,
+            "lacks everything: by how much is unknown"
         );
+    }
+
+    #[test]
+    fn after_a_start_a_replica_lacking_the_first_position_is_late_until_it_has_it() {
+        let t0 = Instant::now();
+        let p = Positions::default();
+        assert_eq!(p.lag(Lsn(100), t0), HISTORY, "the primary never probed");
+        // The first probe: the primary may have had 100 for hours.
+        p.push(t0, Lsn(100));
+        let soon = t0 + Duration::from_millis(5);
+        assert_eq!(p.lag(Lsn(99), soon), HISTORY);
+        assert_eq!(p.lag(Lsn(100), soon), Duration::ZERO);
+        p.push(t0 + Duration::from_millis(500), Lsn(200));
+        let later = t0 + Duration::from_millis(510);
+        assert_eq!(p.lag(Lsn(150), later), Duration::from_millis(10));
     }
 
     #[test]
