@@ -5,8 +5,8 @@
 //! `Licenses-Consistency` header names, or the last write made with the same credentials
 //! (the `Authorization` header, else the cookies of a console session) within
 //! `database.read_your_writes_ms`, whichever is later.
-//! Any other request reads and writes on the primary. A request that wrote answers with its
-//! commit position in `Licenses-Consistency`.
+//! Any other request reads and writes on the primary. On PostgreSQL, with or without
+//! replicas, a request that wrote answers with its commit position in `Licenses-Consistency`.
 //!
 //! The window is this instance's: behind a load balancer, a client that must see its writes
 //! on every instance sends the header back (docs/operations.md, "Scaling out").
@@ -34,6 +34,9 @@ const MAX_REMEMBERED: usize = 100_000;
 /// The last writes per credentials, for the window.
 #[derive(Debug)]
 pub struct Consistency {
+    /// Writes have positions (PostgreSQL): their answers carry them. Without (the embedded
+    /// SQLite store), every read sees every write and no answer carries a token.
+    positions: bool,
     /// Replicas are configured: without, every read is the primary's and no window is kept.
     replicas: bool,
     window: Duration,
@@ -43,8 +46,9 @@ pub struct Consistency {
 }
 
 impl Consistency {
-    pub fn new(replicas: bool, window: Duration) -> Consistency {
+    pub fn new(positions: bool, replicas: bool, window: Duration) -> Consistency {
         Consistency {
+            positions,
             replicas,
             window,
             recent: Mutex::default(),
@@ -130,12 +134,12 @@ pub async fn read_your_writes<B: MessageBody + 'static>(
             }
         },
     };
-    if !consistency.replicas {
+    if !consistency.positions {
         return Ok(next.call(req).await?.map_into_left_body());
     }
     let now = Instant::now();
     let credentials = consistency.credentials(&req);
-    let scope = if read {
+    let scope = if read && consistency.replicas {
         let recent = credentials.and_then(|c| consistency.recent(c, now));
         ReadScope::replica_reads(token.max(recent))
     } else {
@@ -143,7 +147,7 @@ pub async fn read_your_writes<B: MessageBody + 'static>(
     };
     let mut response = ReadScope::run(scope.clone(), next.call(req)).await?;
     if let Some(lsn) = scope.wrote() {
-        if let Some(c) = credentials {
+        if let Some(c) = credentials.filter(|_| consistency.replicas) {
             consistency.remember(c, lsn, Instant::now());
         }
         if let Ok(value) = HeaderValue::from_str(&lsn.to_string()) {
@@ -159,7 +163,7 @@ mod tests {
 
     #[test]
     fn the_window_remembers_the_latest_write_of_each_credentials_for_its_length() {
-        let c = Consistency::new(true, Duration::from_secs(5));
+        let c = Consistency::new(true, true, Duration::from_secs(5));
         let t0 = Instant::now();
         c.remember(1, Lsn(10), t0);
         c.remember(1, Lsn(5), t0);
@@ -175,7 +179,7 @@ mod tests {
 
     #[test]
     fn a_zero_window_remembers_nothing() {
-        let c = Consistency::new(true, Duration::ZERO);
+        let c = Consistency::new(true, true, Duration::ZERO);
         let t0 = Instant::now();
         c.remember(1, Lsn(10), t0);
         assert_eq!(c.recent(1, t0), None);
@@ -183,7 +187,7 @@ mod tests {
 
     #[test]
     fn too_many_writers_forget_the_oldest_first() {
-        let c = Consistency::new(true, Duration::from_secs(3600));
+        let c = Consistency::new(true, true, Duration::from_secs(3600));
         let t0 = Instant::now();
         for i in 0..MAX_REMEMBERED as u64 {
             c.remember(i, Lsn(i + 1), t0 + Duration::from_micros(i));

@@ -194,6 +194,7 @@ impl Services {
             )
         });
         let consistency = Arc::new(consistency::Consistency::new(
+            store.has_positions(),
             store.has_replicas(),
             settings.database.read_your_writes(),
         ));

@@ -5,6 +5,7 @@
 //!   without it;
 //! - other credentials without the header read from the replica (and do not see it yet);
 //!   with the header they see it;
+//! - a purchase retried with its idempotency key answers with a token too;
 //! - a malformed header is a 400 at `source.header`;
 //! - a stopped replica costs no error, and readiness stays green.
 #![allow(clippy::unwrap_used)]
@@ -156,6 +157,27 @@ async fn a_purchase_is_seen_at_once_and_other_reads_go_to_the_replica() {
     );
     // With the token, they see it too.
     assert_eq!(my_licenses(&app, "u1", &other, Some(&at)).await, want);
+    // The app retries the purchase (its answer was lost) with yet other credentials: the
+    // stored answer comes with a token too, and the window opens for them as for a write.
+    let third = token("u1", 3598);
+    let r = app
+        .client
+        .post(app.user(&format!("{USER_API}/users/u1/licenses")))
+        .header("Authorization", format!("Bearer {third}"))
+        .header("Content-Type", JSONAPI)
+        .header("Idempotency-Key", "buy-1")
+        .body(purchase.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let replayed = r
+        .headers()
+        .get(HEADER)
+        .expect("a token on a replayed answer");
+    let replayed = replayed.to_str().unwrap().to_owned();
+    assert_eq!(my_licenses(&app, "u1", &third, None).await, want);
+    assert_eq!(my_licenses(&app, "u1", &other, Some(&replayed)).await, want);
     let after = app
         .get(&app.management("/metrics"))
         .await

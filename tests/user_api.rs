@@ -499,6 +499,16 @@ async fn purchase_idempotency(backend: Backend) {
         (StatusCode::CREATED, &first.bytes),
         "byte for byte"
     );
+    // On PostgreSQL a write's answer carries its position, a replayed one too (the
+    // embedded SQLite store has none, and every read there sees every write).
+    let token_of = |r: &Reply| r.header("Licenses-Consistency").map(str::to_owned);
+    match backend {
+        Backend::Postgres => {
+            let (first, replay) = (token_of(&first), token_of(&replay));
+            assert!(first.is_some() && replay.is_some(), "{first:?} {replay:?}");
+        }
+        Backend::Sqlite => assert_eq!((token_of(&first), token_of(&replay)), (None, None)),
+    }
 
     let other = bss_product(&app, shop_product("Other"), "2").await;
     let r = call(

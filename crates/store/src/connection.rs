@@ -1,6 +1,7 @@
 //! One connection type over both backends, the r2d2 manager that opens it, and the write
 //! transaction every port method that writes runs in.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, CacheSize, SimpleConnection, TransactionManager};
@@ -151,15 +152,38 @@ pub(crate) struct Pooled {
 }
 
 impl Pooled {
-    /// Marks the connection lost when `error` says the server closed it or cannot be reached.
+    /// Marks the connection lost when `error` says the server closed it or cannot be reached,
+    /// or when the call went on past such an error ([`went_on_without`]).
     pub(crate) fn notice<T>(&mut self, result: &Result<T, Error>) {
-        if let Err(Error::Db(DieselError::DatabaseError(
-            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-            _,
-        ))) = result
-        {
+        let went_on = LOST_UNSAID.take();
+        if went_on || result.as_ref().err().is_some_and(is_lost) {
             self.lost = true;
         }
+    }
+}
+
+fn is_lost(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Db(DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ))
+    )
+}
+
+thread_local! {
+    /// A call on this thread lost its connection but did not fail for it: a store call runs
+    /// on one blocking thread, from checkout to [`Pooled::notice`].
+    static LOST_UNSAID: Cell<bool> = const { Cell::new(false) };
+}
+
+/// For a call that handles `error` and goes on (a write that committed before its
+/// connection was lost still answers): when the error lost the connection, the pool drops
+/// it all the same, rather than hand it to the next call to fail on.
+pub(crate) fn went_on_without(error: &Error) {
+    if is_lost(error) {
+        LOST_UNSAID.set(true);
     }
 }
 

@@ -128,14 +128,14 @@ pub(crate) fn violation_mentions(e: &DieselError, column: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use diesel::{Connection, PgConnection, RunQueryDsl};
     use licenses_testkit::TestDatabase;
 
     use super::*;
 
     /// The server process of `conn`'s session.
-    fn backend_pid(conn: &mut PgConnection) -> i32 {
+    pub(crate) fn backend_pid(conn: &mut PgConnection) -> i32 {
         #[derive(diesel::QueryableByName)]
         struct Pid {
             #[diesel(sql_type = diesel::sql_types::Integer)]

@@ -1,14 +1,16 @@
 //! Wake-ups across instances: after a transaction that queued Irdeto jobs, wrote events or
-//! sequenced events commits, the writing store sends a `NOTIFY` on each channel concerned
-//! ([`announce`]), and every instance's listener, a dedicated PostgreSQL connection that
-//! `LISTEN`s to them, wakes that instance's workers.
+//! sequenced events commits, the writing store sends a notification on each channel
+//! concerned ([`after_commit`]), and every instance's listener, a dedicated PostgreSQL
+//! connection that `LISTEN`s to them, wakes that instance's workers.
 //!
-//! The `NOTIFY` is sent after the COMMIT, as a statement of its own on the same connection,
-//! not inside the writing transaction: PostgreSQL commits the transactions that notified one
-//! at a time (a database-wide lock held from COMMIT until the commit record is flushed), which
-//! cost 10 to 20 % of the purchases a second under load when triggers sent it
-//! (docs/operations.md). A statement of its own writes no WAL and holds that lock only for
-//! itself. A rollback sends nothing; a wake-up lost with a connection costs a poll.
+//! The notifications are sent after the COMMIT, by a statement of their own on the same
+//! connection (`pg_notify`), not inside the writing transaction: PostgreSQL commits the
+//! transactions that notified one at a time (a database-wide lock held from COMMIT until the
+//! commit record is flushed), which cost 10 to 20 % of the purchases a second under load when
+//! triggers sent them (docs/operations.md). A statement of its own writes only its commit
+//! record, which it does not wait to flush, and holds that lock only for itself. The same
+//! round trip reads the position of the write for its answer. A rollback sends nothing; a
+//! wake-up lost with a connection costs a poll.
 //!
 //! The listening connection is the listener's own, never a pooled one: a pool behind
 //! pgbouncer in transaction mode hands each transaction to any server connection, and a
@@ -30,12 +32,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use tokio::sync::Notify;
 
 use crate::config::{Target, one_line};
 use crate::connection::AnyConnection;
+use crate::consistency::Lsn;
+use crate::error::Error;
+use crate::replicas::{Position, parse};
 
 /// The channel of transactions that queued Irdeto entitlement jobs.
 pub const JOBS_CHANNEL: &str = "licenses_jobs";
@@ -96,19 +100,15 @@ impl Written {
         });
     }
 
-    /// The `NOTIFY` statements of what was written, if anything, signed by `from`.
-    fn statements(self, from: &Instance) -> Option<String> {
-        let channels = [
+    /// The channels given work.
+    fn channels(self) -> impl Iterator<Item = &'static str> {
+        [
             (self.jobs, JOBS_CHANNEL),
             (self.events, EVENTS_CHANNEL),
             (self.sequenced, SEQUENCED_CHANNEL),
-        ];
-        let sql: Vec<String> = channels
-            .iter()
-            .filter(|(wrote, _)| *wrote)
-            .map(|(_, channel)| format!("NOTIFY {channel}, '{}'", from.0))
-            .collect();
-        (!sql.is_empty()).then(|| sql.join("; "))
+        ]
+        .into_iter()
+        .filter_map(|(wrote, channel)| wrote.then_some(channel))
     }
 }
 
@@ -124,16 +124,54 @@ impl Instance {
     }
 }
 
-/// Tells every listening instance what a transaction that has just committed on `conn`
-/// wrote: one round trip, outside any transaction. On SQLite (one instance) there is nobody
-/// to tell. A failure is logged and otherwise ignored: the write stands, and the other
-/// instances find the work at their next poll.
-pub(crate) fn announce(conn: &mut AnyConnection, written: Written, from: &Instance) {
-    let (AnyConnection::Postgresql(pg), Some(sql)) = (conn, written.statements(from)) else {
-        return;
+/// After a transaction committed on `conn`: tells every listening instance what it wrote
+/// and, when `position` is asked, reads the primary's position past its commit (the answer's
+/// consistency token). One round trip, outside any transaction:
+/// `SELECT pg_notify(…), …, pg_current_wal_insert_lsn()`. On SQLite (one instance) there is
+/// nobody to tell and no position.
+///
+/// The write stands whatever happens here. A failure is logged: the other instances find the
+/// work at their next poll, and the answer goes without a token rather than as an error
+/// that a client would retry into a duplicate.
+pub(crate) fn after_commit(
+    conn: &mut AnyConnection,
+    written: Written,
+    from: &Instance,
+    position: bool,
+) -> Option<Lsn> {
+    let AnyConnection::Postgresql(pg) = conn else {
+        return None;
     };
-    if let Err(error) = pg.batch_execute(&sql) {
-        tracing::debug!(%error, "cannot announce a commit; the other instances will poll");
+    let mut select: Vec<String> = written
+        .channels()
+        .map(|channel| format!("pg_notify('{channel}', '{}')", from.0))
+        .collect();
+    if select.is_empty() && !position {
+        return None;
+    }
+    select.push("pg_current_wal_insert_lsn()::text AS lsn".to_owned());
+    let sql = format!("SELECT {}", select.join(", "));
+    let answer = diesel::sql_query(sql)
+        .get_result::<Position>(pg)
+        .map_err(Error::Db)
+        .and_then(|row| parse(&row.lsn));
+    match answer {
+        Ok(lsn) => position.then_some(lsn),
+        Err(error) => {
+            crate::connection::went_on_without(&error);
+            let error = error.to_store_error();
+            match position {
+                true => tracing::warn!(
+                    %error,
+                    "a write committed, but its position is unknown: answered without a \
+                     consistency token; the other instances will poll"
+                ),
+                false => {
+                    tracing::debug!(%error, "cannot announce a commit; the other instances will poll")
+                }
+            }
+            None
+        }
     }
 }
 
@@ -273,4 +311,51 @@ fn relay(
         std::thread::sleep(CHECK_EVERY);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+    use licenses_testkit::TestDatabase;
+
+    use super::*;
+    use crate::connection::Pooled;
+    use crate::error::tests::backend_pid;
+
+    #[test]
+    fn after_a_commit_the_position_comes_with_the_notifications_and_a_lost_connection_goes() {
+        let db = TestDatabase::postgres();
+        let session = PgConnection::establish(db.url()).expect("a session");
+        let mut pooled = Pooled {
+            conn: AnyConnection::Postgresql(session),
+            lost: false,
+        };
+        let from = Instance::new();
+        let events = Written {
+            events: true,
+            ..Written::NOTHING
+        };
+        let first = after_commit(&mut pooled.conn, events, &from, true).expect("a position");
+        assert!(first > Lsn(0), "{first}");
+        assert_eq!(after_commit(&mut pooled.conn, events, &from, false), None);
+        pooled.notice::<()>(&Ok(()));
+        assert!(!pooled.lost);
+
+        // The server ends the session between a commit and the round trip after it.
+        let AnyConnection::Postgresql(pg) = &mut pooled.conn else {
+            unreachable!("a PostgreSQL session")
+        };
+        let pid = backend_pid(pg);
+        let mut admin = PgConnection::establish(db.url()).expect("another session");
+        diesel::sql_query(format!("SELECT pg_terminate_backend({pid})"))
+            .execute(&mut admin)
+            .expect("terminated");
+        assert_eq!(
+            after_commit(&mut pooled.conn, events, &from, true),
+            None,
+            "answered without a token"
+        );
+        pooled.notice::<()>(&Ok(()));
+        assert!(pooled.lost, "the pool drops it, though the call went on");
+    }
 }

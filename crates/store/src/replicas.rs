@@ -169,10 +169,11 @@ impl Positions {
     }
 }
 
+/// A WAL position as PostgreSQL shows it (`16/B374D848`), in a column named `lsn`.
 #[derive(diesel::QueryableByName)]
-struct Position {
+pub(crate) struct Position {
     #[diesel(sql_type = Text)]
-    lsn: String,
+    pub(crate) lsn: String,
 }
 
 #[derive(diesel::QueryableByName)]
@@ -183,7 +184,7 @@ struct Standby {
     replayed: String,
 }
 
-fn parse(text: &str) -> Result<Lsn, Error> {
+pub(crate) fn parse(text: &str) -> Result<Lsn, Error> {
     text.parse().map_err(|_| {
         Error::Store(licenses_app::ports::StoreError::Internal(format!(
             "PostgreSQL answered a WAL position that does not parse: {text:?}"

@@ -341,6 +341,13 @@ impl Store {
         !self.inner.replicas.is_empty()
     }
 
+    /// Whether writes have positions to answer with (`Licenses-Consistency`): PostgreSQL's,
+    /// in its write-ahead log. The embedded SQLite store has none, and needs none: one
+    /// process reads and writes it, and every read sees every write.
+    pub fn has_positions(&self) -> bool {
+        self.inner.backend == Backend::Postgres
+    }
+
     /// Probes the primary's position and every replica: takes in those that answer, are
     /// standbys and lag at most `replica_max_lag`, and takes out the others. The service
     /// runs it every [`PROBE_EVERY`]; a replica is out until a probe took it in.
@@ -460,19 +467,15 @@ impl Store {
         F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
-        // With replicas, a write in a request's scope tells the request its commit position:
+        // On PostgreSQL, a write in a request's scope tells the request its commit position:
         // the answer's consistency token, and the position its later reads must see.
-        let position = self.has_replicas() && ReadScope::in_scope();
+        let position = self.has_positions() && ReadScope::in_scope();
         let instance = self.inner.instance.clone();
         let (value, lsn) = self
             .run(move |conn| {
                 Written::take();
                 let value = write_transaction(conn, f)?;
-                crate::listen::announce(conn, Written::take(), &instance);
-                let lsn = match position {
-                    true => Some(replicas::current_position(conn)?),
-                    false => None,
-                };
+                let lsn = crate::listen::after_commit(conn, Written::take(), &instance, position);
                 Ok((value, lsn))
             })
             .await?;
@@ -1009,9 +1012,26 @@ impl WebhookStore for Store {
 
 #[async_trait]
 impl IdempotencyStore for Store {
+    /// A stored answer found here is given again in place of a write: in a request's scope,
+    /// on PostgreSQL, the request then carries the primary's position as a write would, so
+    /// that a retried purchase's token (and its window) shows the license.
     async fn find(&self, scope: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         let (scope, key) = (scope.to_owned(), key.to_owned());
-        self.run(move |c| idempotency::find(c, &scope, &key)).await
+        let position = self.has_positions() && ReadScope::in_scope();
+        let (record, lsn) = self
+            .run(move |c| {
+                let record = idempotency::find(c, &scope, &key)?;
+                let lsn = match (&record, position) {
+                    (Some(_), true) => Some(replicas::current_position(c)?),
+                    _ => None,
+                };
+                Ok((record, lsn))
+            })
+            .await?;
+        if let Some(lsn) = lsn {
+            ReadScope::record_write(lsn);
+        }
+        Ok(record)
     }
 
     async fn prune(&self, before: Timestamp) -> Result<u64, StoreError> {
