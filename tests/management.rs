@@ -632,6 +632,18 @@ async fn listing_filters_and_pages(backend: Backend) {
             "{bad}"
         );
     }
+    // A user id with the delimiters of a URL in it: the links escape it, and lead back.
+    let odd = "x?y#z%";
+    let first = id(&bss.license(odd, &news, json!({})).await);
+    let second = id(&bss.license(odd, &sport, json!({})).await);
+    let page = bss.get("/users/x%3Fy%23z%25/licenses?page[size]=1").await;
+    assert_eq!(ids(&page), std::slice::from_ref(&first), "{}", page.json);
+    let here = page.json["links"]["self"].as_str().expect("self");
+    assert!(here.contains("/users/x%3Fy%23z%25/licenses?"), "{here}");
+    assert_eq!(ids(&bss.get_url(here).await), [first]);
+    let next = page.json["links"]["next"].as_str().expect("next");
+    assert_eq!(ids(&bss.get_url(next).await), [second]);
+
 }
 
 async fn deletion(backend: Backend) {

@@ -13,6 +13,7 @@ use licenses_http::openapi::{
     UnsupportedMediaType,
 };
 use licenses_http::query::{IncludeParam, LicenseListParams, QueryParams, UserFilter};
+use licenses_http::segment;
 use licenses_http::{
     Audience, DocumentLinks, License, LicenseBody, Links, ManagementProduct, NotIncluded, Query,
     license_filter, license_resource, management_product, page_request, read_license_create,
@@ -65,7 +66,9 @@ pub(crate) async fn license_listing(
             .collect::<Vec<_>>(),
         included: included.as_ref().map(|ps| {
             ps.iter()
-                .map(|p| management_product(p, links.url(&format!("/products/{}", p.id()))))
+                .map(|p| {
+                    management_product(p, links.url_of(&["/products/", &segment(p.id().as_str())]))
+                })
                 .collect()
         }),
         links: Some(DocumentLinks {
@@ -133,7 +136,9 @@ pub(crate) async fn get_license(
         data: self::license(&license, now, &links),
         included: included.as_ref().map(|ps| {
             ps.iter()
-                .map(|p| management_product(p, links.url(&format!("/products/{}", p.id()))))
+                .map(|p| {
+                    management_product(p, links.url_of(&["/products/", &segment(p.id().as_str())]))
+                })
                 .collect::<Vec<_>>()
         }),
         links: None,

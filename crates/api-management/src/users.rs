@@ -9,6 +9,7 @@ use licenses_http::jsonapi::response::{
 };
 use licenses_http::openapi::{BadRequest, NotFound, ServiceUnavailable, UnauthorizedApikey};
 use licenses_http::query::{AccessParams, LicenseListParams, QueryParams, access_query};
+use licenses_http::segment;
 use licenses_http::{
     ApiError, License, LicenseBody, ManagementProduct, Query, entitlements_document, respond,
 };
@@ -40,7 +41,7 @@ pub(crate) async fn user_licenses(
     let query = Query::parse(req.query_string(), &[LicenseListParams::NAMES])?;
     let user =
         UserId::parse(path.as_str()).map_err(|e| ApiError::not_found(format!("user id {e}")))?;
-    let here = format!("/users/{user}/licenses");
+    let here = format!("/users/{}/licenses", segment(user.as_str()));
     license_listing(&state, &req, &query, &here, Some(user)).await
 }
 

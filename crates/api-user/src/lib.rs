@@ -29,6 +29,7 @@ use licenses_http::openapi::{
     add_limit_responses,
 };
 use licenses_http::query::{AccessParams, QueryParams, StatusFilter, access_query};
+use licenses_http::segment;
 use licenses_http::{
     ApiError, Audience, Document, DocumentLinks, Endpoint, License as LicenseResource, LicenseBody,
     Links, NotIncluded, Query, Rendered, Routes, UserProduct, entitlements_document,
@@ -181,7 +182,12 @@ fn links(req: &HttpRequest) -> Links {
 
 /// A license as a user sees it, with the URL where they can read it again.
 fn license<'a>(l: &'a License, now: Timestamp, links: &Links) -> LicenseResource<'a> {
-    let self_link = links.url_of(&["/users/", l.user().as_str(), "/licenses/", l.id().as_str()]);
+    let self_link = links.url_of(&[
+        "/users/",
+        &segment(l.user().as_str()),
+        "/licenses/",
+        &segment(l.id().as_str()),
+    ]);
     license_resource(l, now, Audience::User, Some(self_link))
 }
 
@@ -288,8 +294,8 @@ async fn user_licenses(
     let links = links(&req);
     // The query as sent, any secret in it redacted (it is echoed).
     let here = match redact_query(req.query_string()).as_ref() {
-        "" => links.url(&format!("/users/{user}/licenses")),
-        q => links.url(&format!("/users/{user}/licenses?{q}")),
+        "" => links.url_of(&["/users/", &segment(user.as_str()), "/licenses"]),
+        q => links.url_of(&["/users/", &segment(user.as_str()), "/licenses?", q]),
     };
     let doc = LicenseBody {
         data: licenses

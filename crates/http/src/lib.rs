@@ -35,7 +35,7 @@ pub use jsonapi::response::{
     Audience, Document, DocumentLinks, EventFeedDocument, EventMessage, License, LicenseBody,
     Links, ManagementProduct, MetaDocument, NotIncluded, Rendered, UserProduct,
     entitlements_document, event_message, event_object, license_resource, management_product,
-    respond, stored, to_stored, user_product, webhook_delivery_object, webhook_resource,
+    respond, segment, stored, to_stored, user_product, webhook_delivery_object, webhook_resource,
 };
 pub use jsonapi::{ApiError, ErrorObject, JSONAPI};
 pub use origin::PublicOrigins;

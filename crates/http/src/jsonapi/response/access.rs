@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use super::license::{License, license_resource};
 use super::product::{ManagementProduct, management_product};
+use super::segment;
 use super::{Audience, Links};
 use crate::jsonapi::resource_type::{AccessType, LicenseType};
 use crate::query::ServiceName;
@@ -249,11 +250,11 @@ pub fn management_access_document<'a>(
     let included = licenses
         .iter()
         .map(|l| {
-            let link = links.url_of(&["/licenses/", l.id().as_str()]);
+            let link = links.url_of(&["/licenses/", &segment(l.id().as_str())]);
             AccessIncluded::License(license_resource(l, q.at, Audience::Management, Some(link)))
         })
         .chain(products.iter().map(|p| {
-            let link = links.url_of(&["/products/", p.id().as_str()]);
+            let link = links.url_of(&["/products/", &segment(p.id().as_str())]);
             AccessIncluded::Product(management_product(p, link))
         }))
         .collect();

@@ -7,6 +7,7 @@ use licenses_app::events::{Event, EventSubject};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::segment;
 use super::{DocumentLinks, Links, ManagementProduct, management_product};
 use crate::jsonapi::resource_type::EventType as EventResourceType;
 use crate::jsonapi::response::{Audience, License, license_resource};
@@ -64,11 +65,11 @@ fn resource<'a>(event: &'a Event, links: &Links) -> EventResource<'a> {
             l,
             event.occurred_at,
             Audience::Management,
-            Some(links.url_of(&["/licenses/", l.id().as_str()])),
+            Some(links.url_of(&["/licenses/", &segment(l.id().as_str())])),
         )),
         EventSubject::Product(p) => EventResource::Product(management_product(
             p,
-            links.url_of(&["/products/", p.id().as_str()]),
+            links.url_of(&["/products/", &segment(p.id().as_str())]),
         )),
     }
 }

@@ -27,6 +27,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use licenses_app::ports::StoredResponse;
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
@@ -110,6 +111,33 @@ impl Links {
         }
         url
     }
+}
+
+/// What a path segment cannot hold as it is: controls, space, non-ASCII (always encoded),
+/// and the delimiters of a path, a query and a fragment (RFC 3986 §3.3), `%` itself included.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// An id as one segment of a link's path: an id may hold `/`, `?`, `#` or `%` (ids refuse
+/// only white space and controls), which a link must not read as delimiters. Borrowed when
+/// nothing needs encoding, as with every id the service makes.
+pub fn segment(id: &str) -> Cow<'_, str> {
+    utf8_percent_encode(id, SEGMENT).into()
 }
 
 /// A resource's own URL.
@@ -371,5 +399,18 @@ mod location_tests {
             body: many.to_vec(),
         });
         assert!(ok.headers().get(header::LOCATION).is_none());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_one_path_segment_of_a_link() {
+        assert!(matches!(segment("01a2521d-74e4-70c8"), Cow::Borrowed(_)));
+        assert_eq!(segment("a/b?c#d%e"), "a%2Fb%3Fc%23d%25e");
+        assert_eq!(segment("caf\u{e9} [1]"), "caf%C3%A9%20%5B1%5D");
+        assert_eq!(segment("user:41@sub.example+x"), "user:41@sub.example+x");
     }
 }
