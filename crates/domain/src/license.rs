@@ -651,6 +651,8 @@ fn timestamp(seconds: i64, at: &str) -> Result<Timestamp, Violation> {
     Timestamp::parse_input(seconds).map_err(|why| Violation::new(at, "invalid_timestamp", why))
 }
 
+/// The id of the relationship at `at`: missing, the relationship is at fault; not an id, its
+/// `data/id` is.
 fn required_id<T, E: fmt::Display>(
     raw: Option<String>,
     at: &str,
@@ -659,7 +661,13 @@ fn required_id<T, E: fmt::Display>(
 ) -> Result<T, Violation> {
     let raw =
         raw.ok_or_else(|| Violation::new(at, "required", format!("the {what} is required")))?;
-    parse(raw).map_err(|e| Violation::new(at, "invalid_id", format!("{what} id {e}")))
+    parse(raw).map_err(|e| {
+        Violation::new(
+            format!("{at}/data/id"),
+            "invalid_id",
+            format!("{what} id {e}"),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -806,6 +814,23 @@ pub(crate) mod tests {
                     "/attributes/purchase_record/price_currency_iso4217",
                     "required"
                 ),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_id_that_is_not_one_is_reported_at_the_id() {
+        let d = LicenseDraft {
+            user: Some("a b".into()),
+            product: Some("p\u{7}".into()),
+            ..Default::default()
+        };
+        let err = License::grant(lid("1"), d, None, NOW, Activation::Immediate).expect_err("bad");
+        assert_eq!(
+            codes(&err),
+            [
+                ("/relationships/user/data/id", "invalid_id"),
+                ("/relationships/product/data/id", "invalid_id"),
             ]
         );
     }

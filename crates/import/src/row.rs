@@ -62,8 +62,8 @@ impl Column {
 /// The report column of a domain violation's pointer.
 pub(crate) fn field_of(pointer: &str) -> &str {
     match pointer {
-        "/relationships/user" => Column::UserId.name(),
-        "/relationships/product" => Column::ProductCode.name(),
+        "/relationships/user" | "/relationships/user/data/id" => Column::UserId.name(),
+        "/relationships/product" | "/relationships/product/data/id" => Column::ProductCode.name(),
         "/attributes/start_date" => Column::StartDate.name(),
         "/attributes/stop_date" => Column::StopDate.name(),
         "/attributes/order_id" => Column::OrderId.name(),
