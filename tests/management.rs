@@ -339,6 +339,7 @@ async fn product_rules_and_document_errors(backend: Backend) {
         (r.status, r.code()),
         (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
     );
+    assert_eq!(r.json["errors"][0]["source"]["header"], "Content-Type");
     assert!(
         bss.get("/products").await.json["data"]
             .as_array()
@@ -644,6 +645,15 @@ async fn listing_filters_and_pages(backend: Backend) {
     let next = page.json["links"]["next"].as_str().expect("next");
     assert_eq!(ids(&bss.get_url(next).await), [second]);
 
+    // A bad include is refused before the license is looked for.
+    let r = bss.get("/licenses/no-such-license?include=user").await;
+    assert_eq!(
+        (r.status, r.problems()),
+        (
+            StatusCode::BAD_REQUEST,
+            vec![("include".to_owned(), "unsupported_include".to_owned())]
+        )
+    );
 }
 
 async fn deletion(backend: Backend) {
@@ -757,6 +767,7 @@ async fn idempotent_posts(backend: Backend) {
         (bad.status, bad.code()),
         (StatusCode::BAD_REQUEST, "invalid_idempotency_key")
     );
+    assert_eq!(bad.json["errors"][0]["source"]["header"], "Idempotency-Key");
 }
 
 async fn batches_are_all_or_nothing(backend: Backend) {

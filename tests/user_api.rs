@@ -392,6 +392,7 @@ async fn purchase_rules(backend: Backend) {
         (r.status, r.code()),
         (StatusCode::BAD_REQUEST, "idempotency_key_required")
     );
+    assert_eq!(r.json["errors"][0]["source"]["header"], "Idempotency-Key");
     let mut card = purchase_doc(&product);
     card["data"]["attributes"]["payment_method"] = json!("card");
     let r = call(&app, Method::POST, path, Some(&t), Some(&card), Some("k1")).await;

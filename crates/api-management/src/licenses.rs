@@ -35,8 +35,10 @@ pub(crate) async fn license_listing(
     if user.is_some() {
         filter.user = user;
     }
+    // Every parameter is checked before the store is asked.
+    let include_product = query.include_product()?;
     let page = state.list_licenses(filter, page_request(query)?).await?;
-    let included = if query.include_product()? {
+    let included = if include_product {
         Some(state.products_of(&page.licenses).await?)
     } else {
         None
@@ -125,8 +127,9 @@ pub(crate) async fn get_license(
     path: web::Path<String>,
 ) -> Answer {
     let query = Query::parse(req.query_string(), &[IncludeParam::NAMES])?;
+    let include_product = query.include_product()?;
     let (license, now) = state.get_license(&license_id(&path)?).await?;
-    let included = if query.include_product()? {
+    let included = if include_product {
         Some(state.products_of(std::slice::from_ref(&license)).await?)
     } else {
         None

@@ -352,8 +352,8 @@ async fn user_license(
 }
 
 fn key_required() -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
+    ApiError::header(
+        "Idempotency-Key",
         "idempotency_key_required",
         "a purchase needs an Idempotency-Key header (a new UUID per purchase, the same one \
          for its retries)",

@@ -24,8 +24,9 @@ pub fn require_jsonapi(req: &HttpRequest) -> Result<(), ApiError> {
         .and_then(|v| v.to_str().ok());
     match declared {
         Some(ct) if ct.trim().eq_ignore_ascii_case(JSONAPI) => Ok(()),
-        _ => Err(ApiError::new(
+        _ => Err(ApiError::header_status(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type",
             "unsupported_media_type",
             format!("send the request document with Content-Type: {JSONAPI}"),
         )),
@@ -95,8 +96,8 @@ pub fn idempotency_key(
         .ok()
         .filter(|k| !k.is_empty() && k.len() <= IDEMPOTENCY_KEY_MAX && k.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
+            ApiError::header(
+                IDEMPOTENCY_KEY,
                 "invalid_idempotency_key",
                 format!("{IDEMPOTENCY_KEY} is 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters, such as a UUID"),
             )

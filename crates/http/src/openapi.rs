@@ -310,7 +310,8 @@ error_responses! {
 #[into_params(parameter_in = Header)]
 pub struct IdempotencyKeyHeader {
     /// 1 to 255 visible ASCII characters, such as a UUID; a retry with the same key and the
-    /// same request gets the first answer back, with another request 409.
+    /// same request gets the first answer back, with another request 422
+    /// (`idempotency_key_reused`).
     #[param(
         rename = "Idempotency-Key",
         min_length = 1,

@@ -112,12 +112,17 @@ impl ApiError {
     }
 
     /// Like [`Self::mixed`], of `total` problems of which `problems` are the first found
-    /// (the reader kept no more); the document lists at most [`MAX_PROBLEMS`].
+    /// (the reader kept no more); the document lists at most [`MAX_PROBLEMS`]. When it
+    /// cannot list them all, those of the answer's own status come first, so that the
+    /// client learns why it got that status.
     pub fn mixed_of(
         status: StatusCode,
-        problems: Vec<(StatusCode, Problem)>,
+        mut problems: Vec<(StatusCode, Problem)>,
         total: usize,
     ) -> Self {
+        if problems.len() > MAX_PROBLEMS {
+            problems.sort_by_key(|(s, _)| *s != status);
+        }
         let errors: Vec<ErrorObject> = problems
             .into_iter()
             .take(MAX_PROBLEMS)
@@ -144,8 +149,19 @@ impl ApiError {
 
     /// A bad request header (400, `source.header`).
     pub fn header(name: &str, code: &'static str, detail: impl Into<String>) -> Self {
+        Self::header_status(StatusCode::BAD_REQUEST, name, code, detail)
+    }
+
+    /// A request header answered with another status than 400 (a `Content-Type` that is not
+    /// JSON:API: 415), with `source.header`.
+    pub fn header_status(
+        status: StatusCode,
+        name: &str,
+        code: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
         let source = Source::Header(name.to_owned());
-        Self::sourced(StatusCode::BAD_REQUEST, code, detail.into(), Some(source))
+        Self::sourced(status, code, detail.into(), Some(source))
     }
 
     /// A query parameter answered with another status than 400 (the feed's expired cursor:
@@ -357,6 +373,21 @@ mod tests {
             5000,
         );
         assert_eq!(kept.problems_total(), Some(5000));
+
+        // 100 unknown attributes (422) found before one item that is not an object (400):
+        // the answer is 400, and its reason is among those listed.
+        let mut found: Vec<_> = many(100)
+            .into_iter()
+            .map(|p| (StatusCode::UNPROCESSABLE_ENTITY, p))
+            .collect();
+        found.push((
+            StatusCode::BAD_REQUEST,
+            Problem::new(Some("/data/100".into()), "invalid_type", "d"),
+        ));
+        let cut = ApiError::mixed(StatusCode::BAD_REQUEST, found);
+        assert_eq!(cut.errors().len(), MAX_PROBLEMS);
+        assert_eq!(cut.errors()[0].status, "400");
+        assert_eq!(cut.errors()[1].status, "422");
     }
 
     #[test]
