@@ -1,17 +1,34 @@
 //! The JSON:API resource types of the service, each an enum of one value: documents read and
 //! written with them can hold no other `type`, and their schemas name the exact one.
 
-use serde::{Deserialize, Serialize};
+use serde::de::{Error as _, Unexpected};
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 macro_rules! resource_types {
     ($($(#[$doc:meta])* $name:ident => $value:ident;)*) => {
         $(
             $(#[$doc])*
-            #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+            #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
             pub enum $name {
                 #[default]
                 $value,
+            }
+
+            /// Read from its name as a string only (serde's derive would also read
+            /// `{"Name": null}`).
+            impl<'de> Deserialize<'de> for $name {
+                fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                    let name = String::deserialize(d)?;
+                    if name == stringify!($value) {
+                        Ok(Self::$value)
+                    } else {
+                        Err(D::Error::invalid_value(
+                            Unexpected::Str(&name),
+                            &stringify!($value),
+                        ))
+                    }
+                }
             }
 
             impl $name {
@@ -62,6 +79,7 @@ mod tests {
             serde_json::from_str::<LicenseType>("\"License\"").ok(),
             Some(LicenseType::License)
         );
+        assert!(serde_json::from_str::<LicenseType>(r#"{"License": null}"#).is_err());
         assert!(serde_json::from_str::<LicenseType>("\"license\"").is_err());
     }
 }

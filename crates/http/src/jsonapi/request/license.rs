@@ -69,6 +69,7 @@ pub struct RenewRecordInput {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LicenseCreateAttributes {
+    #[serde(default, deserialize_with = "super::optional_string_only")]
     pub status: Option<NewLicenseStatus>,
     /// Default: now.
     #[schema(minimum = 0, maximum = 253402300799_i64)]

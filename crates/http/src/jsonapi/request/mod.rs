@@ -20,6 +20,8 @@ mod purchase;
 mod walk;
 mod webhook;
 
+use serde::de::DeserializeOwned;
+use serde::de::value::StringDeserializer;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -39,6 +41,21 @@ pub use webhook::{
     WebhookAttributesInput, WebhookCreateDocument, WebhookPatchDocument, WebhookPatchResource,
     WebhookResourceInput, read_webhook_create, read_webhook_patch,
 };
+
+/// A unit enum of the documents (a status, a payment method, a product's type) read from a
+/// JSON string only: serde's derive also reads `{"VARIANT": null}`, which the walk refuses.
+fn string_only<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<T, D::Error> {
+    T::deserialize(StringDeserializer::<D::Error>::new(String::deserialize(d)?))
+}
+
+/// [`string_only`], for a member that may be absent or null.
+fn optional_string_only<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    Option::<String>::deserialize(d)?
+        .map(|text| T::deserialize(StringDeserializer::<D::Error>::new(text)))
+        .transpose()
+}
 
 /// For `#[serde(default, deserialize_with = "present")]`: a member that may be absent but,
 /// when present, is not `null` (a resource's `attributes` or `relationships`, a

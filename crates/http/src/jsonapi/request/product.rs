@@ -111,7 +111,7 @@ pub struct ProductCreateAttributes {
     pub title: String,
     #[schema(max_length = 4000)]
     pub description: Option<String>,
-    #[serde(rename = "type")]
+    #[serde(rename = "type", deserialize_with = "super::string_only")]
     pub product_type: ProductKind,
     pub is_premium: Option<bool>,
     /// Default true.
@@ -182,7 +182,11 @@ pub struct ProductPatchAttributes {
     pub title: Option<String>,
     #[schema(max_length = 4000)]
     pub description: Option<String>,
-    #[serde(rename = "type")]
+    #[serde(
+        rename = "type",
+        default,
+        deserialize_with = "super::optional_string_only"
+    )]
     pub product_type: Option<ProductKind>,
     pub is_premium: Option<bool>,
     pub is_user_visible: Option<bool>,

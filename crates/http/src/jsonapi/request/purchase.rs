@@ -39,6 +39,7 @@ impl PaymentMethod {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PurchaseAttributes {
+    #[serde(deserialize_with = "super::string_only")]
     pub payment_method: PaymentMethod,
     /// The app's id of this purchase, unique per user (default: the `Idempotency-Key`).
     #[schema(

@@ -373,6 +373,11 @@ fn what_the_walk_refuses_the_typed_reading_refuses_too() {
             "price_record": {"amount": 1, "currency": "EUR", "x": 1}}}}),
         json!({"data": {"type": "Product", "attributes": {"title": "T", "type": "PVR",
             "is_premium": "yes"}}}),
+        // An enum as serde's derive would also read it: an object of one member.
+        json!({"data": {"type": {"Product": null}, "attributes": {"title": "T",
+            "type": "PVR"}}}),
+        json!({"data": {"type": "Product", "attributes": {"title": "T",
+            "type": {"PVR": null}}}}),
     ];
     for doc in refused {
         let body = bytes(doc.clone());
@@ -404,6 +409,9 @@ fn what_the_walk_refuses_the_typed_reading_refuses_too() {
         json!({"type": "License", "id": "x", "relationships": rels}),
         json!({"type": "License", "relationships": {"user": null, "product": rels["product"]}}),
         json!({"type": "License", "attributes": {"start_date": 1.5}, "relationships": rels}),
+        json!({"type": {"License": null}, "relationships": rels}),
+        json!({"type": "License", "attributes": {"status": {"SUSPENDED": null}},
+            "relationships": rels}),
     ] {
         let body = bytes(json!({"data": license}));
         assert!(
