@@ -30,7 +30,7 @@ Configuration, later layers win:
   3. the file of --config FILE
   4. environment variables LICENSES__SECTION__KEY, e.g. LICENSES__DATABASE__URL
 The directory is ./config, or the one named by LICENSES_CONFIG_DIR. RUST_LOG sets the log
-filter (default: info). The keys are described in README.md.";
+filter (default: info,actix_server=warn). The keys are described in README.md.";
 
 const EXAMPLES: &str = "\
 Examples:
