@@ -73,6 +73,19 @@ async fn my_licenses(app: &TestApp, user: &str, bearer: &str, at: Option<&str>) 
         .collect()
 }
 
+/// User u1's purchase of `doc`, with the Idempotency-Key of its first try, `buy-1`.
+async fn purchase_once(app: &TestApp, bearer: &str, doc: &Value) -> reqwest::Response {
+    app.client
+        .post(app.user(&format!("{USER_API}/users/u1/licenses")))
+        .header("Authorization", format!("Bearer {bearer}"))
+        .header("Content-Type", JSONAPI)
+        .header("Idempotency-Key", "buy-1")
+        .body(doc.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_purchase_is_seen_at_once_and_other_reads_go_to_the_replica() {
     let primary = PrivateCluster::new();
@@ -124,16 +137,7 @@ async fn a_purchase_is_seen_at_once_and_other_reads_go_to_the_replica() {
     let bearer = token("u1", 3600);
     let purchase = json!({"data": {"type": "License", "attributes": {"payment_method": "billing"},
         "relationships": {"product": {"data": {"type": "Product", "id": product}}}}});
-    let r = app
-        .client
-        .post(app.user(&format!("{USER_API}/users/u1/licenses")))
-        .header("Authorization", format!("Bearer {bearer}"))
-        .header("Content-Type", JSONAPI)
-        .header("Idempotency-Key", "buy-1")
-        .body(purchase.to_string())
-        .send()
-        .await
-        .unwrap();
+    let r = purchase_once(&app, &bearer, &purchase).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let at = r.headers()[HEADER].to_str().unwrap().to_owned();
     let license: Value = r.json().await.unwrap();
@@ -160,16 +164,7 @@ async fn a_purchase_is_seen_at_once_and_other_reads_go_to_the_replica() {
     // The app retries the purchase (its answer was lost) with yet other credentials: the
     // stored answer comes with a token too, and the window opens for them as for a write.
     let third = token("u1", 3598);
-    let r = app
-        .client
-        .post(app.user(&format!("{USER_API}/users/u1/licenses")))
-        .header("Authorization", format!("Bearer {third}"))
-        .header("Content-Type", JSONAPI)
-        .header("Idempotency-Key", "buy-1")
-        .body(purchase.to_string())
-        .send()
-        .await
-        .unwrap();
+    let r = purchase_once(&app, &third, &purchase).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let replayed = r
         .headers()
