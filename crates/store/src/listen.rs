@@ -32,14 +32,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Array, BigInt, Text};
+use diesel::{Connection, PgConnection, QueryResult, RunQueryDsl};
 use tokio::sync::Notify;
 
 use crate::config::{Target, one_line};
 use crate::connection::AnyConnection;
 use crate::consistency::Lsn;
 use crate::error::Error;
-use crate::replicas::{Position, parse};
+use crate::replicas::parse;
 
 /// The channel of transactions that queued Irdeto entitlement jobs.
 pub const JOBS_CHANNEL: &str = "licenses_jobs";
@@ -126,9 +129,9 @@ impl Instance {
 
 /// After a transaction committed on `conn`: tells every listening instance what it wrote
 /// and, when `position` is asked, reads the primary's position past its commit (the answer's
-/// consistency token). One round trip, outside any transaction:
-/// `SELECT pg_notify(…), …, pg_current_wal_insert_lsn()`. On SQLite (one instance) there is
-/// nobody to tell and no position.
+/// consistency token). One round trip, outside any transaction, of a statement that stays
+/// prepared ([`AfterCommit`]). On SQLite (one instance) there is nobody to tell and no
+/// position.
 ///
 /// The write stands whatever happens here. A failure is logged: the other instances find the
 /// work at their next poll, and the answer goes without a token rather than as an error
@@ -142,19 +145,18 @@ pub(crate) fn after_commit(
     let AnyConnection::Postgresql(pg) = conn else {
         return None;
     };
-    let mut select: Vec<String> = written
-        .channels()
-        .map(|channel| format!("pg_notify('{channel}', '{}')", from.0))
-        .collect();
-    if select.is_empty() && !position {
+    let channels: Vec<&'static str> = written.channels().collect();
+    if channels.is_empty() && !position {
         return None;
     }
-    select.push("pg_current_wal_insert_lsn()::text AS lsn".to_owned());
-    let sql = format!("SELECT {}", select.join(", "));
-    let answer = diesel::sql_query(sql)
-        .get_result::<Position>(pg)
+    let statement = AfterCommit {
+        channels,
+        payload: from.0.to_string(),
+    };
+    let answer = statement
+        .get_result::<(String, i64)>(pg)
         .map_err(Error::Db)
-        .and_then(|row| parse(&row.lsn));
+        .and_then(|(lsn, _)| parse(&lsn));
     match answer {
         Ok(lsn) => position.then_some(lsn),
         Err(error) => {
@@ -166,14 +168,47 @@ pub(crate) fn after_commit(
                     "a write committed, but its position is unknown: answered without a \
                      consistency token; the other instances will poll"
                 ),
-                false => {
-                    tracing::debug!(%error, "cannot announce a commit; the other instances will poll")
-                }
+                false => tracing::debug!(
+                    %error,
+                    "cannot announce a commit; the other instances will poll"
+                ),
             }
             None
         }
     }
 }
+
+/// `SELECT pg_current_wal_insert_lsn()::text, (SELECT count(pg_notify(c, $2)) FROM
+/// unnest($1) AS c)`: the notifications of `channels`, signed `payload`, and the position.
+/// The channels are a bound array, so the text is the same for every write and diesel keeps
+/// the statement prepared on its connection: one round trip a write, where a statement
+/// built for its channels would be prepared each time (two).
+struct AfterCommit {
+    channels: Vec<&'static str>,
+    payload: String,
+}
+
+impl Query for AfterCommit {
+    type SqlType = (Text, BigInt);
+}
+
+impl QueryId for AfterCommit {
+    type QueryId = AfterCommit;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Pg> for AfterCommit {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("SELECT pg_current_wal_insert_lsn()::text, (SELECT count(pg_notify(c, ");
+        out.push_bind_param::<Text, _>(&self.payload)?;
+        out.push_sql(")) FROM unnest(");
+        out.push_bind_param::<Array<Text>, _>(&self.channels)?;
+        out.push_sql(") AS c)");
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<PgConnection> for AfterCommit {}
 
 /// How often the listener reads what arrived on its connection.
 pub const CHECK_EVERY: Duration = Duration::from_millis(2);

@@ -171,9 +171,9 @@ impl Positions {
 
 /// A WAL position as PostgreSQL shows it (`16/B374D848`), in a column named `lsn`.
 #[derive(diesel::QueryableByName)]
-pub(crate) struct Position {
+struct Position {
     #[diesel(sql_type = Text)]
-    pub(crate) lsn: String,
+    lsn: String,
 }
 
 #[derive(diesel::QueryableByName)]
