@@ -138,7 +138,11 @@ pub async fn read_your_writes<B: MessageBody + 'static>(
         return Ok(next.call(req).await?.map_into_left_body());
     }
     let now = Instant::now();
-    let credentials = consistency.credentials(&req);
+    // The window is kept only with replicas: without, every read is the primary's.
+    let credentials = match consistency.replicas {
+        true => consistency.credentials(&req),
+        false => None,
+    };
     let scope = if read && consistency.replicas {
         let recent = credentials.and_then(|c| consistency.recent(c, now));
         ReadScope::replica_reads(token.max(recent))
@@ -147,7 +151,7 @@ pub async fn read_your_writes<B: MessageBody + 'static>(
     };
     let mut response = ReadScope::run(scope.clone(), next.call(req)).await?;
     if let Some(lsn) = scope.wrote() {
-        if let Some(c) = credentials.filter(|_| consistency.replicas) {
+        if let Some(c) = credentials {
             consistency.remember(c, lsn, Instant::now());
         }
         if let Ok(value) = HeaderValue::from_str(&lsn.to_string()) {
