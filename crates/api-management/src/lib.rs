@@ -31,7 +31,6 @@ use licenses_http::openapi::{
     add_apikey_scheme, add_consistency_header, add_limit_responses, add_member_rules,
     add_scope_responses,
 };
-use licenses_http::segment;
 use licenses_http::{
     ApiError, Endpoint, Links, Query, Routes, idempotency_key, read_body, require_jsonapi,
 };
@@ -210,5 +209,5 @@ pub(crate) fn license_id(raw: &str) -> Result<LicenseId, ApiError> {
 }
 
 pub(crate) fn license_self(links: &Links, l: &StoredLicense) -> Option<String> {
-    Some(links.url_of(&["/licenses/", &segment(l.id().as_str())]))
+    Some(links.resource("/licenses/", l.id().as_str()))
 }

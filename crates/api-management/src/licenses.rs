@@ -13,7 +13,6 @@ use licenses_http::openapi::{
     UnsupportedMediaType,
 };
 use licenses_http::query::{IncludeParam, LicenseListParams, QueryParams, UserFilter};
-use licenses_http::segment;
 use licenses_http::{
     Audience, DocumentLinks, License, LicenseBody, Links, ManagementProduct, NotIncluded, Query,
     license_filter, license_resource, management_product, page_request, read_license_create,
@@ -68,9 +67,7 @@ pub(crate) async fn license_listing(
             .collect::<Vec<_>>(),
         included: included.as_ref().map(|ps| {
             ps.iter()
-                .map(|p| {
-                    management_product(p, links.url_of(&["/products/", &segment(p.id().as_str())]))
-                })
+                .map(|p| management_product(p, links.resource("/products/", p.id().as_str())))
                 .collect()
         }),
         links: Some(DocumentLinks {
@@ -139,9 +136,7 @@ pub(crate) async fn get_license(
         data: self::license(&license, now, &links),
         included: included.as_ref().map(|ps| {
             ps.iter()
-                .map(|p| {
-                    management_product(p, links.url_of(&["/products/", &segment(p.id().as_str())]))
-                })
+                .map(|p| management_product(p, links.resource("/products/", p.id().as_str())))
                 .collect::<Vec<_>>()
         }),
         links: None,

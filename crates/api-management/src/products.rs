@@ -9,7 +9,6 @@ use licenses_http::openapi::{
     BadRequest, Conflict, ForbiddenClientId, IdempotencyKeyHeader, NotFound, PayloadTooLarge,
     ServiceUnavailable, UnauthorizedApikey, UnprocessableEntity, UnsupportedMediaType,
 };
-use licenses_http::segment;
 use licenses_http::{
     Document, DocumentLinks, Links, ManagementProduct, NotIncluded, management_product, read_body,
     read_product_create, read_product_patch, require_jsonapi, respond, stored, to_stored,
@@ -21,7 +20,7 @@ use licenses_app::ports::Actor;
 /// A product's document, with its URL.
 fn product_doc<'a>(p: &'a Product, links: &Links) -> Document<ManagementProduct<'a>> {
     Document {
-        data: management_product(p, links.url_of(&["/products/", &segment(p.id().as_str())])),
+        data: management_product(p, links.resource("/products/", p.id().as_str())),
         included: None,
         links: None,
     }
@@ -47,7 +46,7 @@ pub(crate) async fn list_products(state: web::Data<App>, req: HttpRequest) -> An
     let links = links(&req);
     let data: Vec<_> = products
         .iter()
-        .map(|p| management_product(p, links.url_of(&["/products/", &segment(p.id().as_str())])))
+        .map(|p| management_product(p, links.resource("/products/", p.id().as_str())))
         .collect();
     let doc = Document::<_, NotIncluded> {
         data,

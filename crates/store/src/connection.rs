@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, CacheSize, SimpleConnection, TransactionManager};
 use diesel::r2d2::R2D2Connection;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::result::Error as DieselError;
 use diesel::{Connection, PgConnection, SqliteConnection};
 
 use crate::config::{Target, one_line};
@@ -163,13 +163,7 @@ impl Pooled {
 }
 
 fn is_lost(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::Db(DieselError::DatabaseError(
-            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-            _,
-        ))
-    )
+    matches!(error, Error::Db(e) if crate::error::is_lost_connection(e))
 }
 
 thread_local! {

@@ -69,6 +69,18 @@ pub(crate) fn translate(e: &DieselError) -> StoreError {
     }
 }
 
+/// Whether `e` says the server closed the connection or cannot be reached: the connection is
+/// gone, and the pool must not hand it out again.
+pub(crate) fn is_lost_connection(e: &DieselError) -> bool {
+    matches!(
+        e,
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        )
+    )
+}
+
 /// `e`, or the connection's own loss when `e` hid it. diesel reports a connection lost while
 /// a COPY's rows are being sent as an unknown error (libpq's "server closed the connection
 /// unexpectedly", from sending), where its statements look at the connection and say
@@ -82,12 +94,7 @@ pub(crate) fn lost_mid_copy(e: DieselError, conn: &mut diesel::PgConnection) -> 
         return e;
     }
     match diesel::sql_query("SELECT 1").execute(conn) {
-        Err(
-            lost @ DieselError::DatabaseError(
-                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-                _,
-            ),
-        ) => lost,
+        Err(lost) if is_lost_connection(&lost) => lost,
         _ => e,
     }
 }

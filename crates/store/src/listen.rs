@@ -151,7 +151,7 @@ pub(crate) fn after_commit(
     }
     let statement = AfterCommit {
         channels,
-        payload: from.0.to_string(),
+        payload: from.clone(),
     };
     let answer = statement
         .get_result::<(String, i64)>(pg)
@@ -185,7 +185,7 @@ pub(crate) fn after_commit(
 /// built for its channels would be prepared each time (two).
 struct AfterCommit {
     channels: Vec<&'static str>,
-    payload: String,
+    payload: Instance,
 }
 
 impl Query for AfterCommit {
@@ -200,7 +200,7 @@ impl QueryId for AfterCommit {
 impl QueryFragment<Pg> for AfterCommit {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql("SELECT pg_current_wal_insert_lsn()::text, (SELECT count(pg_notify(c, ");
-        out.push_bind_param::<Text, _>(&self.payload)?;
+        out.push_bind_param::<Text, _>(&*self.payload.0)?;
         out.push_sql(")) FROM unnest(");
         out.push_bind_param::<Array<Text>, _>(&self.channels)?;
         out.push_sql(") AS c)");

@@ -348,6 +348,12 @@ impl Store {
         self.inner.backend == Backend::Postgres
     }
 
+    /// Whether the call running now reads the primary's position for its request: the
+    /// answer's consistency token, and the position its later reads must see.
+    fn position_for_request(&self) -> bool {
+        self.has_positions() && ReadScope::in_scope()
+    }
+
     /// Probes the primary's position and every replica: takes in those that answer, are
     /// standbys and lag at most `replica_max_lag`, and takes out the others. The service
     /// runs it every [`PROBE_EVERY`]; a replica is out until a probe took it in.
@@ -467,9 +473,7 @@ impl Store {
         F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
-        // On PostgreSQL, a write in a request's scope tells the request its commit position:
-        // the answer's consistency token, and the position its later reads must see.
-        let position = self.has_positions() && ReadScope::in_scope();
+        let position = self.position_for_request();
         let instance = self.inner.instance.clone();
         let (value, lsn) = self
             .run(move |conn| {
@@ -1017,7 +1021,7 @@ impl IdempotencyStore for Store {
     /// that a retried purchase's token (and its window) shows the license.
     async fn find(&self, scope: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         let (scope, key) = (scope.to_owned(), key.to_owned());
-        let position = self.has_positions() && ReadScope::in_scope();
+        let position = self.position_for_request();
         let (record, lsn) = self
             .run(move |c| {
                 let record = idempotency::find(c, &scope, &key)?;

@@ -13,7 +13,6 @@ use utoipa::ToSchema;
 
 use super::license::{License, license_resource};
 use super::product::{ManagementProduct, management_product};
-use super::segment;
 use super::{Audience, Links};
 use crate::jsonapi::resource_type::{AccessType, LicenseType};
 use crate::query::ServiceName;
@@ -250,11 +249,11 @@ pub fn management_access_document<'a>(
     let included = licenses
         .iter()
         .map(|l| {
-            let link = links.url_of(&["/licenses/", &segment(l.id().as_str())]);
+            let link = links.resource("/licenses/", l.id().as_str());
             AccessIncluded::License(license_resource(l, q.at, Audience::Management, Some(link)))
         })
         .chain(products.iter().map(|p| {
-            let link = links.url_of(&["/products/", &segment(p.id().as_str())]);
+            let link = links.resource("/products/", p.id().as_str());
             AccessIncluded::Product(management_product(p, link))
         }))
         .collect();

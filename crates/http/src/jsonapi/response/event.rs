@@ -7,7 +7,6 @@ use licenses_app::events::{Event, EventSubject};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::segment;
 use super::{DocumentLinks, Links, ManagementProduct, management_product};
 use crate::jsonapi::resource_type::EventType as EventResourceType;
 use crate::jsonapi::response::{Audience, License, license_resource};
@@ -65,11 +64,11 @@ fn resource<'a>(event: &'a Event, links: &Links) -> EventResource<'a> {
             l,
             event.occurred_at,
             Audience::Management,
-            Some(links.url_of(&["/licenses/", &segment(l.id().as_str())])),
+            Some(links.resource("/licenses/", l.id().as_str())),
         )),
         EventSubject::Product(p) => EventResource::Product(management_product(
             p,
-            links.url_of(&["/products/", &segment(p.id().as_str())]),
+            links.resource("/products/", p.id().as_str()),
         )),
     }
 }

@@ -100,8 +100,15 @@ impl Links {
         self.url_of(&[path])
     }
 
+    /// The URL of one resource: `collection` (`/products/`) and its id, encoded as a path
+    /// segment ([`segment`]).
+    pub fn resource(&self, collection: &str, id: &str) -> String {
+        self.url_of(&[collection, &segment(id)])
+    }
+
     /// The URL of the path made of `parts`, one after the other: a resource's link, made
-    /// without formatting (it is made for every resource of a document).
+    /// without formatting (it is made for every resource of a document). An id among them
+    /// goes through [`segment`].
     pub fn url_of(&self, parts: &[&str]) -> String {
         let mut url =
             String::with_capacity(self.root.len() + parts.iter().map(|p| p.len()).sum::<usize>());
