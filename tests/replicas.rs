@@ -1,5 +1,5 @@
-//! The service on a primary and a real streaming replica that lags 3 s on purpose
-//! (`pg_basebackup -R`, `recovery_min_apply_delay`), over HTTP:
+//! The service on a primary and a real streaming replica (`pg_basebackup -R`), which lags
+//! 3 s on purpose in the first test (`recovery_min_apply_delay`), over HTTP:
 //! - a purchase followed at once by "my licenses" shows the new license, with the
 //!   `Licenses-Consistency` header sent back and, within `database.read_your_writes_ms`,
 //!   without it;
@@ -7,7 +7,10 @@
 //!   with the header they see it;
 //! - a purchase retried with its idempotency key answers with a token too;
 //! - a malformed header is a 400 at `source.header`;
-//! - a stopped replica costs no error, and readiness stays green.
+//! - a stopped replica costs no error, and readiness stays green;
+//! - a frozen replica (its processes stopped: connections open, nothing answers) costs the
+//!   reads sent to it a wait of `checkout_timeout_ms`, no error; once out it is not waited
+//!   for, and once thawed it is read from again.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -86,10 +89,11 @@ async fn purchase_once(app: &TestApp, bearer: &str, doc: &Value) -> reqwest::Res
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_purchase_is_seen_at_once_and_other_reads_go_to_the_replica() {
+/// A primary, a streaming replica of it with `replica_settings`, and the service on both,
+/// returned once the schema reached the replica and the service reads from it.
+async fn replicated(replica_settings: &str) -> (PrivateCluster, PrivateCluster, TestApp) {
     let primary = PrivateCluster::new();
-    let replica = PrivateCluster::replica_of(&primary, "recovery_min_apply_delay = '3s'");
+    let replica = PrivateCluster::replica_of(&primary, replica_settings);
     let (primary_url, replica_url) = (primary.url().to_owned(), replica.url().to_owned());
     let app = spawn_app_with(Backend::Postgres, move |s| {
         s.database.url = primary_url;
@@ -113,8 +117,11 @@ async fn a_purchase_is_seen_at_once_and_other_reads_go_to_the_replica() {
         Duration::from_secs(30),
     )
     .await;
+    (primary, replica, app)
+}
 
-    // The BSS creates a product: its answer carries the commit position.
+/// A product the BSS creates; its answer carries the commit position.
+async fn create_product(app: &TestApp) -> String {
     let doc = json!({"data": {"type": "Product", "attributes": {"title": "Shop",
         "type": "CHANNEL", "price_record": {"amount": 499, "currency": "EUR"},
         "license_defaults": {"duration": 86_400}},
@@ -131,12 +138,23 @@ async fn a_purchase_is_seen_at_once_and_other_reads_go_to_the_replica() {
     assert_eq!(r.status(), StatusCode::CREATED);
     assert!(r.headers().contains_key(HEADER), "{:?}", r.headers());
     let product: Value = r.json().await.unwrap();
-    let product = product["data"]["id"].as_str().unwrap().to_owned();
+    product["data"]["id"].as_str().unwrap().to_owned()
+}
+
+/// A purchase of `product` by billing.
+fn purchase_of(product: &str) -> Value {
+    json!({"data": {"type": "License", "attributes": {"payment_method": "billing"},
+        "relationships": {"product": {"data": {"type": "Product", "id": product}}}}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purchase_is_seen_at_once_and_other_reads_go_to_the_replica() {
+    let (_primary, replica, app) = replicated("recovery_min_apply_delay = '3s'").await;
+    let product = create_product(&app).await;
 
     // The user buys it.
     let bearer = token("u1", 3600);
-    let purchase = json!({"data": {"type": "License", "attributes": {"payment_method": "billing"},
-        "relationships": {"product": {"data": {"type": "Product", "id": product}}}}});
+    let purchase = purchase_of(&product);
     let r = purchase_once(&app, &bearer, &purchase).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let at = r.headers()[HEADER].to_str().unwrap().to_owned();
@@ -247,5 +265,102 @@ async fn without_replicas_a_token_is_still_checked() {
         r.status(),
         StatusCode::BAD_REQUEST,
         "the same contract everywhere"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_replica_costs_a_wait_not_an_error() {
+    let (_primary, replica, app) = replicated("").await;
+    let product = create_product(&app).await;
+    let bearer = token("u1", 3600);
+    let r = purchase_once(&app, &bearer, &purchase_of(&product)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let license: Value = r.json().await.unwrap();
+    let id = license["data"]["id"].as_str().unwrap().to_owned();
+    let want = vec![id.clone()];
+    // Other credentials, outside the window: read from the replica once it has the license.
+    let other = token("u1", 3599);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while my_licenses(&app, "u1", &other, None).await != want {
+        assert!(
+            Instant::now() < deadline,
+            "the license never reached the replica"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // One license, by the BSS: a read of its own, not gathered.
+    let one_license = || async {
+        let r = app
+            .client
+            .get(app.management(&format!("{MANAGEMENT_API}/licenses/{id}")))
+            .header("Authorization", format!("Apikey {MANAGEMENT_KEY}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    };
+
+    // The replica's host hangs: connections stay open and nothing answers. The reads sent to
+    // it are answered by the primary once its deadline (checkout_timeout_ms, 1 s) passed.
+    let frozen = replica.freeze();
+    let started = Instant::now();
+    let gathered = (0..8).map(|_| my_licenses(&app, "u1", &other, None));
+    let alone = (0..4).map(|_| one_license());
+    let answered = tokio::time::timeout(Duration::from_secs(20), async {
+        futures_util::future::join(
+            futures_util::future::join_all(gathered),
+            futures_util::future::join_all(alone),
+        )
+        .await
+    })
+    .await
+    .expect("reads waited for the frozen replica");
+    assert!(answered.0.iter().all(|ids| *ids == want), "{answered:?}");
+    wait_for_metric(
+        &app,
+        "licenses_db_replica_up{replica=\"1\"} 0",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(15));
+    // Out, it is no longer waited for: five reads in less than the wait of one each.
+    let started = Instant::now();
+    for _ in 0..5 {
+        assert_eq!(my_licenses(&app, "u1", &other, None).await, want);
+        one_license().await;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "reads still wait for the frozen replica: {:?}",
+        started.elapsed()
+    );
+    let r = app.get(&app.user("/health/ready")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Thawed, it is taken back and read from.
+    drop(frozen);
+    wait_for_metric(
+        &app,
+        "licenses_db_replica_up{replica=\"1\"} 1",
+        Duration::from_secs(30),
+    )
+    .await;
+    let before = app
+        .get(&app.management("/metrics"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(my_licenses(&app, "u1", &other, None).await, want);
+    let after = app
+        .get(&app.management("/metrics"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let replica_reads = "licenses_store_reads_total{target=\"replica\"}";
+    assert!(
+        metric(&after, replica_reads) > metric(&before, replica_reads),
+        "{after}"
     );
 }

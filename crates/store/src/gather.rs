@@ -14,7 +14,7 @@
 //! exactly as [`licenses::find`] answers them alone.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use licenses_app::ports::{LicenseQuery, StoreError};
@@ -36,6 +36,25 @@ pub(crate) const MAX_BATCH: usize = 64;
 /// Rows one statement reads at most. A batch whose users hold more is answered user by user
 /// instead (a user with thousands of licenses is rare, and must not hold a batch's memory).
 pub(crate) const MAX_ROWS: usize = 10_000;
+
+/// A reader's call on a replica, which its task may abandon at a deadline: a replica that
+/// stopped answering holds the call, and the batch in its hands, until it answers or its
+/// connection fails. The task keeps the reader's count and goes on at the primary; the call
+/// takes no batch after that. Changed only under the state's lock, like the count.
+pub(crate) struct Claim(AtomicU8);
+
+impl Default for Claim {
+    fn default() -> Self {
+        Self(AtomicU8::new(LIVE))
+    }
+}
+
+/// The call reads (or has not begun).
+const LIVE: u8 = 0;
+/// The call found no read waiting and counted its reader out.
+const COUNTED_OUT: u8 = 1;
+/// The task gave up on the call.
+const ABANDONED: u8 = 2;
 
 /// The answer a waiting read gets.
 type Answer = Result<Vec<License>, StoreError>;
@@ -99,17 +118,28 @@ impl Gather {
     /// and the error is returned, for the pool to judge the connection; the reader is then
     /// still counted ([`Gather::ended`]).
     pub(crate) fn read(&self, conn: &mut AnyConnection, served: &AtomicU64) -> Result<(), Error> {
-        self.read_batches(conn, served, false)
+        self.read_batches(conn, served, false, None)
     }
 
-    /// [`Gather::read`] on a replica: a batch whose statement fails goes back to the front of
-    /// the queue unanswered, and the reader, still counted, goes on elsewhere (the primary).
+    /// [`Gather::read`] on a replica, for a task that may abandon the call ([`Claim`]): a
+    /// batch whose statement fails goes back to the front of the queue unanswered, and the
+    /// reader, still counted, goes on elsewhere (the primary). Once abandoned, the call takes
+    /// no more batches and leaves the count to its task.
     pub(crate) fn read_or_give_back(
         &self,
         conn: &mut AnyConnection,
         served: &AtomicU64,
+        claim: &Claim,
     ) -> Result<(), Error> {
-        self.read_batches(conn, served, true)
+        self.read_batches(conn, served, true, Some(claim))
+    }
+
+    /// A task gives up waiting for its call of [`Gather::read_or_give_back`] (the replica
+    /// stopped answering, or failed): whether the task is still a counted reader, to go on
+    /// elsewhere. It is not when the call had answered every read and counted itself out.
+    pub(crate) fn abandon(&self, claim: &Claim) -> bool {
+        let _state = self.state();
+        claim.0.swap(ABANDONED, Ordering::AcqRel) != COUNTED_OUT
     }
 
     fn read_batches(
@@ -117,12 +147,19 @@ impl Gather {
         conn: &mut AnyConnection,
         served: &AtomicU64,
         give_back: bool,
+        claim: Option<&Claim>,
     ) -> Result<(), Error> {
         loop {
             let batch = {
                 let mut state = self.state();
+                if claim.is_some_and(|c| c.0.load(Ordering::Acquire) == ABANDONED) {
+                    return Ok(());
+                }
                 if state.waiting.is_empty() {
                     state.readers -= 1;
+                    if let Some(claim) = claim {
+                        claim.0.store(COUNTED_OUT, Ordering::Release);
+                    }
                     return Ok(());
                 }
                 let n = state.waiting.len().min(MAX_BATCH);
@@ -445,5 +482,38 @@ mod tests {
         assert_eq!(gather.state().readers, 1);
         assert_eq!(gather.state().waiting.len(), 2 * MAX_BATCH);
         assert!(answers.iter_mut().all(|a| a.try_recv().is_err()));
+    }
+
+    #[test]
+    fn an_abandoned_replica_call_takes_nothing_more_and_leaves_the_count_to_its_task() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = database(&dir, &[("a", 2)]);
+        let gather = Gather::default();
+        let (mut first, start) = gather.push(first_page("a", None, 10));
+        assert!(start);
+        // Given up on before it began (its turn or its connection came too late): it reads
+        // nothing, and the task, still the counted reader, reads at the primary.
+        let claim = Claim::default();
+        assert!(gather.abandon(&claim), "the task is still the reader");
+        gather
+            .read_or_give_back(&mut conn, &AtomicU64::new(0), &claim)
+            .unwrap();
+        assert!(first.try_recv().is_err(), "the abandoned call read");
+        assert_eq!(gather.state().readers, 1);
+        gather.read(&mut conn, &AtomicU64::new(0)).unwrap();
+        assert_eq!(ids(first.try_recv().unwrap()), ["a-0", "a-1"]);
+        assert_eq!(gather.state().readers, 0);
+
+        // Answered everything and counted out just as the deadline passed: nothing left for
+        // the task to do.
+        let (mut second, start) = gather.push(first_page("a", None, 1));
+        assert!(start);
+        let claim = Claim::default();
+        gather
+            .read_or_give_back(&mut conn, &AtomicU64::new(0), &claim)
+            .unwrap();
+        assert_eq!(ids(second.try_recv().unwrap()), ["a-0"]);
+        assert!(!gather.abandon(&claim), "the reader was counted out");
+        assert_eq!(gather.state().readers, 0);
     }
 }

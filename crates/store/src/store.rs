@@ -26,7 +26,7 @@ use crate::config::{Backend, OpenError, StoreConfig, Target};
 use crate::connection::{AnyConnection, Manager, Role, write_transaction};
 use crate::consistency::{Lsn, ReadScope, ReadTarget};
 use crate::error::Error;
-use crate::gather::Gather;
+use crate::gather::{Claim, Gather};
 use crate::listen::{Instance, Written};
 use crate::migrate;
 use crate::models::{Action, Resource};
@@ -256,9 +256,8 @@ impl Store {
                 _ => None,
             };
             let read = Arc::clone(&f);
-            let answer = replica
-                .road
-                .run(self.replica_budget(), move |c| {
+            let answer = self
+                .on_replica(replica, move |c| {
                     let replayed = match check {
                         Some(lsn) => match replicas::replay_position(c)? {
                             (_, replayed) if replayed < lsn => return Ok((replayed, None)),
@@ -302,9 +301,20 @@ impl Store {
             .find(|r| r.is_up())
     }
 
-    /// How long a replica read waits for a connection before the primary answers instead.
-    fn replica_budget(&self) -> Duration {
-        self.inner.checkout_timeout.min(REPLICA_WAIT)
+    /// A call on `replica`: its turn and connection within [`REPLICA_WAIT`], and its answer
+    /// within `checkout_timeout`, else [`StoreError::Unavailable`]. A host that hangs without
+    /// closing its connections (a paused VM) answers nothing and resets nothing: without the
+    /// deadline the request, and every probe after it, would wait for it. The work left
+    /// behind finishes or fails on the blocking pool with its permit, so a frozen replica
+    /// ties up at most its own pool.
+    async fn on_replica<T, F>(&self, replica: &Replica, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        let deadline = self.inner.checkout_timeout;
+        let wait = deadline.min(REPLICA_WAIT);
+        within(deadline, replica.road.run(wait, f)).await
     }
 
     /// Starts the wake-up listener on PostgreSQL ([`crate::listen`]): each notification of a
@@ -361,15 +371,19 @@ impl Store {
         if self.inner.replicas.is_empty() {
             return;
         }
-        match self.run(replicas::current_position).await {
+        match within(
+            self.inner.checkout_timeout,
+            self.run(replicas::current_position),
+        )
+        .await
+        {
             Ok(lsn) => self.inner.positions.push(Instant::now(), lsn),
             // The replicas are measured against the positions already known.
             Err(error) => tracing::debug!(%error, "the primary's position is unknown"),
         }
         let probes = self.inner.replicas.iter().map(|replica| async move {
-            let answer = replica
-                .road
-                .run(self.replica_budget(), replicas::replay_position)
+            let answer = self
+                .on_replica(replica, replicas::replay_position)
                 .await
                 .map_err(|e| e.to_string());
             let health = replicas::judge(
@@ -418,6 +432,9 @@ impl Store {
         } else {
             &self.inner.gather
         };
+        // A replica that stops answering holds the batch its reader took: the read is then
+        // read again, alone, by the primary.
+        let alone = on_replica.then(|| query.clone());
         let (answer, start_reader) = gather.push(query);
         if start_reader {
             // A task of its own: the reader answers every read waiting, so the request that
@@ -425,11 +442,24 @@ impl Store {
             let store = self.clone();
             tokio::spawn(async move { store.gather_reader(on_replica).await });
         }
-        answer.await.unwrap_or_else(|_| {
-            Err(StoreError::Internal(
-                "the reader of this read ended without an answer".into(),
-            ))
-        })
+        let answer = async {
+            answer.await.unwrap_or_else(|_| {
+                Err(StoreError::Internal(
+                    "the reader of this read ended without an answer".into(),
+                ))
+            })
+        };
+        let Some(query) = alone else {
+            return answer.await;
+        };
+        match tokio::time::timeout(self.inner.checkout_timeout, answer).await {
+            Ok(answer) => answer,
+            Err(_) => {
+                tracing::debug!("a gathered read got no answer in time: the primary reads it");
+                self.inner.reads_primary.fetch_add(1, Ordering::Relaxed);
+                self.run(move |c| licenses::find(c, &query)).await
+            }
+        }
     }
 
     /// A reader of gathered reads, on a replica first when `on_replica`.
@@ -437,12 +467,13 @@ impl Store {
         let inner = Arc::clone(&self.inner);
         if on_replica && let Some(replica) = self.pick_replica(ReadTarget::AnyReplica) {
             let reader = Arc::clone(&inner);
-            let read = replica
-                .road
-                .run(self.replica_budget(), move |c| {
+            let claim = Arc::new(Claim::default());
+            let call = Arc::clone(&claim);
+            let read = self
+                .on_replica(replica, move |c| {
                     reader
                         .gather_replica
-                        .read_or_give_back(c, &reader.reads_replica)
+                        .read_or_give_back(c, &reader.reads_replica, &call)
                 })
                 .await;
             match read {
@@ -453,6 +484,10 @@ impl Store {
                 Err(error) => {
                     tracing::debug!(replica = %replica.shown, %error, "a replica read failed");
                 }
+            }
+            if !inner.gather_replica.abandon(&claim) {
+                // It answered every read just as its deadline passed.
+                return;
             }
         }
         let reader = Arc::clone(&inner);
@@ -492,6 +527,21 @@ impl Store {
 
 /// How long a replica read waits for a connection at most before the primary answers it.
 const REPLICA_WAIT: Duration = Duration::from_millis(250);
+
+/// `call`'s answer, or [`StoreError::Unavailable`] once `deadline` has passed.
+async fn within<T>(
+    deadline: Duration,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(deadline, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(format!(
+                "no answer within {} ms",
+                deadline.as_millis()
+            )))
+        })
+}
 
 /// How often the service probes its replicas ([`Store::probe_replicas`]).
 pub const PROBE_EVERY: Duration = Duration::from_millis(500);

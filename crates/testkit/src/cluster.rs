@@ -420,6 +420,42 @@ impl PrivateCluster {
             .unwrap_or_else(|why| panic!("cannot restart the private PostgreSQL cluster: {why}"));
     }
 
+    /// Freezes every process of the cluster (SIGSTOP), as a host that hangs without closing
+    /// anything (a VM paused, a machine out of memory): the kernel still accepts connections
+    /// and queues what is sent, but nothing answers. The cluster thaws (SIGCONT) when the
+    /// guard is dropped, a failed test's too.
+    ///
+    /// # Panics
+    /// When the cluster is not running or the signal cannot be sent.
+    pub fn freeze(&self) -> Frozen<'_> {
+        self.signal("STOP")
+            .unwrap_or_else(|why| panic!("cannot freeze the private PostgreSQL cluster: {why}"));
+        Frozen(self)
+    }
+
+    /// Sends `signal` to the postmaster, then to each of its children (so that a stopped
+    /// postmaster starts none after the list was read).
+    fn signal(&self, signal: &str) -> Result<(), String> {
+        let pid_file = self.base.join("data/postmaster.pid");
+        let postmaster = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.lines().next().map(str::to_owned))
+            .ok_or_else(|| format!("no postmaster in {}", pid_file.display()))?;
+        let mut pids = vec![postmaster.clone()];
+        pids.extend(children_of(&postmaster));
+        let mut args = vec![signal];
+        args.extend(pids.iter().map(String::as_str));
+        let status = shell(r#"s=$1; shift; kill -s "$s" "$@""#, &args)
+            .stdin(Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run kill: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("kill -s {signal} {} failed", pids.join(" ")))
+        }
+    }
+
     /// Runs `pg_ctl -D DATA ARGS` (ARGS may use `$2`, the cluster's directory).
     fn pg_ctl(&self, args: &str) -> Result<(), String> {
         let script = format!(r#""$1/pg_ctl" -D "$2/data" {args} >>"$2/pg_ctl.log" 2>&1"#);
@@ -456,6 +492,37 @@ impl Drop for PrivateCluster {
             );
         }
     }
+}
+
+/// A frozen [`PrivateCluster`] ([`PrivateCluster::freeze`]), thawed when dropped.
+#[must_use = "the cluster thaws when the guard is dropped"]
+#[derive(Debug)]
+pub struct Frozen<'a>(&'a PrivateCluster);
+
+impl Drop for Frozen<'_> {
+    fn drop(&mut self) {
+        if let Err(why) = self.0.signal("CONT") {
+            eprintln!("warning: cannot thaw the private PostgreSQL cluster: {why}");
+        }
+    }
+}
+
+/// The processes whose parent is `parent`, from `/proc/PID/stat` (its fourth field, after
+/// the command name in parentheses, which may hold anything).
+fn children_of(parent: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let pid = entry.file_name().into_string().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let (_, after_name) = stat.rsplit_once(')')?;
+            let ppid = after_name.split_whitespace().nth(1)?;
+            (ppid == parent).then_some(pid)
+        })
+        .collect()
 }
 
 /// Writes a file only its owner may read (PostgreSQL refuses a key others can read), owned

@@ -45,7 +45,7 @@ mod queries;
 mod service;
 mod tls;
 
-pub use cluster::PrivateCluster;
+pub use cluster::{Frozen, PrivateCluster};
 pub use database::{DEFAULT_DATABASE_URL, NO_POSTGRES, TestDatabase};
 pub use haproxy::Haproxy;
 pub use nats::NatsServer;
