@@ -312,6 +312,50 @@ async fn a_run_stopped_half_way_and_run_again_stores_every_row_once() {
     assert_eq!((rows.len(), orders.len()), (50, 50));
 }
 
+/// Batches are written two at once. Here each batch of three is followed by the same three
+/// orders in the opposite order, so that the two batches in flight together share every
+/// order: each order is stored once, and the second batch's rows are already present. (That
+/// each batch writes in (user, order) order, so that two such batches cannot deadlock, is
+/// the use case's unit test: timing here rarely lets them meet half-way.)
+#[tokio::test]
+async fn batches_written_at_once_that_share_orders_store_each_once() {
+    let (db, store) = database(true).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let products = mapping(dir.path());
+    let mut file = HEADER.to_vec();
+    for k in 0..40 {
+        let three: Vec<usize> = (3 * k..3 * k + 3).collect();
+        for i in three.iter().chain(three.iter().rev()) {
+            file.extend_from_slice(
+                format!("u{i},SPORT,2024-01-01,2025-01-01,o-{i},,,,\n").as_bytes(),
+            );
+        }
+    }
+    let path = dir.path().join("twice.csv");
+    std::fs::write(&path, file).expect("file");
+    let output = run(&mut licenses(
+        &db,
+        &[
+            "import",
+            path.to_str().expect("path"),
+            "--products",
+            products.to_str().expect("path"),
+            "--batch",
+            "3",
+        ],
+    ));
+    assert_eq!(
+        stdout(&output),
+        "read 240, imported 120, already present 120, refused 0"
+    );
+    let rows = stored(&store).await;
+    let orders: BTreeSet<_> = rows
+        .iter()
+        .map(|(u, o, _)| (u.clone(), o.clone()))
+        .collect();
+    assert_eq!((rows.len(), orders.len()), (120, 120));
+}
+
 /// The import refreshes the licenses' planner statistics each time the rows it imported
 /// doubled, from 10,000 on: 21,000 rows, two `ANALYZE`s (at 10,000 and 20,000). The count is
 /// of manual ANALYZEs only: autovacuum's are counted apart, so it cannot pass for them.

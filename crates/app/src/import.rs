@@ -17,6 +17,20 @@ use crate::ports::{Actor, Change, Conflict, StoreError};
 /// (a concurrent writer stored one of its orders meanwhile).
 const RACE_RETRIES: usize = 5;
 
+/// How [`App::import_batch`] finds the orders already stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportMode {
+    /// Reads which orders are stored, then writes the others: the cheaper way where many are
+    /// (a re-run after a crash, where a batch stored already costs one read and no write).
+    ReadFirst,
+    /// Writes at once: the store refuses a batch with a stored order, and the batch is
+    /// written again without the orders it then names. The cheaper way where none are (a
+    /// first run: no read at all).
+    WriteFirst,
+    /// Reads which orders are stored, and writes nothing.
+    DryRun,
+}
+
 /// What became of one row of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RowOutcome {
@@ -66,10 +80,15 @@ impl App {
     /// Imports one batch of legacy licenses, each row to its own [`RowOutcome`]: validated and
     /// granted by [`Self::prepare_licenses`] (a row without `order_id` is refused first), then
     /// the valid ones stored in one transaction by [`Self::store_new_licenses`] as
-    /// `Actor::System("import")`. Rows whose `(user, order_id)` is already stored (asked first,
-    /// with a read; or refused by the store because another writer stored it meanwhile) are
-    /// dropped from the batch and reported [`RowOutcome::AlreadyPresent`]; the rest are
-    /// stored. With `dry_run`, nothing is written: the store is only asked which orders exist.
+    /// `Actor::System("import")`, in `(user, order_id)` order. Rows whose `(user, order_id)`
+    /// is already stored (asked first with a read in [`ImportMode::ReadFirst`], or named by
+    /// the store when it refuses the batch) are dropped from the batch and reported
+    /// [`RowOutcome::AlreadyPresent`]; the rest are stored. In [`ImportMode::DryRun`] nothing
+    /// is written: the store is only asked which orders exist.
+    ///
+    /// Batches may be imported at once: the order makes two that share orders wait for each
+    /// other in the same order (never in a cycle, a deadlock), and the later one is then
+    /// told which orders the first stored.
     ///
     /// Errors: [`AppError::Unavailable`] or [`AppError::Internal`] when the store fails, and
     /// [`AppError::Conflict`] when a product is deleted during the import. Nothing of this
@@ -77,7 +96,7 @@ impl App {
     pub async fn import_batch(
         &self,
         drafts: Vec<LicenseDraft>,
-        dry_run: bool,
+        mode: ImportMode,
     ) -> Result<ImportOutcome, AppError> {
         let now = self.ports.clock.now();
         let mut rows: Vec<RowOutcome> = Vec::with_capacity(drafts.len());
@@ -106,15 +125,20 @@ impl App {
             }
         }
 
-        // Which orders are stored already: a read, so that a re-run over batches stored by an
-        // earlier run costs no write transaction. Every granted license has an order id.
-        let orders: Vec<(UserId, OrderId)> = granted
-            .iter()
-            .filter_map(|(_, l)| Some((l.user().clone(), l.order_id()?.clone())))
-            .collect();
-        let present = self.ports.licenses.existing_orders(&orders).await?;
-        drop_present(&mut granted, &mut rows, &present);
-        if dry_run {
+        // Every granted license has an order id.
+        granted.sort_by(|(_, a), (_, b)| {
+            (a.user().as_str(), a.order_id().map(OrderId::as_str))
+                .cmp(&(b.user().as_str(), b.order_id().map(OrderId::as_str)))
+        });
+        if mode != ImportMode::WriteFirst {
+            let orders: Vec<(UserId, OrderId)> = granted
+                .iter()
+                .filter_map(|(_, l)| Some((l.user().clone(), l.order_id()?.clone())))
+                .collect();
+            let present = self.ports.licenses.existing_orders(&orders).await?;
+            drop_present(&mut granted, &mut rows, &present);
+        }
+        if mode == ImportMode::DryRun {
             return Ok(ImportOutcome { rows });
         }
 
@@ -262,7 +286,7 @@ mod tests {
                     draft("u2", Some("o4")),
                     draft("u2", Some("o4")),
                 ],
-                false,
+                ImportMode::ReadFirst,
             )
             .await
             .expect("imported");
@@ -326,7 +350,7 @@ mod tests {
                     draft("u1", Some("o2")),
                     draft("u1", Some("o3")),
                 ],
-                false,
+                ImportMode::ReadFirst,
             )
             .await
             .expect("imported");
@@ -352,7 +376,7 @@ mod tests {
         });
         let outcome = m
             .app()
-            .import_batch(vec![draft("u1", Some("o1"))], false)
+            .import_batch(vec![draft("u1", Some("o1"))], ImportMode::ReadFirst)
             .await
             .expect("imported");
         assert_eq!(outcome.rows, [RowOutcome::Imported]);
@@ -367,7 +391,7 @@ mod tests {
             .returning(|_, _, _| Err(StoreError::Conflict(Conflict::DuplicateOrders(vec![]))));
         let err = m
             .app()
-            .import_batch(vec![draft("u1", Some("o1"))], false)
+            .import_batch(vec![draft("u1", Some("o1"))], ImportMode::ReadFirst)
             .await
             .expect_err("gives up");
         assert!(matches!(err, AppError::Internal(_)), "{err:?}");
@@ -396,7 +420,7 @@ mod tests {
                     draft("u9", None),
                     draft("u2", Some("o2")),
                 ],
-                true,
+                ImportMode::DryRun,
             )
             .await
             .expect("checked");
@@ -415,9 +439,61 @@ mod tests {
             .returning(|_, _, _| Err(StoreError::Unavailable("down".into())));
         let err = m
             .app()
-            .import_batch(vec![draft("u1", Some("o1"))], false)
+            .import_batch(vec![draft("u1", Some("o1"))], ImportMode::ReadFirst)
             .await
             .expect_err("fails");
         assert_eq!(err, AppError::Unavailable);
+    }
+
+    #[tokio::test]
+    async fn written_first_a_batch_reads_nothing_and_drops_what_the_store_names() {
+        let mut m = Mocks::new();
+        with_product(&mut m);
+        // No expect_existing_orders: a read would fail the test.
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&calls);
+        m.licenses
+            .expect_create()
+            .times(2)
+            .returning(move |licenses, _, _| {
+                let orders: Vec<_> = licenses
+                    .iter()
+                    .map(|l| {
+                        let order = l.order_id().map_or("", |o| o.as_str());
+                        format!("{}/{order}", l.user().as_str())
+                    })
+                    .collect();
+                match seen.fetch_add(1, Ordering::SeqCst) {
+                    // In (user, order) order, whatever the order of the rows.
+                    0 => {
+                        assert_eq!(orders, ["u1/o1", "u1/o2", "u2/o1"]);
+                        Err(StoreError::Conflict(Conflict::DuplicateOrders(vec![1])))
+                    }
+                    _ => {
+                        assert_eq!(orders, ["u1/o1", "u2/o1"]);
+                        Ok(())
+                    }
+                }
+            });
+        let outcome = m
+            .app()
+            .import_batch(
+                vec![
+                    draft("u2", Some("o1")),
+                    draft("u1", Some("o2")),
+                    draft("u1", Some("o1")),
+                ],
+                ImportMode::WriteFirst,
+            )
+            .await
+            .expect("imported");
+        assert_eq!(
+            outcome.rows,
+            [
+                RowOutcome::Imported,
+                RowOutcome::AlreadyPresent,
+                RowOutcome::Imported
+            ]
+        );
     }
 }

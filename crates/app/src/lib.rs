@@ -29,7 +29,7 @@ pub use entitlements::{
 pub use error::{AppError, Problem};
 pub use events::{EventPageError, Events};
 pub use idempotency::{IdempotencyKey, KEY_RETENTION_SECONDS};
-pub use import::{ImportOutcome, RowOutcome};
+pub use import::{ImportMode, ImportOutcome, RowOutcome};
 pub use licenses::{LicenseFilter, LicensePage, MAX_BATCH, MAX_PAGE_SIZE, PageRequest};
 pub use suspension::ILLEGAL_TRANSITION;
 pub use system::{SystemClock, UuidV7Ids};

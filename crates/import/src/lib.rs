@@ -4,15 +4,16 @@
 //! Reads the legacy licenses (CSV or JSON Lines) row by row, a batch at a time, so memory does
 //! not grow with the file; turns each row into a [`LicenseDraft`] (the legacy product code
 //! through the mapping file); hands each batch to [`App::import_batch`], which applies the
-//! rules of the API and stores the batch in one transaction; writes every refused row to the
-//! report; shows progress on standard error; and returns the summary. See docs/migration.md.
+//! rules of the API and stores the batch in one transaction (two batches at once, their
+//! outcomes taken in the order of the file); writes every refused row to the report; shows progress on standard error; and returns the summary. See docs/migration.md.
 //!
 //! It drives the use case of `licenses-app` and knows nothing of the store or the settings:
 //! the binary opens the [`App`] and hands it to [`Import::run`].
 //!
 //! A row's path through the modules: `source` reads it from the file, with its line, as
 //! values by column (`row`); `mapping` turns the values into a draft (the product through the
-//! mapping file); this module hands the drafts to the use case a batch at a time; `report`
+//! mapping file); this module hands the drafts to the use case a batch at a time, two in
+//! flight; `report`
 //! writes each refused row's problems, and `progress` shows how far the file has been read.
 //!
 //! [`LicenseDraft`]: licenses_domain::LicenseDraft
@@ -27,7 +28,10 @@ use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
 
-use licenses_app::{App, AppError, ImportOutcome, RowOutcome};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
+use licenses_app::{App, AppError, ImportMode, ImportOutcome, RowOutcome};
+use licenses_domain::LicenseDraft;
 
 use crate::mapping::{load_mapping, to_draft};
 use crate::progress::Progress;
@@ -191,6 +195,23 @@ impl Statistics {
     }
 }
 
+/// Batches written at once. The database does most of an import's work, a core per
+/// connection that writes: a second batch written while the first is keeps a second core
+/// busy (docs/migration.md, "Figures"). More would only queue on a small server.
+const WRITERS: usize = 2;
+
+/// A batch as read from the file: its drafts, the line of each, the rows refused while
+/// reading, and how far the file had been read after it.
+#[derive(Default)]
+struct Batch {
+    lines: Vec<u64>,
+    drafts: Vec<LicenseDraft>,
+    refusals: Vec<(u64, Vec<Problem>)>,
+    position: u64,
+    /// The last row of the file was read.
+    end: bool,
+}
+
 async fn import(
     app: &App,
     mut source: Source,
@@ -204,43 +225,46 @@ async fn import(
         bar.clone_from(&progress.bar);
     }
     let batch_size = args.batch.clamp(1, MAX_BATCH);
-    let mut lines = Vec::with_capacity(batch_size);
-    let mut drafts = Vec::with_capacity(batch_size);
-    let mut refusals: Vec<(u64, Vec<Problem>)> = Vec::new();
     let mut statistics = Statistics::default();
+    // Up to WRITERS batches at once, their outcomes taken in the order of the file.
+    let mut writing = FuturesOrdered::new();
+    // Whether the last batch found orders stored already: a re-run, where reading first
+    // which are costs less than a refused write per batch.
+    let mut read_first = false;
     loop {
-        lines.clear();
-        let mut end = false;
-        while drafts.len() < batch_size {
-            let Some(row) = source.next_row().map_err(|e| ImportError::File {
-                path: args.file.clone(),
-                reason: format!("cannot read after line {}: {e}", source.line()),
-            })?
-            else {
-                end = true;
+        let batch = read_batch(&mut source, mapping, args, batch_size, &mut summary)?;
+        let end = batch.end;
+        let mode = if args.dry_run {
+            ImportMode::DryRun
+        } else if read_first {
+            ImportMode::ReadFirst
+        } else {
+            ImportMode::WriteFirst
+        };
+        writing.push_back(async move {
+            let Batch {
+                lines,
+                drafts,
+                refusals,
+                position,
+                ..
+            } = batch;
+            let outcome = if drafts.is_empty() {
+                Ok(ImportOutcome::default())
+            } else {
+                app.import_batch(drafts, mode).await
+            };
+            (lines, refusals, position, outcome)
+        });
+        while writing.len() >= WRITERS || (end && !writing.is_empty()) {
+            let Some((lines, mut refusals, position, outcome)) = writing.next().await else {
                 break;
             };
-            summary.read += 1;
-            match row.fields.and_then(|f| to_draft(f, mapping)) {
-                Ok(draft) => {
-                    lines.push(row.line);
-                    drafts.push(draft);
-                }
-                Err(problems) => {
-                    summary.refused += 1;
-                    refusals.push((row.line, problems));
-                }
-            }
-        }
-        if !drafts.is_empty() {
-            let last = lines.last().copied().unwrap_or_default();
-            let outcome = app
-                .import_batch(std::mem::take(&mut drafts), args.dry_run)
-                .await
-                .map_err(|e| ImportError::Store {
-                    line: lines.first().copied().unwrap_or(last),
-                    reason: store_failure(&e),
-                })?;
+            let outcome = outcome.map_err(|e| ImportError::Store {
+                line: lines.first().copied().unwrap_or_default(),
+                reason: store_failure(&e),
+            })?;
+            read_first = outcome.already_present() > 0;
             summary.add(&outcome);
             statistics.after(app, summary.imported).await;
             for (line, row) in lines.iter().zip(&outcome.rows) {
@@ -257,19 +281,57 @@ async fn import(
                     refusals.push((*line, problems));
                 }
             }
+            // In line order, the rows refused while reading with those refused by the rules.
+            refusals.sort_by_key(|(line, _)| *line);
+            for (line, problems) in refusals {
+                report.write(line, &problems)?;
+            }
+            progress.update(position, &summary);
         }
-        // In line order, the rows refused while reading with those refused by the rules.
-        refusals.sort_by_key(|(line, _)| *line);
-        for (line, problems) in refusals.drain(..) {
-            report.write(line, &problems)?;
-        }
-        progress.update(source.position(), &summary);
         if end {
             break;
         }
     }
     progress.finish(&summary);
     Ok(summary)
+}
+
+/// The next `size` good rows of the file, with those refused on the way.
+fn read_batch(
+    source: &mut Source,
+    mapping: &HashMap<String, String>,
+    args: &ImportArgs,
+    size: usize,
+    summary: &mut Summary,
+) -> Result<Batch, ImportError> {
+    let mut batch = Batch {
+        lines: Vec::with_capacity(size),
+        drafts: Vec::with_capacity(size),
+        ..Batch::default()
+    };
+    while batch.drafts.len() < size {
+        let Some(row) = source.next_row().map_err(|e| ImportError::File {
+            path: args.file.clone(),
+            reason: format!("cannot read after line {}: {e}", source.line()),
+        })?
+        else {
+            batch.end = true;
+            break;
+        };
+        summary.read += 1;
+        match row.fields.and_then(|f| to_draft(f, mapping)) {
+            Ok(draft) => {
+                batch.lines.push(row.line);
+                batch.drafts.push(draft);
+            }
+            Err(problems) => {
+                summary.refused += 1;
+                batch.refusals.push((row.line, problems));
+            }
+        }
+    }
+    batch.position = source.position();
+    Ok(batch)
 }
 
 /// A failed batch, for the operator, without internals beyond the store's own message.
