@@ -5,6 +5,7 @@
 //! seeding, the load and the report are modules of their own.)
 
 mod events;
+mod import;
 mod load;
 mod report;
 mod seed;
@@ -71,6 +72,9 @@ struct Args {
     /// batch_create and COPY runs (the medians are compared).
     #[arg(long, default_value_t = 5)]
     batch_runs: usize,
+    /// Legacy rows `licenses import` loads, against COPY of the same rows (0: skipped).
+    #[arg(long, default_value_t = 1_000_000)]
+    import_rows: u64,
     /// Also run the GET scenarios again after seeding up to `--scale-licenses` licenses.
     #[arg(long)]
     scale: bool,
@@ -284,6 +288,11 @@ async fn run(args: &Args) -> Result<Results> {
     series.extend(replica_reads(&cluster, &launch, &loads, &users_file)?);
 
     let batch = batch_against_copy(args, &bss, &service, &catalogue, &database, work).await?;
+    let import = if args.import_rows > 0 {
+        import::import_against_copy(&binary, &launch.config_dir, &server, args.import_rows, work)?
+    } else {
+        import::ImportFigures::default()
+    };
     let freshness_ms = freshness(&launch, &service, &bss, &catalogue, &users_file).await?;
     let events = events::events(&launch, &database, &catalogue.buyable[0]).await?;
     let webhooks = webhooks::webhooks(&bss, &catalogue.buyable[0]).await?;
@@ -352,6 +361,7 @@ async fn run(args: &Args) -> Result<Results> {
         ],
         series,
         batch,
+        import,
         scale,
         freshness_ms,
         events,

@@ -19,6 +19,9 @@ pub struct Results {
     /// The service's scenarios and the ceilings, at each connection count.
     pub series: Vec<Series>,
     pub batch: Batch,
+    /// `licenses import` against COPY (absent from the results of older runs).
+    #[serde(default)]
+    pub import: crate::import::ImportFigures,
     /// The GET scenarios again on the larger table, when asked for.
     pub scale: Option<Scale>,
     /// How long a product change took to show in another instance's catalogue, in ms.
@@ -146,6 +149,22 @@ impl Results {
                 goal: Goal::AtMost(1.5),
             });
         }
+        if self.import.rows > 0 {
+            let rate = |ms: f64| self.import.rows as f64 / ms * 1000.0;
+            targets.push(Target {
+                what: format!(
+                    "licenses import of {} legacy rows",
+                    thousands(self.import.rows)
+                ),
+                measured: format!("{:.0} rows/s", rate(self.import.import_ms)),
+                against: format!(
+                    "psql COPY of the same rows: {:.0} rows/s",
+                    rate(self.import.copy_ms)
+                ),
+                ratio: self.import.copy_ms / self.import.import_ms,
+                goal: Goal::AtLeast(0.6),
+            });
+        }
         if let Some(scale) = &self.scale {
             for key in ["licenses", "entitlements", "catalogue"] {
                 let big = scale
@@ -235,6 +254,25 @@ impl Results {
         ] {
             let list: Vec<String> = runs.iter().map(|v| format!("{v:.0}")).collect();
             let _ = writeln!(md, "| {what} | {} | {:.0} |", list.join(", "), median(runs));
+        }
+        if self.import.rows > 0 {
+            let i = &self.import;
+            let rate = |ms: f64| i.rows as f64 / ms * 1000.0;
+            let _ = writeln!(
+                md,
+                "\n## licenses import against COPY\n\n`licenses import` of a legacy CSV of {} \
+                 rows (one product, every row good, `--batch 1000`) into a fresh database of \
+                 the cluster with the service's schema, against `\\copy licenses FROM` of \
+                 the same rows through psql into another; each from starting the program \
+                 until it exited ([migration.md](migration.md#figures)).\n\n| | time | \
+                 rows/s |\n|---|---:|---:|\n| licenses import | {:.1} s | {:.0} |\n| psql \
+                 COPY | {:.1} s | {:.0} |",
+                thousands(i.rows),
+                i.import_ms / 1000.0,
+                rate(i.import_ms),
+                i.copy_ms / 1000.0,
+                rate(i.copy_ms),
+            );
         }
         if !self.freshness_ms.is_empty() {
             let worst = self.freshness_ms.iter().copied().fold(0.0, f64::max);
@@ -497,7 +535,9 @@ statements on a `pgbench -i` database, and the service's own `/health/live` thro
 wrk script as the scenarios. The script builds each user's request once, before the load
 (wrk's own advice: a request built in Lua each time costs wrk about as much CPU as the service
 spends answering it, on the same cores); each request goes to a random user with that user's
-own token, and each purchase is built with a fresh `Idempotency-Key`. After the loads, a
+own token, and each purchase is built with a fresh `Idempotency-Key`. After the loads,
+`licenses import` loads 1,000,000 legacy rows into a fresh database against psql's COPY of
+the same rows into another (`--import-rows`); a
 second instance publishing to a `nats-server -js` of its own measures the license events to
 NATS, then a webhook endpoint registered on the service, pointing at a receiver on loopback
 that verifies every request with the Standard Webhooks reference library, measures them to a
@@ -548,6 +588,7 @@ mod tests {
                 copy_ms: vec![100.0, 90.0, 110.0],
                 create_peak_rss_mib: 120.0,
             },
+            import: crate::import::ImportFigures::default(),
             scale: None,
             freshness_ms: vec![],
             events: crate::events::EventFigures::default(),
@@ -590,6 +631,39 @@ mod tests {
         assert!(md.contains("**no**"));
         assert!(md.contains("![Throughput against connections](performance.svg)"));
         assert!(md.contains("| batch_create | 300, 500, 400 | 400 |"));
+    }
+
+    #[test]
+    fn the_import_is_judged_by_its_rate_against_copys() {
+        let mut run = results();
+        assert!(
+            !run.targets().iter().any(|t| t.what.contains("import")),
+            "no import measured, no target"
+        );
+        run.import = crate::import::ImportFigures {
+            rows: 1_000_000,
+            import_ms: 25_000.0,
+            copy_ms: 15_000.0,
+        };
+        let import = run
+            .targets()
+            .into_iter()
+            .find(|t| t.what == "licenses import of 1,000,000 legacy rows")
+            .expect("a target");
+        assert!(
+            (import.ratio - 0.6).abs() < 1e-9 && import.met(),
+            "0.6 meets 0.6"
+        );
+        assert_eq!(import.measured, "40000 rows/s");
+        let md = run.markdown("p.svg");
+        assert!(md.contains("| licenses import | 25.0 s | 40000 |"), "{md}");
+        assert!(md.contains("| psql COPY | 15.0 s | 66667 |"), "{md}");
+        run.import.import_ms = 30_000.0;
+        assert!(
+            !run.targets()
+                .iter()
+                .any(|t| t.what.contains("import") && t.met())
+        );
     }
 
     #[test]
