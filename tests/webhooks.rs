@@ -574,3 +574,53 @@ async fn a_service_killed_mid_delivery_loses_nothing() {
         }
     }
 }
+
+/// A burst: 1,500 licenses of as many users in one batch_create. The queue's planner
+/// statistics are refreshed as it fills (a claim planned on the statistics of an empty queue
+/// reads every pending delivery for each one it checks), and every event arrives. The count
+/// is of manual ANALYZEs only: autovacuum's are counted apart, so it cannot pass for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_refreshes_the_queues_statistics_and_every_event_arrives() {
+    let database = TestDatabase::postgres();
+    let client = process_client();
+    let receiver = Receiver::start();
+    let service = serve(database.url());
+    let base = service.management_url.clone();
+    let (_, secret) = register(&client, &base, &receiver.url(), &["license.created"]).await;
+    receiver.knows(&secret);
+    let sport = product(&client, &base).await;
+    let items: Vec<Value> = (0..1_500)
+        .map(|i| {
+            json!({"type": "License", "attributes": {}, "relationships": {
+                "user": {"data": {"type": "User", "id": format!("burst-{i}")}},
+                "product": {"data": {"type": "Product", "id": sport}}}})
+        })
+        .collect();
+    let (status, body) = call(
+        &client,
+        &base,
+        Method::POST,
+        "/licenses/batch_create",
+        Some(json!({"data": items})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let expected = feed(&client, &base, "&filter%5Btype%5D=license.created", 1_500).await;
+    let received = receiver
+        .wait_for(expected.len(), Duration::from_secs(60))
+        .await;
+    assert_each_arrived(&received, &expected);
+    // A backend reports its statistics when idle, within a second or so.
+    let analyzed = || {
+        licenses_testkit::query_strings(
+            database.url(),
+            "SELECT analyze_count::text AS value FROM pg_stat_user_tables \
+             WHERE relname = 'webhook_deliveries'",
+        )
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while analyzed() != ["1"] && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(analyzed(), ["1"], "one burst, one ANALYZE");
+}

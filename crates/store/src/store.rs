@@ -73,6 +73,8 @@ struct Inner {
     /// replica (those of GET requests that need no position).
     gather: Gather,
     gather_replica: Gather,
+    /// When the webhook queue's planner statistics are refreshed.
+    queue_statistics: webhooks::QueueStatistics,
     checkout_timeout: Duration,
     backend: Backend,
     shown: String,
@@ -171,6 +173,7 @@ impl Store {
                 reads_replica: AtomicU64::new(0),
                 gather: Gather::default(),
                 gather_replica: Gather::default(),
+                queue_statistics: webhooks::QueueStatistics::default(),
                 checkout_timeout: config.checkout_timeout,
                 backend,
                 shown,
@@ -1029,8 +1032,20 @@ impl WebhookStore for Store {
     }
 
     async fn fan_out(&self, limit: u32, now_ms: i64) -> Result<FanOut, StoreError> {
-        self.write(move |c| webhooks::fan_out(c, limit, now_ms))
-            .await
+        let fanned = self
+            .write(move |c| webhooks::fan_out(c, limit, now_ms))
+            .await?;
+        if self
+            .inner
+            .queue_statistics
+            .due(fanned.deliveries, Instant::now())
+        {
+            // Only the speed of the claims depends on it: said, not fatal.
+            if let Err(error) = self.run(webhooks::analyze).await {
+                tracing::warn!(%error, "cannot refresh the webhook queue's statistics");
+            }
+        }
+        Ok(fanned)
     }
 
     async fn claim(
