@@ -103,6 +103,8 @@ pub fn configure(app: App, keys: ManagementKeys) -> impl FnOnce(&mut web::Servic
         let scope = web::scope(PREFIX)
             .app_data(web::Data::new(app))
             .app_data(web::Data::new(keys))
+            // Innermost: a caller with a key learns that it asked for what is not served.
+            .wrap(from_fn(licenses_http::acceptable_only))
             .wrap(from_fn(auth::require_key))
             // Before the key is looked at: an address with too many 401s gets 429.
             .wrap(from_fn(licenses_http::limit_auth_failures));

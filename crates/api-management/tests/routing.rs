@@ -123,6 +123,44 @@ async fn licenses_cannot_be_changed() {
     }
 }
 
+/// JSON:API 1.0: 406 when every JSON:API media type the caller accepts carries media type
+/// parameters; a weight is not one, and an Accept that does not name it is answered anyway.
+#[actix_web::test]
+async fn an_accept_of_only_parameterized_jsonapi_is_406() {
+    let products = "/api/license/management/v4/products";
+    for refused in [
+        "application/vnd.api+json; ext=\"https://example.com/ext\"",
+        "application/vnd.api+json;charset=utf-8, application/vnd.api+json; v=2;q=0.4",
+    ] {
+        let req = authorized(test::TestRequest::get().uri(products))
+            .insert_header((header::ACCEPT, refused));
+        let (status, _, body) = call(no_products(), req).await;
+        assert_eq!(status, StatusCode::NOT_ACCEPTABLE, "{refused}");
+        assert_eq!(body["errors"][0]["code"], "not_acceptable");
+        assert_eq!(body["errors"][0]["source"]["header"], "Accept");
+    }
+    for accepted in [
+        "application/vnd.api+json",
+        "Application/VND.API+JSON ; q=0.5",
+        "application/vnd.api+json; ext=x, application/vnd.api+json",
+        "*/*",
+        "application/json, text/plain;format=x",
+    ] {
+        let req = authorized(test::TestRequest::get().uri(products))
+            .insert_header((header::ACCEPT, accepted));
+        assert_eq!(
+            call(no_products(), req).await.0,
+            StatusCode::OK,
+            "{accepted}"
+        );
+    }
+    // Without a key, the key comes first.
+    let req = test::TestRequest::get()
+        .uri(products)
+        .insert_header((header::ACCEPT, "application/vnd.api+json; ext=x"));
+    assert_eq!(call(no_products(), req).await.0, StatusCode::UNAUTHORIZED);
+}
+
 #[actix_web::test]
 async fn a_body_must_be_a_jsonapi_document() {
     let req = authorized(test::TestRequest::post().uri("/api/license/management/v4/products"))

@@ -101,9 +101,10 @@ pub fn configure(
             .app_data(web::Data::new(app))
             .app_data(web::Data::new(cache::RenderedCatalogue::default()))
             .app_data(web::Data::new(tokens))
-            // Innermost first: the token, then CORS outside it, so that a preflight (which
-            // carries no token) is answered and every answer, errors included, gets the
-            // CORS headers.
+            // Innermost first: what the caller accepts (406), the token, then CORS outside
+            // them, so that a preflight (which carries no token) is answered and every
+            // answer, errors included, gets the CORS headers.
+            .wrap(from_fn(licenses_http::acceptable_only))
             .wrap(from_fn(auth::require_token))
             // Before the token is looked at: an address with too many 401s gets 429.
             .wrap(from_fn(licenses_http::limit_auth_failures))

@@ -793,6 +793,20 @@ async fn a_purchase_answers_201_with_the_license_and_its_product_and_replays_it(
     assert_eq!(replay.body, reply.body);
 }
 
+/// JSON:API 1.0: 406 when the JSON:API media type is accepted only with parameters (the
+/// cases are the management API's test; the same check guards both).
+#[actix_web::test]
+async fn an_accept_of_only_parameterized_jsonapi_is_406() {
+    let req = as_user(get("/products"), "41")
+        .insert_header((header::ACCEPT, "application/vnd.api+json; profile=x"));
+    let reply = call(catalogue_mocks(), req).await;
+    assert_eq!(reply.status, StatusCode::NOT_ACCEPTABLE);
+    assert_eq!(reply.code(), "not_acceptable");
+    let req =
+        as_user(get("/products"), "41").insert_header((header::ACCEPT, "application/vnd.api+json"));
+    assert_eq!(call(catalogue_mocks(), req).await.status, StatusCode::OK);
+}
+
 #[actix_web::test]
 async fn a_purchase_needs_an_idempotency_key_and_a_jsonapi_body() {
     let no_key = post("/users/41/licenses")

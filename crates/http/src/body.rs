@@ -1,11 +1,14 @@
-//! The actix side of reading a request: its declared media type, its body within a size
-//! limit, and its `Idempotency-Key` bound to a digest of the request.
+//! The actix side of reading a request: its declared media type and the one it accepts, its
+//! body within a size limit, and its `Idempotency-Key` bound to a digest of the request.
 
-use actix_web::HttpRequest;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
+use actix_web::middleware::Next;
 use actix_web::web::{Bytes, BytesMut, Payload};
+use actix_web::{HttpRequest, ResponseError};
 use futures_util::StreamExt;
 use licenses_app::IdempotencyKey;
 use sha2::{Digest, Sha256};
@@ -30,6 +33,62 @@ pub fn require_jsonapi(req: &HttpRequest) -> Result<(), ApiError> {
             "unsupported_media_type",
             format!("send the request document with Content-Type: {JSONAPI}"),
         )),
+    }
+}
+
+/// Refuses a request whose `Accept` names the JSON:API media type, but each time with media
+/// type parameters (406), as JSON:API 1.0 requires: no answer of that variant exists. An
+/// `Accept` that does not name it (`*/*`, `application/json`, none) gets it all the same.
+/// A range's `q` and what follows it are its weight, not media type parameters.
+pub fn require_acceptable(req: &HttpRequest) -> Result<(), ApiError> {
+    let mut named = false;
+    for value in req.headers().get_all(header::ACCEPT) {
+        let Ok(value) = value.to_str() else {
+            continue;
+        };
+        for range in value.split(',') {
+            let mut parts = range.split(';').map(str::trim);
+            if !parts
+                .next()
+                .is_some_and(|t| t.eq_ignore_ascii_case(JSONAPI))
+            {
+                continue;
+            }
+            named = true;
+            if parts.take_while(|p| !is_weight(p)).all(str::is_empty) {
+                return Ok(());
+            }
+        }
+    }
+    if named {
+        Err(ApiError::header_status(
+            StatusCode::NOT_ACCEPTABLE,
+            "Accept",
+            "not_acceptable",
+            format!("accept {JSONAPI} without media type parameters"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether an `Accept` range's parameter is its weight (`q=0.5`).
+fn is_weight(parameter: &str) -> bool {
+    parameter
+        .split_once('=')
+        .is_some_and(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+}
+
+/// Middleware: [`require_acceptable`] before anything else of the request.
+pub async fn acceptable_only<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    match require_acceptable(req.request()) {
+        Ok(()) => Ok(next.call(req).await?.map_into_left_body()),
+        Err(error) => Ok(req
+            .into_response(error.error_response())
+            .map_into_right_body()),
     }
 }
 

@@ -24,7 +24,10 @@ pub mod rate;
 pub mod redact;
 pub mod routes;
 
-pub use body::{BodyDeadlineExceeded, idempotency_key, read_body, require_jsonapi};
+pub use body::{
+    BodyDeadlineExceeded, acceptable_only, idempotency_key, read_body, require_acceptable,
+    require_jsonapi,
+};
 pub use headers::security_headers;
 pub use jsonapi::request::{
     DocumentProblems, PurchaseDocument, read_batch_delete, read_license_batch, read_license_create,

@@ -52,7 +52,8 @@ pub fn add_bearer_scheme(openapi: &mut OpenApi) {
 }
 
 /// What every operation may answer, wherever its handler is: the answers of the layers in
-/// front of the handlers (the rate limits of `limits.*`; for a request with a body, its size
+/// front of the handlers (the rate limits of `limits.*`, the 406 of an `Accept` the API
+/// cannot answer; for a request with a body, its size
 /// limit and the slow-body timeout and deadline), and the `Location` of every 201. Also names
 /// the server: the service's own address, as the paths are absolute.
 pub fn add_limit_responses(openapi: &mut OpenApi) {
@@ -71,6 +72,7 @@ pub fn add_limit_responses(openapi: &mut OpenApi) {
     let components = openapi.components.get_or_insert_with(Default::default);
     for (name, response) in [
         <TooManyRequests as ToResponse>::response(),
+        <NotAcceptable as ToResponse>::response(),
         <RequestTimeout as ToResponse>::response(),
         <PayloadTooLarge as ToResponse>::response(),
     ] {
@@ -91,6 +93,7 @@ pub fn add_limit_responses(openapi: &mut OpenApi) {
                     .build(),
             );
         }
+        add(operation, "406", "NotAcceptable");
         add(operation, "429", "TooManyRequests");
         if operation.request_body.is_some() {
             add(operation, "408", "RequestTimeout");
@@ -276,6 +279,10 @@ error_responses! {
     Conflict => "A resource of the wrong type (`wrong_resource_type`), an id that is not the \
         path's (`id_mismatch`), or a state that forbids the change (a product licenses refer \
         to, an `order_id` the user already has).";
+    /// 406.
+    NotAcceptable => "The `Accept` header names the JSON:API media type only with media type \
+        parameters (`not_acceptable`, `source.header`), as JSON:API 1.0 requires; without \
+        parameters, or not naming it at all, the answer is JSON:API.";
     /// 413.
     PayloadTooLarge => "The request body is larger than the API accepts (`body_too_large`).";
     /// 415.
