@@ -86,12 +86,25 @@ pub enum OpenError {
     InvalidConfig(String),
 }
 
+/// libpq's settings that notice a host gone without a word (powered off, partitioned: no
+/// reset ever comes), unless the URL sets them: TCP keepalives probe an idle connection (a
+/// pooled one, the listener's) after 30 s and give up after three unanswered probes 10 s
+/// apart; `tcp_user_timeout` fails a connection whose sent data stays unacknowledged for 30 s
+/// (a query sent to the dead host). Without them Linux waits two hours to probe, and about
+/// fifteen minutes of retransmissions. A slow query is neither: its server acknowledges.
+pub(crate) const DEAD_HOST: [(&str, &str); 4] = [
+    ("keepalives_idle", "30"),
+    ("keepalives_interval", "10"),
+    ("keepalives_count", "3"),
+    ("tcp_user_timeout", "30000"),
+];
+
 /// Where the connections go, as parsed from `database.url`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Target {
     Postgres {
         /// The URL handed to libpq, with a `connect_timeout` so that a silent host cannot
-        /// hold a connection attempt for minutes.
+        /// hold a connection attempt for minutes, and [`DEAD_HOST`]'s settings.
         url: String,
         /// The URL for messages: the password replaced by `***`.
         shown: String,
@@ -118,12 +131,15 @@ impl Target {
             Some("postgres" | "postgresql") => {
                 let mut parsed = url::Url::parse(url)
                     .map_err(|e| OpenError::InvalidUrl(format!("{} ({e})", redact(url))))?;
-                if !parsed.query_pairs().any(|(k, _)| k == "connect_timeout") {
-                    // libpq's unit is whole seconds, and it treats less than 2 as 2.
-                    let secs = checkout_timeout.as_secs().max(2);
-                    parsed
-                        .query_pairs_mut()
-                        .append_pair("connect_timeout", &secs.to_string());
+                // libpq's unit is whole seconds, and it treats less than 2 as 2.
+                let connect = checkout_timeout.as_secs().max(2).to_string();
+                let defaults = [("connect_timeout", connect.as_str())]
+                    .into_iter()
+                    .chain(DEAD_HOST);
+                for (key, value) in defaults {
+                    if !parsed.query_pairs().any(|(k, _)| k == key) {
+                        parsed.query_pairs_mut().append_pair(key, value);
+                    }
                 }
                 Ok(Target::Postgres {
                     url: parsed.to_string(),
@@ -213,7 +229,7 @@ mod tests {
     }
 
     #[test]
-    fn postgres_urls_get_a_connect_timeout_and_hide_their_password() {
+    fn postgres_urls_get_timeouts_for_a_silent_host_and_hide_their_password() {
         let Ok(Target::Postgres { url, shown }) =
             Target::parse("postgresql://app:s3cret@db:5432/licenses", T)
         else {
@@ -221,15 +237,22 @@ mod tests {
         };
         assert_eq!(
             url,
-            "postgresql://app:s3cret@db:5432/licenses?connect_timeout=2"
+            "postgresql://app:s3cret@db:5432/licenses?connect_timeout=2&keepalives_idle=30&\
+             keepalives_interval=10&keepalives_count=3&tcp_user_timeout=30000"
         );
         assert_eq!(shown, "postgresql://app:***@db:5432/licenses");
-        let Ok(Target::Postgres { url, .. }) =
-            Target::parse("postgres://db/x?connect_timeout=9", T)
-        else {
+        // What the URL sets stands.
+        let Ok(Target::Postgres { url, .. }) = Target::parse(
+            "postgres://db/x?connect_timeout=9&keepalives_idle=5&tcp_user_timeout=0",
+            T,
+        ) else {
             panic!("a postgres target");
         };
-        assert_eq!(url, "postgres://db/x?connect_timeout=9");
+        assert_eq!(
+            url,
+            "postgres://db/x?connect_timeout=9&keepalives_idle=5&tcp_user_timeout=0&\
+             keepalives_interval=10&keepalives_count=3"
+        );
     }
 
     #[test]
