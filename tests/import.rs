@@ -109,6 +109,16 @@ async fn stored(store: &Store) -> Vec<(String, String, String)> {
     rows
 }
 
+/// `n` licenses are stored, each of its own (user, order).
+async fn assert_stored_once(store: &Store, n: usize) {
+    let rows = stored(store).await;
+    let orders: BTreeSet<_> = rows
+        .iter()
+        .map(|(u, o, _)| (u.clone(), o.clone()))
+        .collect();
+    assert_eq!((rows.len(), orders.len()), (n, n));
+}
+
 /// `SPORT` and `NEWS` map to stored products; `GHOST` to one that does not exist.
 fn mapping(dir: &Path) -> PathBuf {
     let path = dir.join("products.csv");
@@ -304,12 +314,7 @@ async fn a_run_stopped_half_way_and_run_again_stores_every_row_once() {
         stdout(&output),
         "read 50, imported 30, already present 20, refused 0"
     );
-    let rows = stored(&store).await;
-    let orders: BTreeSet<_> = rows
-        .iter()
-        .map(|(u, o, _)| (u.clone(), o.clone()))
-        .collect();
-    assert_eq!((rows.len(), orders.len()), (50, 50));
+    assert_stored_once(&store, 50).await;
 }
 
 /// Batches are written two at once. Here each batch of three is followed by the same three
@@ -348,12 +353,7 @@ async fn batches_written_at_once_that_share_orders_store_each_once() {
         stdout(&output),
         "read 240, imported 120, already present 120, refused 0"
     );
-    let rows = stored(&store).await;
-    let orders: BTreeSet<_> = rows
-        .iter()
-        .map(|(u, o, _)| (u.clone(), o.clone()))
-        .collect();
-    assert_eq!((rows.len(), orders.len()), (120, 120));
+    assert_stored_once(&store, 120).await;
 }
 
 /// The import refreshes the licenses' planner statistics each time the rows it imported
@@ -450,12 +450,7 @@ async fn an_import_killed_half_way_and_run_again_stores_every_row_once() {
             total - half
         )
     );
-    let rows = stored(&store).await;
-    let orders: BTreeSet<_> = rows
-        .iter()
-        .map(|(u, o, _)| (u.clone(), o.clone()))
-        .collect();
-    assert_eq!((rows.len(), orders.len()), (total, total));
+    assert_stored_once(&store, total).await;
 }
 
 #[tokio::test]
