@@ -109,6 +109,22 @@ async fn stored(store: &Store) -> Vec<(String, String, String)> {
     rows
 }
 
+/// `licenses import FILE --products PRODUCTS --batch BATCH`, which must succeed.
+fn import_in_batches(db: &TestDatabase, file: &Path, products: &Path, batch: &str) -> Output {
+    let path = |p: &Path| p.to_str().expect("path").to_owned();
+    run(&mut licenses(
+        db,
+        &[
+            "import",
+            &path(file),
+            "--products",
+            &path(products),
+            "--batch",
+            batch,
+        ],
+    ))
+}
+
 /// `n` licenses are stored, each of its own (user, order).
 async fn assert_stored_once(store: &Store, n: usize) {
     let rows = stored(store).await;
@@ -338,17 +354,7 @@ async fn batches_written_at_once_that_share_orders_store_each_once() {
     }
     let path = dir.path().join("twice.csv");
     std::fs::write(&path, file).expect("file");
-    let output = run(&mut licenses(
-        &db,
-        &[
-            "import",
-            path.to_str().expect("path"),
-            "--products",
-            products.to_str().expect("path"),
-            "--batch",
-            "3",
-        ],
-    ));
+    let output = import_in_batches(&db, &path, &products, "3");
     assert_eq!(
         stdout(&output),
         "read 240, imported 120, already present 120, refused 0"
@@ -365,17 +371,7 @@ async fn a_large_import_refreshes_the_planner_statistics_as_it_grows() {
     let dir = tempfile::tempdir().expect("tempdir");
     let products = mapping(dir.path());
     let file = good_csv(dir.path(), "large.csv", 21_000);
-    let output = run(&mut licenses(
-        &db,
-        &[
-            "import",
-            file.to_str().expect("path"),
-            "--products",
-            products.to_str().expect("path"),
-            "--batch",
-            "1000",
-        ],
-    ));
+    let output = import_in_batches(&db, &file, &products, "1000");
     assert_eq!(
         stdout(&output),
         "read 21000, imported 21000, already present 0, refused 0"

@@ -36,12 +36,7 @@ fn token(user: &str, ttl: u64) -> String {
 async fn wait_for_metric(app: &TestApp, line: &str, within: Duration) {
     let deadline = Instant::now() + within;
     loop {
-        let text = app
-            .get(&app.management("/metrics"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let text = metrics(app).await;
         if text.lines().any(|l| l == line) {
             return;
         }
@@ -50,14 +45,18 @@ async fn wait_for_metric(app: &TestApp, line: &str, within: Duration) {
     }
 }
 
-/// Reads served by the replica so far (`licenses_store_reads_total`).
-async fn replica_reads(app: &TestApp) -> u64 {
-    let text = app
-        .get(&app.management("/metrics"))
+/// `GET /metrics`.
+async fn metrics(app: &TestApp) -> String {
+    app.get(&app.management("/metrics"))
         .await
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Reads served by the replica so far (`licenses_store_reads_total`).
+async fn replica_reads(app: &TestApp) -> u64 {
+    let text = metrics(app).await;
     metric(&text, "licenses_store_reads_total{target=\"replica\"}")
 }
 
