@@ -5,7 +5,8 @@
 //! not grow with the file; turns each row into a [`LicenseDraft`] (the legacy product code
 //! through the mapping file); hands each batch to [`App::import_batch`], which applies the
 //! rules of the API and stores the batch in one transaction (two batches at once, their
-//! outcomes taken in the order of the file); writes every refused row to the report; shows progress on standard error; and returns the summary. See docs/migration.md.
+//! outcomes taken in the order of the file); writes every refused row to the report; shows
+//! progress on standard error; and returns the summary. See docs/migration.md.
 //!
 //! It drives the use case of `licenses-app` and knows nothing of the store or the settings:
 //! the binary opens the [`App`] and hands it to [`Import::run`].
@@ -13,8 +14,8 @@
 //! A row's path through the modules: `source` reads it from the file, with its line, as
 //! values by column (`row`); `mapping` turns the values into a draft (the product through the
 //! mapping file); this module hands the drafts to the use case a batch at a time, two in
-//! flight; `report`
-//! writes each refused row's problems, and `progress` shows how far the file has been read.
+//! flight; `report` writes each refused row's problems, and `progress` shows how far the file
+//! has been read.
 //!
 //! [`LicenseDraft`]: licenses_domain::LicenseDraft
 
