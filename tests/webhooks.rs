@@ -9,9 +9,9 @@
 mod support;
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use licenses_testkit::{ServiceProcess, TestDatabase};
+use licenses_testkit::{ServiceProcess, TestDatabase, query_strings};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::management::{call, feed, grant, product, revoke};
@@ -349,13 +349,13 @@ async fn deliveries_are_signed_filtered_retried_and_in_order(backend: Backend) {
     );
 
     // each delivery's last attempt, as the API shows it
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(10);
     let listed = loop {
         let listed = deliveries(&app.client, &app.management_url, &webhook, None).await;
         if listed
             .iter()
             .all(|d| d["attributes"]["status"] == "delivered")
-            || std::time::Instant::now() > deadline
+            || Instant::now() > deadline
         {
             break listed;
         }
@@ -389,14 +389,14 @@ async fn a_gone_receiver_disables_the_endpoint_and_failed_deliveries_replay(back
     receiver.answer(Answer::Status(410));
     let sport = product(&app.client, &app.management_url).await;
     // the first delivery (product.created) is answered 410: failed, the endpoint disabled
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(10);
     let endpoint = loop {
         let (_, endpoint) =
             management(&app, Method::GET, &format!("/webhooks/{webhook}"), None).await;
         if endpoint["data"]["attributes"]["enabled"] == false {
             break endpoint;
         }
-        assert!(std::time::Instant::now() < deadline, "{endpoint}");
+        assert!(Instant::now() < deadline, "{endpoint}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(endpoint["data"]["attributes"]["disabled_reason"], "gone");
@@ -442,7 +442,7 @@ async fn a_gone_receiver_disables_the_endpoint_and_failed_deliveries_replay(back
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["meta"]["replayed"], 1);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let listed = deliveries(
             &app.client,
@@ -455,7 +455,7 @@ async fn a_gone_receiver_disables_the_endpoint_and_failed_deliveries_replay(back
             assert_eq!(listed[0]["id"].as_str(), Some(delivery));
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "{listed:?}");
+        assert!(Instant::now() < deadline, "{listed:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // the replayed request is the same event, by id, as the failed one
@@ -563,13 +563,13 @@ async fn a_service_killed_mid_delivery_loses_nothing() {
             repeats >= 1,
             "the deliveries in flight at the kill were sent again"
         );
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let pending = deliveries(&client, &base, &webhook, Some("pending")).await;
             if pending.is_empty() {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "{pending:?}");
+            assert!(Instant::now() < deadline, "{pending:?}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -612,14 +612,14 @@ async fn a_burst_refreshes_the_queues_statistics_and_every_event_arrives() {
     assert_each_arrived(&received, &expected);
     // A backend reports its statistics when idle, within a second or so.
     let analyzed = || {
-        licenses_testkit::query_strings(
+        query_strings(
             database.url(),
             "SELECT analyze_count::text AS value FROM pg_stat_user_tables \
              WHERE relname = 'webhook_deliveries'",
         )
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while analyzed() != ["1"] && std::time::Instant::now() < deadline {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while analyzed() != ["1"] && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(analyzed(), ["1"], "one burst, one ANALYZE");

@@ -6,13 +6,13 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::psql;
+use crate::service::licenses;
 
 /// Rows a transaction of the import, as `scripts/import-bench.sh` and docs/migration.md.
 const BATCH: u32 = 1_000;
@@ -127,17 +127,6 @@ pub fn import_against_copy(
         import_ms,
         copy_ms,
     })
-}
-
-/// `licenses` with the benchmark's settings (as the service it starts) on `url`.
-fn licenses(binary: &Path, config_dir: &Path, url: &str) -> Command {
-    let mut command = Command::new(binary);
-    command
-        .env("APP_ENV", "local")
-        .env("LICENSES_CONFIG_DIR", config_dir)
-        .env("LICENSES__DATABASE__URL", url)
-        .env_remove("RUST_LOG");
-    command
 }
 
 /// The legacy file (user-N, order LEG-N), its product mapping, and the same rows as the

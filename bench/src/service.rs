@@ -19,6 +19,18 @@ pub struct Service {
     pub management_url: String,
 }
 
+/// `licenses` with the benchmark's settings (`APP_ENV=local`, the repository's configuration,
+/// no `RUST_LOG` inherited) on the database `url`.
+pub fn licenses(binary: &Path, config_dir: &Path, url: &str) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .env("APP_ENV", "local")
+        .env("LICENSES_CONFIG_DIR", config_dir)
+        .env("LICENSES__DATABASE__URL", url)
+        .env_remove("RUST_LOG");
+    command
+}
+
 /// How the service is started.
 #[derive(Debug, Clone)]
 pub struct Launch<'a> {
@@ -42,11 +54,8 @@ impl Service {
         let management_port = licenses_testkit::free_port();
         let log = std::fs::File::create(&launch.log)
             .with_context(|| format!("cannot create {}", launch.log.display()))?;
-        let mut cmd = Command::new(launch.binary);
+        let mut cmd = licenses(launch.binary, &launch.config_dir, launch.database_url);
         cmd.arg("serve")
-            .env("APP_ENV", "local")
-            .env("LICENSES_CONFIG_DIR", &launch.config_dir)
-            .env("LICENSES__DATABASE__URL", launch.database_url)
             .env(
                 "LICENSES__SERVER__USER_ADDR",
                 format!("127.0.0.1:{user_port}"),
@@ -56,7 +65,6 @@ impl Service {
                 format!("127.0.0.1:{management_port}"),
             )
             .env("LICENSES__LOG__FORMAT", "json")
-            .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);

@@ -126,10 +126,10 @@ impl App {
         }
 
         // Every granted license has an order id.
-        granted.sort_by(|(_, a), (_, b)| {
-            (a.user().as_str(), a.order_id().map(OrderId::as_str))
-                .cmp(&(b.user().as_str(), b.order_id().map(OrderId::as_str)))
-        });
+        fn order(l: &License) -> (&str, Option<&str>) {
+            (l.user().as_str(), l.order_id().map(OrderId::as_str))
+        }
+        granted.sort_by(|(_, a), (_, b)| order(a).cmp(&order(b)));
         if mode != ImportMode::WriteFirst {
             let orders: Vec<(UserId, OrderId)> = granted
                 .iter()

@@ -32,8 +32,8 @@ use crate::migrate;
 use crate::models::{Action, Resource};
 use crate::replicas::{self, Health, Positions, Replica};
 use crate::repo::{
-    audit, audit_replacement, events, idempotency, jobs, license_trail, licenses, products,
-    queue_jobs, webhooks,
+    analyze, audit, audit_replacement, events, idempotency, jobs, license_trail, licenses,
+    products, queue_jobs, webhooks,
 };
 use crate::road::Road;
 
@@ -764,7 +764,7 @@ impl LicenseStore for Store {
     }
 
     async fn refresh_statistics(&self) -> Result<(), StoreError> {
-        self.run(licenses::analyze).await
+        self.run(|c| analyze(c, "licenses")).await
     }
 
     async fn existing_orders(
@@ -1041,7 +1041,7 @@ impl WebhookStore for Store {
             .due(fanned.deliveries, Instant::now())
         {
             // Only the speed of the claims depends on it: said, not fatal.
-            if let Err(error) = self.run(webhooks::analyze).await {
+            if let Err(error) = self.run(|c| analyze(c, "webhook_deliveries")).await {
                 tracing::warn!(%error, "cannot refresh the webhook queue's statistics");
             }
         }

@@ -12,7 +12,7 @@ use licenses_testkit::PrivateCluster;
 
 /// The seconds of each keepalive timer of the established connections to `port`, as `ss`
 /// shows them (`timer:(keepalive,25sec,0)`; a longer one reads `119min` or `1min30sec`).
-fn keepalive_timers(port: &str) -> Vec<u64> {
+fn keepalive_timers(port: u16) -> Vec<u64> {
     let out = Command::new("ss")
         .args([
             "-tno",
@@ -68,18 +68,13 @@ fn timers_are_read_in_seconds() {
 #[test]
 fn connections_probe_an_idle_host_after_30_seconds() {
     let cluster = PrivateCluster::new();
-    let port = cluster
-        .url()
-        .rsplit_once(':')
-        .and_then(|(_, rest)| rest.split('/').next())
-        .unwrap()
-        .to_owned();
+    let port = cluster.port();
     let config = StoreConfig::new(cluster.url().to_owned(), 2, Duration::from_secs(1));
     let _store = Store::open(&config).unwrap();
     // The pool keeps one connection open (opened in the background).
     let deadline = Instant::now() + Duration::from_secs(10);
     let timers = loop {
-        let timers = keepalive_timers(&port);
+        let timers = keepalive_timers(port);
         if !timers.is_empty() || Instant::now() > deadline {
             break timers;
         }

@@ -187,6 +187,7 @@ pub struct PrivateCluster {
     base: PathBuf,
     base_str: String,
     url: String,
+    port: u16,
 }
 
 impl fmt::Debug for PrivateCluster {
@@ -280,12 +281,7 @@ impl PrivateCluster {
             let _ = std::fs::remove_dir_all(&base);
             format!("cannot make a streaming replica: {why}")
         };
-        let port = primary
-            .url
-            .rsplit_once(':')
-            .and_then(|(_, rest)| rest.split('/').next())
-            .ok_or_else(|| fail("the primary's URL has no port".into()))?
-            .to_owned();
+        let port = primary.port.to_string();
         let bin_str = bin.to_str().ok_or("non UTF-8 PostgreSQL path")?.to_owned();
         let backup = shell(
             r#""$1/pg_basebackup" -h 127.0.0.1 -p "$3" -U postgres -D "$2/data" -R -X stream \
@@ -358,6 +354,7 @@ impl PrivateCluster {
         let cluster = PrivateCluster {
             bin: bin.to_str().ok_or("non UTF-8 PostgreSQL path")?.to_owned(),
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            port,
             base,
             base_str,
         };
@@ -377,6 +374,11 @@ impl PrivateCluster {
         .map_err(|e| format!("cannot start the cluster's watchdog: {e}"))?;
         cluster.try_start()?;
         Ok(cluster)
+    }
+
+    /// The port it listens on, on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// `postgres://postgres@127.0.0.1:PORT/postgres`: the cluster's own database, the

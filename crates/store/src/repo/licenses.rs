@@ -317,14 +317,6 @@ pub(crate) fn insert(
     Ok(())
 }
 
-/// `ANALYZE licenses`, on the primary (SQLite keeps its statistics in `sqlite_stat1`). A role
-/// that does not own the table gets a warning from PostgreSQL, not an error, and nothing
-/// changes.
-pub(crate) fn analyze(conn: &mut AnyConnection) -> Result<(), Error> {
-    on_backend!(conn, |c| diesel::sql_query("ANALYZE licenses").execute(c))?;
-    Ok(())
-}
-
 /// Deletes every license: [`StoreError::MissingItems`] with the positions of the ids that do
 /// not exist (the caller rolls the transaction back). `DELETE … RETURNING` in chunks: what
 /// was deleted is exactly what existed, even against a concurrent delete; the rows, in id

@@ -66,6 +66,15 @@ pub(crate) const fn rows_per_insert(columns: usize) -> usize {
     MAX_BIND_PARAMS / columns
 }
 
+/// `ANALYZE table`: its planner statistics brought up to date (SQLite keeps them in
+/// `sqlite_stat1`). A role that does not own the table gets a warning from PostgreSQL, not an
+/// error, and nothing changes.
+pub(crate) fn analyze(conn: &mut AnyConnection, table: &'static str) -> Result<(), Error> {
+    let sql = format!("ANALYZE {table}");
+    on_backend!(conn, |c| diesel::sql_query(&sql).execute(c))?;
+    Ok(())
+}
+
 /// Appends one audit row per resource id, in multi-row INSERTs.
 pub(crate) fn audit<'a>(
     conn: &mut AnyConnection,

@@ -587,13 +587,6 @@ impl QueueStatistics {
     }
 }
 
-/// `ANALYZE webhook_deliveries` (PostgreSQL and SQLite alike).
-pub(crate) fn analyze(conn: &mut AnyConnection) -> Result<(), Error> {
-    on_backend!(conn, |c| diesel::sql_query("ANALYZE webhook_deliveries")
-        .execute(c))?;
-    Ok(())
-}
-
 pub(crate) fn prune(conn: &mut AnyConnection, before_ms: i64) -> Result<u64, Error> {
     let n = diesel::delete(
         deliveries::table
