@@ -1092,12 +1092,12 @@ async fn ready_needs_a_connection_and_no_pending_migration(ctx: Ctx) {
         TestDatabase::sqlite()
     };
     let store = Store::open(&config(fresh.url())).unwrap();
-    assert_eq!(store.pending_migrations().await, Ok(8));
+    assert_eq!(store.pending_migrations().await, Ok(9));
     assert!(matches!(
         store.ready().await,
         Err(StoreError::Unavailable(_))
     ));
-    assert_eq!(store.migrate().await.unwrap().len(), 8);
+    assert_eq!(store.migrate().await.unwrap().len(), 9);
     assert_eq!(store.ready().await, Ok(()));
     drop(store);
 }

@@ -509,3 +509,59 @@ on_every_backend!(
     expiry_events_are_written_once,
     marks_only_move_forward,
 );
+
+/// PostgreSQL: the position indexes hold sequenced events only (migration 9), so an event
+/// awaiting its position costs its writer no entry in them; positions stay unique.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_position_indexes_hold_sequenced_events_only() {
+    #[derive(diesel::QueryableByName)]
+    struct Partial {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        predicate: Option<String>,
+    }
+    let ctx = Ctx::new(TestDatabase::postgres()).await;
+    let mut conn = PgConnection::establish(ctx.db.url()).unwrap();
+    let mut indexes: Vec<(String, Option<String>)> = diesel::sql_query(
+        "SELECT c.relname::text AS name, pg_get_expr(i.indpred, i.indrelid) AS predicate \
+         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+         WHERE i.indrelid = 'events'::regclass AND pg_get_indexdef(i.indexrelid) LIKE '%position%' \
+         ORDER BY 1",
+    )
+    .load::<Partial>(&mut conn)
+    .unwrap()
+    .into_iter()
+    .map(|p| (p.name, p.predicate))
+    .collect();
+    indexes.retain(|(name, _)| name != "events_unsequenced_idx");
+    let sequenced = Some("(\"position\" IS NOT NULL)".to_owned());
+    assert_eq!(
+        indexes,
+        [
+            ("events_position_key".to_owned(), sequenced.clone()),
+            ("events_type_position_idx".to_owned(), sequenced.clone()),
+            ("events_user_position_idx".to_owned(), sequenced),
+        ]
+    );
+
+    let s = &ctx.store;
+    ProductStore::create(s, &full_product("p1"), &change())
+        .await
+        .unwrap();
+    LicenseStore::create(s, &[active("l1", "u1", "p1")], &[], &change())
+        .await
+        .unwrap();
+    assert_eq!(sequence_all(s).await, 2);
+    let twice = diesel::sql_query("UPDATE events SET position = 1").execute(&mut conn);
+    assert!(
+        matches!(
+            twice,
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        ),
+        "{twice:?}"
+    );
+}

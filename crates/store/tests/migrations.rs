@@ -9,7 +9,7 @@ use licenses_store::Store;
 use licenses_testkit::TestDatabase;
 use support::config;
 
-const MIGRATIONS: usize = 8;
+const MIGRATIONS: usize = 9;
 
 /// Two instances starting at once on one fresh PostgreSQL database: both succeed, and the
 /// migrations apply exactly once (the advisory lock lets one in; the other finds nothing
@@ -60,6 +60,7 @@ async fn migrate_reports_what_it_applied() {
                 "2026-12-06-000006_audit_support_actions",
                 "2026-12-06-000007_events",
                 "2026-12-07-000008_webhooks",
+                "2026-12-08-000009_events_position_indexes",
             ]
         );
         assert_eq!(store.migrate().await, Ok(vec![]));

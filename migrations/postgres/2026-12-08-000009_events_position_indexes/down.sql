@@ -1,0 +1,8 @@
+DROP INDEX events_type_position_idx;
+CREATE INDEX events_type_position_idx ON events (event_type, position);
+
+DROP INDEX events_user_position_idx;
+CREATE INDEX events_user_position_idx ON events (user_id, position);
+
+DROP INDEX events_position_key;
+ALTER TABLE events ADD CONSTRAINT events_position_key UNIQUE (position);
