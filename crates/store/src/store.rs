@@ -511,12 +511,23 @@ impl Store {
         F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
+        self.write_atomically(move |conn| write_transaction(conn, f))
+            .await
+    }
+
+    /// Runs `f`, which writes all or nothing by itself: in a transaction of its own, or in one
+    /// statement. Then, as after every write, the notifications and the position.
+    async fn write_atomically<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
         let position = self.position_for_request();
         let instance = self.inner.instance.clone();
         let (value, lsn) = self
             .run(move |conn| {
                 Written::take();
-                let value = write_transaction(conn, f)?;
+                let value = f(conn)?;
                 let lsn = crate::listen::after_commit(conn, Written::take(), &instance, position);
                 Ok((value, lsn))
             })
@@ -734,18 +745,24 @@ impl LicenseStore for Store {
         let (batch, jobs, change) = (Arc::new(batch.to_vec()), jobs.to_vec(), change.clone());
         let writing = Arc::clone(&batch);
         let written = self
-            .write(move |c| {
-                keep_idempotency(c, &change)?;
-                licenses::insert(c, &writing, change.at)?;
-                events::record_licenses(c, EventType::LicenseCreated, &writing, change.at)?;
-                queue_jobs(c, &jobs, &change)?;
-                audit(
-                    c,
-                    Action::Create,
-                    Resource::License,
-                    writing.iter().map(|l| l.id().as_str()),
-                    &change,
-                )
+            .write_atomically(move |c| match (c, writing.as_slice()) {
+                // A purchase, a POST /licenses: one statement, atomic by itself.
+                (AnyConnection::Postgresql(pg), [license]) => {
+                    licenses::create_alone(pg, license, &jobs, &change)
+                }
+                (c, _) => write_transaction(c, |c| {
+                    keep_idempotency(c, &change)?;
+                    licenses::insert(c, &writing, change.at)?;
+                    events::record_licenses(c, EventType::LicenseCreated, &writing, change.at)?;
+                    queue_jobs(c, &jobs, &change)?;
+                    audit(
+                        c,
+                        Action::Create,
+                        Resource::License,
+                        writing.iter().map(|l| l.id().as_str()),
+                        &change,
+                    )
+                }),
             })
             .await;
         match written {

@@ -453,6 +453,71 @@ async fn jobs_commit_and_roll_back_with_their_licenses(ctx: Ctx) {
     assert_eq!(job_rows(s).await.len(), 1);
 }
 
+/// One license's creation is all or nothing even when its last write fails: on PostgreSQL
+/// it is one statement outside a transaction, which must not leave its first inserts behind.
+async fn a_creation_failing_at_its_audit_row_writes_nothing(ctx: Ctx) {
+    let s = &ctx.store;
+    with_products(&ctx, &["p1"]).await;
+    let refuse_audit = if ctx.db.is_postgres() {
+        "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS \
+           $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$; \
+         CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW \
+           WHEN (NEW.resource_id = 'refused') EXECUTE FUNCTION refuse_audit();"
+    } else {
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log \
+           WHEN NEW.resource_id = 'refused' BEGIN SELECT RAISE(ABORT, 'audit refused'); END;"
+    };
+    s.with_connection(move |c| {
+        use diesel::connection::SimpleConnection;
+        c.batch_execute(refuse_audit)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+
+    let refused = active("refused", "u1", "p1");
+    let created = LicenseStore::create(
+        s,
+        std::slice::from_ref(&refused),
+        &[grant_job(&refused)],
+        &change_with(record("user:u1", "key-refused", NOW)),
+    )
+    .await;
+    assert!(created.is_err(), "{created:?}");
+    assert_eq!(license_count(s).await, 0);
+    assert_eq!(job_rows(s).await, []);
+    assert_eq!(
+        IdempotencyStore::find(s, "user:u1", "key-refused")
+            .await
+            .unwrap(),
+        None
+    );
+    let events: i64 = s
+        .with_connection(|c| {
+            diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "(SELECT count(*) FROM events WHERE subject_id = 'refused')",
+            ))
+            .get_result(c)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(events, 0);
+
+    // The next creation goes in whole.
+    let next = active("next", "u1", "p1");
+    LicenseStore::create(
+        s,
+        std::slice::from_ref(&next),
+        &[grant_job(&next)],
+        &change_with(record("user:u1", "key-refused", NOW)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(license_count(s).await, 1);
+    assert_eq!(job_rows(s).await.len(), 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Licenses: reads
 
@@ -1389,6 +1454,7 @@ contract!(
     large_batches_are_chunked_in_one_transaction,
     delete_names_missing_positions_and_deletes_nothing,
     jobs_commit_and_roll_back_with_their_licenses,
+    a_creation_failing_at_its_audit_row_writes_nothing,
     filters_agree_with_the_domain,
     keyset_pages_never_skip_nor_repeat,
     idempotency_records_are_kept_with_the_change,

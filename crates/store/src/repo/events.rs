@@ -30,7 +30,7 @@ pub(crate) const PRUNED: &str = "pruned";
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = events, treat_none_as_default_value = false)]
-struct NewEventRow {
+pub(crate) struct NewEventRow {
     event_id: String,
     event_type: &'static str,
     user_id: Option<String>,
@@ -49,7 +49,7 @@ const EVENTS_PER_INSERT: usize = 1_000;
 const _: () = assert!(EVENTS_PER_INSERT <= rows_per_insert(EVENT_COLUMNS));
 
 impl NewEventRow {
-    fn license(kind: EventType, row: &LicenseRow, at: Timestamp) -> Result<Self, Error> {
+    pub(crate) fn license(kind: EventType, row: &LicenseRow, at: Timestamp) -> Result<Self, Error> {
         Ok(Self {
             event_id: uuid::Uuid::now_v7().to_string(),
             event_type: kind.as_str(),

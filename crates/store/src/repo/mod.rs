@@ -6,6 +6,7 @@ pub(crate) mod idempotency;
 pub(crate) mod jobs;
 pub(crate) mod licenses;
 pub(crate) mod products;
+pub(crate) mod together;
 pub(crate) mod webhooks;
 
 use diesel::prelude::*;
