@@ -738,6 +738,23 @@ async fn idempotency_records_are_kept_with_the_change(ctx: Ctx) {
     );
 }
 
+/// A retry (its key and its order both taken) is refused for its key: the key is written
+/// first, in a transaction as in PostgreSQL's one statement, so a retry waits for the key.
+async fn a_retry_is_refused_for_its_key_before_its_order(ctx: Ctx) {
+    let s = &ctx.store;
+    with_products(&ctx, &["p1"]).await;
+    let rec = record("user:41", "key-retry", NOW);
+    let first = with_order(&active("r1", "41", "p1"), "o-retry");
+    LicenseStore::create(s, &[first], &[], &change_with(rec.clone()))
+        .await
+        .unwrap();
+    let retry = with_order(&active("r2", "41", "p1"), "o-retry");
+    assert_eq!(
+        LicenseStore::create(s, &[retry], &[], &change_with(rec)).await,
+        Err(StoreError::Conflict(Conflict::IdempotencyKeyTaken))
+    );
+}
+
 async fn prune_deletes_only_older_records(ctx: Ctx) {
     let s = &ctx.store;
     for (i, created) in [at(-3 * 86_400), at(-86_401), at(-86_400), at(0)]
@@ -1458,6 +1475,7 @@ contract!(
     filters_agree_with_the_domain,
     keyset_pages_never_skip_nor_repeat,
     idempotency_records_are_kept_with_the_change,
+    a_retry_is_refused_for_its_key_before_its_order,
     prune_deletes_only_older_records,
     every_write_is_audited_and_the_trail_is_append_only,
     unknown_status_codes_are_refused_by_the_database,

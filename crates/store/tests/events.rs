@@ -16,6 +16,7 @@ use licenses_app::ports::{
     EntitlementJobs, JobKind, LicenseStore, NewEntitlementJob, ProductStore,
 };
 use licenses_domain::{License, LicenseState, LicenseStatus, Requested, UserId};
+use licenses_store::Store;
 use licenses_testkit::TestDatabase;
 use support::*;
 
@@ -52,6 +53,16 @@ async fn sequence_all(s: &dyn EventStore) -> u32 {
             return total;
         }
     }
+}
+
+/// Product p1 and license l1 of user u1: two events.
+async fn product_and_license(s: &Store) {
+    ProductStore::create(s, &full_product("p1"), &change())
+        .await
+        .unwrap();
+    LicenseStore::create(s, &[active("l1", "u1", "p1")], &[], &change())
+        .await
+        .unwrap();
 }
 
 /// The whole feed, in pages of `size`.
@@ -238,12 +249,7 @@ async fn every_change_writes_its_events_in_order(ctx: Ctx) {
 
 async fn a_refused_change_writes_no_event(ctx: Ctx) {
     let s = &ctx.store;
-    ProductStore::create(s, &full_product("p1"), &change())
-        .await
-        .unwrap();
-    LicenseStore::create(s, &[active("l1", "u1", "p1")], &[], &change())
-        .await
-        .unwrap();
+    product_and_license(s).await;
     // The same id again: refused as a whole, its event with it.
     let again = LicenseStore::create(
         s,
@@ -546,12 +552,7 @@ async fn postgres_position_indexes_hold_sequenced_events_only() {
     );
 
     let s = &ctx.store;
-    ProductStore::create(s, &full_product("p1"), &change())
-        .await
-        .unwrap();
-    LicenseStore::create(s, &[active("l1", "u1", "p1")], &[], &change())
-        .await
-        .unwrap();
+    product_and_license(s).await;
     assert_eq!(sequence_all(s).await, 2);
     let twice = diesel::sql_query("UPDATE events SET position = 1").execute(&mut conn);
     assert!(

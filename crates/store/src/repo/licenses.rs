@@ -345,11 +345,15 @@ pub(crate) fn create_alone(
         &actor,
     );
 
-    let mut statement = Together::new(diesel::insert_into(licenses::table).values(&row))
-        .and(diesel::insert_into(events::table).values(&event));
-    if let Some(record) = &idempotency {
-        statement = statement.and(diesel::insert_into(idempotency_keys::table).values(record));
+    // In the transaction's order: the key first, as a retry's wait is for the key.
+    let license = diesel::insert_into(licenses::table).values(&row);
+    let mut statement = match &idempotency {
+        Some(record) => {
+            Together::new(diesel::insert_into(idempotency_keys::table).values(record)).and(license)
+        }
+        None => Together::new(license),
     }
+    .and(diesel::insert_into(events::table).values(&event));
     for job in &jobs {
         statement = statement.and(diesel::insert_into(entitlement_jobs::table).values(job));
     }

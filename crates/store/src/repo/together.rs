@@ -10,26 +10,30 @@ use diesel::{PgConnection, QueryResult, RunQueryDsl};
 /// no BEGIN and COMMIT either, as a statement is atomic by itself: all its rows are written
 /// or none. Its inserts run on one snapshot and read nothing the others write, and every
 /// constraint holds as for separate statements: unique indexes at each row, foreign keys at
-/// the statement's end (they see the rows of its other inserts). Which of two violations is
-/// reported when both happen is not defined. The text is the same for the same inserts of
-/// one row each, so diesel keeps the statement prepared on its connection.
+/// the statement's end (they see the rows of its other inserts). The text is the same for the
+/// same inserts of one row each, so diesel keeps the statement prepared on its connection.
+///
+/// The inserts run in the order they are given, as in a transaction, so that a writer of the
+/// same rows in a transaction waits for the same row locks in the same order, never in a
+/// cycle. PostgreSQL runs a statement's main insert first, then those of its `WITH` from the
+/// last to the first (`ExecPostprocessPlan`; its documentation leaves the order open): the
+/// first insert is written as the main one, the others into `WITH` in reverse.
 pub(crate) struct Together<'a> {
-    with: Vec<Box<dyn QueryFragment<Pg> + 'a>>,
-    last: Box<dyn QueryFragment<Pg> + 'a>,
+    first: Box<dyn QueryFragment<Pg> + 'a>,
+    then: Vec<Box<dyn QueryFragment<Pg> + 'a>>,
 }
 
 impl<'a> Together<'a> {
     pub(crate) fn new(insert: impl QueryFragment<Pg> + 'a) -> Self {
         Self {
-            with: Vec::new(),
-            last: Box::new(insert),
+            first: Box::new(insert),
+            then: Vec::new(),
         }
     }
 
-    /// `insert` too.
+    /// `insert` next.
     pub(crate) fn and(mut self, insert: impl QueryFragment<Pg> + 'a) -> Self {
-        let before = std::mem::replace(&mut self.last, Box::new(insert));
-        self.with.push(before);
+        self.then.push(Box::new(insert));
         self
     }
 }
@@ -42,16 +46,16 @@ impl QueryId for Together<'_> {
 
 impl QueryFragment<Pg> for Together<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        for (i, insert) in self.with.iter().enumerate() {
+        for (i, insert) in self.then.iter().rev().enumerate() {
             out.push_sql(if i == 0 { "WITH " } else { ", " });
             out.push_sql(&format!("w{i} AS ("));
             insert.walk_ast(out.reborrow())?;
             out.push_sql(")");
         }
-        if !self.with.is_empty() {
+        if !self.then.is_empty() {
             out.push_sql(" ");
         }
-        self.last.walk_ast(out.reborrow())
+        self.first.walk_ast(out.reborrow())
     }
 }
 
@@ -66,7 +70,7 @@ mod tests {
     use crate::schema::event_marks;
 
     #[test]
-    fn inserts_become_one_statement_with_their_binds_in_order() {
+    fn the_first_insert_is_the_main_statement_and_the_others_with_in_reverse() {
         let one = diesel::insert_into(event_marks::table)
             .values((event_marks::name.eq("a"), event_marks::value.eq(1_i64)));
         let two = diesel::insert_into(event_marks::table)
@@ -79,7 +83,7 @@ mod tests {
             "WITH w0 AS (INSERT INTO \"event_marks\" (\"name\", \"value\") VALUES ($1, $2)), \
              w1 AS (INSERT INTO \"event_marks\" (\"name\", \"value\") VALUES ($3, $4)) \
              INSERT INTO \"event_marks\" (\"name\", \"value\") VALUES ($5, $6) \
-             -- binds: [\"a\", 1, \"b\", 2, \"c\", 3]"
+             -- binds: [\"c\", 3, \"b\", 2, \"a\", 1]"
         );
         let alone = Together::new(
             diesel::insert_into(event_marks::table)
