@@ -15,6 +15,7 @@ use crate::models::{
     Action, IdempotencyRow, LICENSE_COLUMNS, LicenseRow, NewAuditRow, NewJobRow, Resource,
 };
 use crate::repo::events::NewEventRow;
+use crate::repo::idempotency;
 use crate::repo::together::Together;
 use crate::repo::{IN_LIST_CHUNK, copy_rows, insert_rows, rows_per_insert};
 use crate::schema::{audit_log, entitlement_jobs, events, idempotency_keys, licenses};
@@ -358,13 +359,9 @@ pub(crate) fn create_alone(
         statement = statement.and(diesel::insert_into(entitlement_jobs::table).values(job));
     }
     statement = statement.and(diesel::insert_into(audit_log::table).values(&audit));
-    statement.execute(pg).map_err(|e| {
-        if is_unique_violation(&e) && violation_mentions(&e, "idempotency_keys") {
-            Error::Store(StoreError::Conflict(Conflict::IdempotencyKeyTaken))
-        } else {
-            refused(e, 1)
-        }
-    })?;
+    statement
+        .execute(pg)
+        .map_err(|e| idempotency::key_taken(e).unwrap_or_else(|e| refused(e, 1)))?;
     Written::events();
     if !jobs.is_empty() {
         Written::jobs();
